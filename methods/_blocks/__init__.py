@@ -1,0 +1,1 @@
+"""Torch layers that two or more methods share. One file per layer family."""

@@ -1,0 +1,34 @@
+"""mmerbench: a pluggable benchmark for multimodal multi-label emotion recognition.
+
+The public API is imported lazily so that ``import mmerbench`` (and
+``mmerbench list``) never pulls in torch, scikit-learn or pandas.
+"""
+
+from __future__ import annotations
+
+from mmerbench.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "score": ("mmerbench.metrics", "score"),
+    "load_dataset": ("mmerbench.api", "load_dataset"),
+    "make_method": ("mmerbench.api", "make_method"),
+    "run": ("mmerbench.runner", "run"),
+    "Method": ("mmerbench.method", "Method"),
+    "TorchMethod": ("mmerbench.training", "TorchMethod"),
+    "Split": ("mmerbench.data", "Split"),
+    "Dataset": ("mmerbench.data", "Dataset"),
+    "get_registry": ("mmerbench.plugins", "get_registry"),
+}
+
+__all__ = ["__version__", "hookimpl", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        return getattr(importlib.import_module(module_name), attr)
+    raise AttributeError(f"module 'mmerbench' has no attribute {name!r}")

@@ -1,0 +1,49 @@
+"""Exceptions users see. Each message names the bad value and what would be valid."""
+
+from __future__ import annotations
+
+import difflib
+
+
+class MMERBenchError(Exception):
+    """Base class: the CLI prints these without a traceback and exits non-zero."""
+
+    exit_code = 1
+
+
+class UsageError(MMERBenchError):
+    """Bad names or values given by the user (exit code 2)."""
+
+    exit_code = 2
+
+
+class UnknownNameError(UsageError, KeyError):
+    def __init__(self, kind: str, name: str, available: list[str], note: str = ""):
+        self.kind, self.name, self.available = kind, name, sorted(available)
+        close = difflib.get_close_matches(name, self.available, n=3, cutoff=0.6)
+        message = f"Unknown {kind} {name!r}."
+        if close:
+            message += f" Did you mean: {', '.join(close)}?"
+        message += f" Available: {', '.join(self.available) or '(none)'}"
+        if note:
+            message += f"\n{note}"
+        super().__init__(message)
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.args[0]
+
+
+class DuplicateNameError(MMERBenchError):
+    pass
+
+
+class PluginLoadError(MMERBenchError):
+    pass
+
+
+class DataError(MMERBenchError):
+    """A data file or array is malformed; the message names file, array and problem."""
+
+
+class StoreError(MMERBenchError):
+    """The results store cannot be created, opened or read."""

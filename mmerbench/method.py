@@ -1,0 +1,174 @@
+"""The Method base class: scikit-learn estimator conventions for MMER methods.
+
+- ``__init__`` takes explicit keyword hyperparameters with defaults and only
+  stores them; its signature *is* the list of hyperparameters.
+- ``fit(train, valid=None) -> self``; fitted state lives in attributes ending
+  in ``_``. Subclasses implement ``_fit`` and ``_predict_proba``; the base
+  class checks inputs, chooses the decision threshold (DESIGN.md section 4) and
+  records what happened in ``fit_info_``.
+- ``predict_proba(split) -> (N, q)`` in [0, 1]; ``predict(split) -> (N, q)``
+  in {0, 1} using ``threshold_``; optional ``predict_uncertainty(split)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mmerbench.data import Split
+from mmerbench.errors import UsageError
+from mmerbench.metrics import best_threshold, micro_f1, threshold_predictions
+
+THRESHOLD_POLICIES = ("valid", "valid-per-label", "published")
+
+
+class NotFittedError(RuntimeError):
+    pass
+
+
+class Method:
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    test_params: ClassVar[dict[str, Any]] = {}
+    # e.g. {"modalities": ("text",), "sequences": True}
+    requires: ClassVar[dict[str, Any]] = {}
+    published_threshold: ClassVar[float] = 0.5
+
+    # ------------------------------------------------------------------ parameters
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        names = []
+        for parameter in list(signature.parameters.values())[1:]:
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                raise TypeError(f"{cls.__name__}.__init__ must list its hyperparameters explicitly (no *args/**kwargs)")
+            names.append(parameter.name)
+        return names
+
+    @classmethod
+    def param_defaults(cls) -> dict[str, Any]:
+        signature = inspect.signature(cls.__init__)
+        return {name: signature.parameters[name].default for name in cls.param_names()}
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def set_params(self, **params) -> "Method":
+        valid = self.param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise UsageError(
+                    f"Unknown hyperparameter {key!r} for method {self.name or type(self).__name__}. "
+                    f"Valid: {', '.join(valid)}"
+                )
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = self.param_defaults()
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if not _same(v, defaults.get(k))]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, train: Split, valid: Split | None = None) -> "Method":
+        self._check_threshold_param()
+        self._check_requirements(train)
+        self.label_names_ = list(train.label_names)
+        self.n_labels_ = train.n_labels
+        self.single_label_ = bool(train.single_label)
+        self.fit_info_: dict[str, Any] = {"has_valid": valid is not None and len(valid) > 0}
+        self._fit(train, valid if self.fit_info_["has_valid"] else None)
+        self.threshold_ = self._choose_threshold(valid if self.fit_info_["has_valid"] else None)
+        self.fit_info_["threshold"] = _jsonable(self.threshold_)
+        return self
+
+    def _fit(self, train: Split, valid: Split | None) -> None:
+        raise NotImplementedError
+
+    def _predict_proba(self, split: Split) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, split: Split) -> np.ndarray:
+        self._check_fitted()
+        proba = np.asarray(self._predict_proba(split), dtype=np.float64)
+        expected = (len(split), self.n_labels_)
+        if proba.shape != expected:
+            raise RuntimeError(f"{type(self).__name__}._predict_proba returned shape {proba.shape}, expected {expected}")
+        return proba
+
+    def predict(self, split: Split) -> np.ndarray:
+        return threshold_predictions(self.predict_proba(split), self.threshold_, self.single_label_)
+
+    # ------------------------------------------------------------------ thresholds
+
+    def _check_threshold_param(self) -> None:
+        threshold = getattr(self, "threshold", "valid")
+        if isinstance(threshold, str):
+            if threshold not in THRESHOLD_POLICIES:
+                raise UsageError(
+                    f"threshold={threshold!r} is not valid: use one of {', '.join(THRESHOLD_POLICIES)} "
+                    "or a number between 0 and 1"
+                )
+        elif not (isinstance(threshold, (int, float)) and 0 < float(threshold) < 1):
+            raise UsageError(f"threshold={threshold!r} is not valid: a fixed threshold must be in (0, 1)")
+
+    def fixed_threshold(self) -> float | None:
+        """The threshold known before training (a number or 'published'), else None."""
+        threshold = getattr(self, "threshold", "valid")
+        if threshold == "published":
+            return float(self.published_threshold)
+        if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
+            return float(threshold)
+        return None
+
+    def _choose_threshold(self, valid: Split | None):
+        fixed = self.fixed_threshold()
+        if fixed is not None:
+            return fixed
+        if valid is None or self.single_label_:
+            if valid is None:
+                self.fit_info_["threshold_note"] = "no validation split: threshold 0.5"
+            return 0.5
+        proba = np.asarray(self._predict_proba(valid), dtype=np.float64)
+        per_label = getattr(self, "threshold", "valid") == "valid-per-label"
+        return best_threshold(valid.labels, proba, per_label=per_label)
+
+    def selection_score(self, proba: np.ndarray, labels: np.ndarray) -> float:
+        """Validation miF1 used for best-epoch selection (at 0.5 or the fixed threshold)."""
+        threshold = self.fixed_threshold() or 0.5
+        predictions = threshold_predictions(proba, threshold, getattr(self, "single_label_", False))
+        return micro_f1(np.asarray(labels).astype(bool), predictions.astype(bool))
+
+    # ------------------------------------------------------------------ checks
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "threshold_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(train, valid) first")
+
+    def _check_requirements(self, train: Split) -> None:
+        needed = tuple(self.requires.get("modalities", ()))
+        missing = [m for m in needed if m not in train.features]
+        if missing:
+            raise UsageError(
+                f"method {self.name} needs modalities {list(needed)}, but the data has {train.modalities}"
+            )
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:
+        return a is b
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,57 @@
+"""Hyperparameter parsing and type checks shared by the CLI, configs and the API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mmerbench.errors import UsageError
+
+
+def parse_value(text: str) -> Any:
+    """JSON when it parses (numbers, booleans, lists, objects, null), else the string."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, ValueError):
+        return text
+
+
+def check_type(owner: str, name: str, value: Any, default: Any) -> Any:
+    """Check ``value`` against the type of ``default``; ints are accepted for floats."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise UsageError(f"{owner}.{name} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+            raise UsageError(f"{owner}.{name} must be an integer, got {value!r}")
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UsageError(f"{owner}.{name} must be a number, got {value!r}")
+        return float(value)
+    if isinstance(default, str):
+        # A string default may stand for a union ("valid" | 0.5, "auto" | 3): accept numbers too.
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise UsageError(f"{owner}.{name} must be a string, got {value!r}")
+        return value
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            raise UsageError(f"{owner}.{name} must be a list, got {value!r}")
+        return type(default)(value)
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise UsageError(f"{owner}.{name} must be an object, got {value!r}")
+        return value
+    return value
+
+
+def check_params(owner: str, defaults: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    unknown = [key for key in params if key not in defaults]
+    if unknown:
+        raise UsageError(
+            f"Unknown hyperparameter {unknown[0]!r} for {owner}. Valid: {', '.join(defaults)}"
+        )
+    return {key: check_type(owner, key, value, defaults[key]) for key, value in params.items()}

@@ -1,0 +1,111 @@
+"""The plugin manager: built-ins first, then the ``mmerbench`` entry-point group.
+
+Built-in plugins live in the ``mmerbench_methods`` and ``mmerbench_datasets``
+packages, one sub-package each with a ``plugin`` module; they are registered
+through the same hooks as third-party plugins (as datasette does). A plugin that
+fails to import, or whose hook raises, is recorded as broken with its cause and
+never stops the others from loading.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import pkgutil
+import traceback
+
+import pluggy
+
+from mmerbench import hookspecs
+from mmerbench.errors import DuplicateNameError
+from mmerbench.registry import BrokenPlugin, Registry
+
+ENTRY_POINT_GROUP = "mmerbench"
+DISABLE_AUTOLOAD_ENV = "MMERBENCH_DISABLE_PLUGIN_AUTOLOAD"
+BUILTIN_PLUGIN_PACKAGES = ("mmerbench_methods", "mmerbench_datasets")
+
+_registry: Registry | None = None
+_extra_plugins: dict[str, object] = {}
+
+
+def builtin_plugin_modules() -> list[str]:
+    """Names of every ``<package>.<folder>.plugin`` module of the built-in packages."""
+    names = []
+    for package_name in BUILTIN_PLUGIN_PACKAGES:
+        try:
+            package = importlib.import_module(package_name)
+        except ImportError:
+            continue
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            if info.ispkg and not info.name.startswith("_"):
+                names.append(f"{package_name}.{info.name}.plugin")
+    return names
+
+
+def _short_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def make_plugin_manager(broken: list[BrokenPlugin]) -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    for module_name in builtin_plugin_modules():
+        try:
+            manager.register(importlib.import_module(module_name), name=module_name)
+        except Exception as exc:  # a broken built-in must not hide the others
+            broken.append(BrokenPlugin(module_name, _short_error(exc)))
+    if not os.environ.get(DISABLE_AUTOLOAD_ENV):
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            label = f"{entry_point.name} ({entry_point.value})"
+            if manager.has_plugin(entry_point.name):
+                continue
+            try:
+                manager.register(entry_point.load(), name=entry_point.name)
+            except Exception as exc:
+                broken.append(BrokenPlugin(label, _short_error(exc)))
+    for name, plugin in _extra_plugins.items():
+        manager.register(plugin, name=name)
+    return manager
+
+
+def build_registry() -> Registry:
+    registry = Registry()
+    manager = make_plugin_manager(registry.broken)
+    for hook_name in ("mmerbench_register_datasets", "mmerbench_register_methods"):
+        caller = getattr(manager.hook, hook_name)
+        # Call each plugin's implementation on its own so that entries remember
+        # their origin and one plugin's failure does not stop the rest.
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                impl.function(registry=registry.view(impl.plugin_name))
+            except DuplicateNameError:
+                raise
+            except Exception as exc:
+                registry.broken.append(BrokenPlugin(impl.plugin_name, _short_error(exc)))
+                traceback.clear_frames(exc.__traceback__)
+    return registry
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    global _registry
+    if _registry is None:
+        _registry = build_registry()
+    return _registry
+
+
+def reset_registry() -> None:
+    global _registry
+    _registry = None
+
+
+def register_plugin(plugin: object, name: str) -> None:
+    """Register a plugin object in this process (tests, notebooks); see ``unregister_plugin``."""
+    _extra_plugins[name] = plugin
+    reset_registry()
+
+
+def unregister_plugin(name: str) -> None:
+    _extra_plugins.pop(name, None)
+    reset_registry()

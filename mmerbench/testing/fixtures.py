@@ -1,0 +1,38 @@
+"""Small in-memory datasets for tests of methods and of the harness."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmerbench.data import Dataset, make_dataset, make_split
+
+
+def make_tiny_split(n: int, rng: np.random.Generator, steps=(6, 9, 4), dims=(8, 5, 3), q: int = 4,
+                    single_label: bool = False, label_names=None) -> object:
+    """Random sequences whose first modality carries a learnable signal for each label."""
+    names = ("text", "audio", "vision")
+    if single_label:
+        classes = rng.integers(0, q, size=n)
+        labels = np.eye(q, dtype=np.uint8)[classes]
+    else:
+        labels = (rng.random((n, q)) < 0.35).astype(np.uint8)
+        labels[np.arange(n), rng.integers(0, q, size=n)] = 1  # no empty label sets
+    features, lengths = {}, {}
+    for name, t, d in zip(names, steps, dims):
+        x = rng.normal(size=(n, t, d)).astype(np.float32)
+        length = rng.integers(max(1, t // 2), t + 1, size=n)
+        if name == "text":
+            signal = labels[:, :d] if q >= d else np.pad(labels, ((0, 0), (0, d - q)))
+            x[:, 0, :] += 2.0 * signal[:, :d]
+        x[np.arange(t)[None, :] >= length[:, None]] = 0.0
+        features[name], lengths[name] = x, length
+    return make_split(features, labels, lengths, ids=np.array([f"s{i}" for i in range(n)]),
+                      label_names=label_names or [f"emotion_{j}" for j in range(q)], single_label=single_label)
+
+
+def make_tiny_dataset(n_train: int = 48, n_valid: int = 16, n_test: int = 20, seed: int = 0, q: int = 4,
+                      single_label: bool = False, steps=(6, 9, 4), dims=(8, 5, 3)) -> Dataset:
+    rng = np.random.default_rng(seed)
+    names = [f"emotion_{j}" for j in range(q)]
+    splits = [make_tiny_split(n, rng, steps, dims, q, single_label, names) for n in (n_train, n_valid, n_test)]
+    return make_dataset("tiny", *splits, params={"seed": seed})
