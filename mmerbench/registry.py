@@ -116,6 +116,12 @@ class DatasetSpec:
             ) from exc
 
 
+def _imported_file_exists(name: str) -> bool:
+    from mmerbench.data import canonical_path
+
+    return bool(NAME_PATTERN.match(name)) and canonical_path(name).exists()
+
+
 @dataclass
 class BrokenPlugin:
     name: str
@@ -143,6 +149,9 @@ class Registry:
         return self.methods[name]
 
     def dataset(self, name: str) -> DatasetSpec:
+        if name not in self.datasets and _imported_file_exists(name):
+            # A dataset imported under a name of the user's choosing (`data import table NAME`).
+            return DatasetSpec(name, loader=None, summary="imported table", origin="imported file")
         if name not in self.datasets:
             raise UnknownNameError("dataset", name, list(self.datasets), self._broken_note())
         return self.datasets[name]
