@@ -14,6 +14,7 @@ import importlib.metadata
 import os
 import pkgutil
 import traceback
+from pathlib import Path
 
 import pluggy
 
@@ -23,6 +24,9 @@ from mmerbench.registry import BrokenPlugin, Registry
 
 ENTRY_POINT_GROUP = "mmerbench"
 DISABLE_AUTOLOAD_ENV = "MMERBENCH_DISABLE_PLUGIN_AUTOLOAD"
+# Comma-separated plugin modules registered always, even with autoload off
+# (like PYTEST_PLUGINS); inherited by the runner's worker processes.
+EXTRA_PLUGINS_ENV = "MMERBENCH_PLUGINS"
 BUILTIN_PLUGIN_PACKAGES = ("mmerbench_methods", "mmerbench_datasets")
 
 _registry: Registry | None = None
@@ -39,7 +43,10 @@ def builtin_plugin_modules() -> list[str]:
             continue
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
             if info.ispkg and not info.name.startswith("_"):
-                names.append(f"{package_name}.{info.name}.plugin")
+                # A folder is a plugin when it has a plugin module (a broken one is still reported).
+                folder = Path(info.module_finder.path) / info.name
+                if (folder / "plugin.py").exists():
+                    names.append(f"{package_name}.{info.name}.plugin")
     return names
 
 
@@ -64,6 +71,13 @@ def make_plugin_manager(broken: list[BrokenPlugin]) -> pluggy.PluginManager:
                 manager.register(entry_point.load(), name=entry_point.name)
             except Exception as exc:
                 broken.append(BrokenPlugin(label, _short_error(exc)))
+    for module_name in filter(None, (m.strip() for m in os.environ.get(EXTRA_PLUGINS_ENV, "").split(","))):
+        if manager.has_plugin(module_name):
+            continue
+        try:
+            manager.register(importlib.import_module(module_name), name=module_name)
+        except Exception as exc:
+            broken.append(BrokenPlugin(f"{module_name} (from ${EXTRA_PLUGINS_ENV})", _short_error(exc)))
     for name, plugin in _extra_plugins.items():
         manager.register(plugin, name=name)
     return manager

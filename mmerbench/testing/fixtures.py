@@ -36,3 +36,45 @@ def make_tiny_dataset(n_train: int = 48, n_valid: int = 16, n_test: int = 20, se
     names = [f"emotion_{j}" for j in range(q)]
     splits = [make_tiny_split(n, rng, steps, dims, q, single_label, names) for n in (n_train, n_valid, n_test)]
     return make_dataset("tiny", *splits, params={"seed": seed})
+
+
+# --------------------------------------------------------------------------- variants of a dataset
+
+
+def _replace_splits(dataset: Dataset, transform, **changes) -> Dataset:
+    from dataclasses import replace
+
+    splits = {name: transform(split.to_memory()) for name, split in dataset.splits.items()}
+    return replace(dataset, train=splits["train"], valid=splits.get("valid"), test=splits["test"], **changes)
+
+
+def with_missing_modalities(dataset: Dataset, every: int = 3) -> Dataset:
+    """A copy where every ``every``-th sample lacks one modality (length 0, features zeroed).
+
+    The dropped modality cycles through the split's modalities, so each one is
+    missing for some samples and no sample loses all of them (with two or more
+    modalities).
+    """
+
+    def drop(split):
+        names = split.modalities
+        for position, i in enumerate(range(0, len(split), every)):
+            m = names[position % len(names)]
+            split.features[m][i] = 0.0
+            split.lengths[m][i] = 0
+        return split
+
+    return _replace_splits(dataset, drop, name=f"{dataset.name}-missing")
+
+
+def as_single_label(dataset: Dataset) -> Dataset:
+    """A copy with one-hot labels: each row keeps its first positive label (label 0 if none)."""
+
+    def one_hot(split):
+        labels = np.asarray(split.labels)
+        classes = np.where(labels.any(axis=1), labels.argmax(axis=1), 0)
+        split.labels = np.eye(labels.shape[1], dtype=np.uint8)[classes]
+        split.single_label = True
+        return split
+
+    return _replace_splits(dataset, one_hot, name=f"{dataset.name}-single", single_label=True)

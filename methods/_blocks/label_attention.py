@@ -1,0 +1,89 @@
+"""Label-wise attention ("emotion space modelling"): label queries over frames.
+
+Each of the q labels owns an embedding. A label's query attends over one
+modality's frames with a softmax that gives padded frames exactly zero weight,
+so what sits at padded steps never changes the result, and a sequence of any
+length works (aligned or unaligned data, no CTC). A sample whose modality is
+missing (no valid frame) gets a zero attention row, hence zero context.
+
+LDDU (Huang et al., 2025) and CARAT (Peng et al., 2024) both use this block:
+
+    a_ij = softmax_j( Proj_L(l_i) . Proj_O(o_j) / sqrt(d_a) )     (masked)
+    z_i  = Out( sum_j a_ij Proj_O(o_j) )
+
+The label embeddings are passed in rather than owned here, so a model can
+share one set of embeddings across modalities (LDDU) or keep one per modality.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from mmerbench_methods._blocks.masking import masked_softmax
+
+
+class LabelWiseAttention(nn.Module):
+    """q label queries attend over one modality's frames.
+
+    Args:
+        label_dim: size of the label embeddings given to ``forward``.
+        frame_dim: size of the frames (B, T, frame_dim).
+        attention_dim: size of the shared query/key space (``d_a``).
+        output_dim: size of each label's output vector.
+        dropout: dropout on the attended context (before the output projection).
+
+    forward(labels (q, label_dim) or (B, q, label_dim), frames (B, T, frame_dim),
+    mask (B, T) bool, True at valid frames)
+    -> (context (B, q, output_dim), weights (B, q, T)); weights are 0 at padded
+    frames and each row sums to 1 (or is all 0 when the sample has no frame).
+    """
+
+    def __init__(self, label_dim: int, frame_dim: int, attention_dim: int, output_dim: int, dropout: float = 0.1):
+        super().__init__()
+        self.label_projection = nn.Linear(label_dim, attention_dim)
+        self.frame_projection = nn.Linear(frame_dim, attention_dim)
+        self.output_projection = nn.Linear(attention_dim, output_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.scale = 1.0 / math.sqrt(attention_dim)
+
+    def forward(self, labels: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if frames.dim() != 3 or mask.shape != frames.shape[:2]:
+            raise ValueError(
+                f"frames must be (B, T, D) with a (B, T) mask; got frames {tuple(frames.shape)}, mask {tuple(mask.shape)}"
+            )
+        queries = self.label_projection(labels)  # (q, d_a) or (B, q, d_a)
+        keys = self.frame_projection(frames)  # (B, T, d_a)
+        if queries.dim() == 2:
+            scores = torch.einsum("qa,bta->bqt", queries, keys)
+        else:
+            scores = torch.einsum("bqa,bta->bqt", queries, keys)
+        weights = masked_softmax(scores * self.scale, mask.unsqueeze(1), dim=-1)  # (B, q, T)
+        # Padded frames have weight exactly 0, but 0 * NaN/inf would still leak,
+        # so zero the projected frames there too.
+        keys = keys.masked_fill(~mask.unsqueeze(-1), 0.0)
+        context = torch.bmm(weights, keys)  # (B, q, d_a)
+        return self.output_projection(self.dropout(context)), weights
+
+
+class PooledLabelProjection(nn.Module):
+    """The no-attention ablation: mean-pool the valid frames, then one MLP per label.
+
+    forward(frames (B, T, frame_dim), mask (B, T)) -> (B, q, output_dim).
+    Same output shape as :class:`LabelWiseAttention`, so a model can swap one
+    for the other ("w/o emotion space attention").
+    """
+
+    def __init__(self, n_labels: int, frame_dim: int, output_dim: int, dropout: float = 0.1):
+        super().__init__()
+        self.n_labels, self.output_dim = n_labels, output_dim
+        self.mlp = nn.Sequential(nn.Linear(frame_dim, frame_dim), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(frame_dim, n_labels * output_dim))
+
+    def forward(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        valid = mask.unsqueeze(-1)  # (B, T, 1)
+        total = frames.masked_fill(~valid, 0.0).sum(1)  # (B, D)
+        pooled = total / valid.sum(1).clamp_min(1).to(frames.dtype)
+        return self.mlp(pooled).view(frames.shape[0], self.n_labels, self.output_dim)

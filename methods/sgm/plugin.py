@@ -1,0 +1,11 @@
+import mmerbench
+
+
+@mmerbench.hookimpl
+def mmerbench_register_methods(registry):
+    registry.add_method(
+        "sgm",
+        "mmerbench_methods.sgm.method:SGMMethod",
+        version="1",
+        summary="SGM (Yang 2018): text BiLSTM, LSTM decoder emitting the label set with masking and global embedding",
+    )

@@ -1,0 +1,279 @@
+"""The ``mmerbench`` command line. Heavy libraries are imported inside handlers only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mmerbench.errors import MMERBenchError, UsageError
+
+DEFAULT_RESULTS = "./mmerbench-results"
+
+
+def _csv_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in _csv_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be integers separated by commas, got {text!r}") from None
+
+
+def _setting(text: str) -> tuple[str, object]:
+    from mmerbench.params import parse_value
+
+    target_param, equals, value = text.partition("=")
+    if not equals or "." not in target_param:
+        raise argparse.ArgumentTypeError(f"--set {text!r}: use TARGET.PARAM=VALUE, e.g. lddu.use_queue=false")
+    return target_param.strip(), parse_value(value)
+
+
+# --------------------------------------------------------------------------- run
+
+
+RUN_DEFAULTS = {
+    "methods": None, "datasets": ["synthetic"], "seeds": [0], "device": "auto", "jobs": 1,
+    "results": DEFAULT_RESULTS, "preset": None, "threshold": None, "set": {}, "resume": True,
+}
+
+
+def load_run_config(path: str) -> dict:
+    """Settings from a TOML file with the same names as the command-line options."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            config = tomllib.load(handle)
+    except FileNotFoundError:
+        raise UsageError(f"--config {path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"--config {path}: not valid TOML ({exc})") from None
+    config = config.get("run", config)
+    unknown = sorted(set(config) - set(RUN_DEFAULTS))
+    if unknown:
+        raise UsageError(f"--config {path}: unknown setting(s) {unknown}; valid: {sorted(RUN_DEFAULTS)}")
+    for key in ("methods", "datasets"):
+        if isinstance(config.get(key), str):
+            config[key] = _csv_list(config[key])
+    if isinstance(config.get("seeds"), (int, str)):
+        config["seeds"] = _seed_list(str(config["seeds"]))
+    settings = {}
+    for target, value in (config.get("set") or {}).items():
+        if isinstance(value, dict):  # [set.lddu] use_queue = false
+            settings.update({f"{target}.{param}": v for param, v in value.items()})
+        else:  # "lddu.use_queue" = false
+            settings[target] = value
+    config["set"] = settings
+    return config
+
+
+def resolve_run_options(args: argparse.Namespace) -> dict:
+    options = dict(RUN_DEFAULTS)
+    if args.config:
+        options.update(load_run_config(args.config))
+    for key in RUN_DEFAULTS:
+        value = getattr(args, key.replace("-", "_"), None)
+        if key == "set":
+            if value:
+                options["set"] = {**options["set"], **dict(value)}
+        elif key == "resume":
+            if args.no_resume:
+                options["resume"] = False
+        elif value is not None:
+            options[key] = value
+    if not options["methods"]:
+        raise UsageError("no methods given: use --methods a,b (see `mmerbench list methods`)")
+    return options
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mmerbench.display import make_progress
+    from mmerbench.leaderboard import build_rows, render
+    from mmerbench.runner import run
+    from mmerbench.store import ResultStore
+
+    options = resolve_run_options(args)
+    display = make_progress()
+    with display:
+        outcome = run(
+            options["methods"], options["datasets"], options["seeds"], device=options["device"],
+            jobs=options["jobs"], results=options["results"], preset=options["preset"], settings=options["set"],
+            threshold=options["threshold"], resume=options["resume"], dry_run=args.dry_run,
+            on_event=display if not args.dry_run else None,
+        )
+    for note in outcome.notes:
+        print(note)
+    if args.dry_run:
+        done = {job.key for job in outcome.skipped}
+        print(f"{len(outcome.planned)} jobs ({len(done)} already done):")
+        for job in outcome.planned:
+            state = "done" if job.key in done else "to run"
+            print(f"  [{state}] {job.key}  {job.command}")
+        return 0
+    with ResultStore(options["results"], create=False) as store:
+        records = store.records()
+    for dataset in options["datasets"]:
+        print(f"\n{dataset} (test split)\n")
+        print(render(build_rows(records, dataset)))
+    print(f"\nResults: {Path(options['results']).resolve()}  (mmerbench leaderboard --results {options['results']})")
+    if outcome.failed:
+        print(f"\n{len(outcome.failed)} job(s) failed (they are retried on the next run):", file=sys.stderr)
+        for record in outcome.failed:
+            print(f"  {record['method']} on {record['dataset']} seed {record['seed']}: {record['error']}",
+                  file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- list
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from mmerbench.plugins import get_registry
+    from mmerbench.data import canonical_path
+
+    registry = get_registry()
+    what = args.what or "all"
+    if what in ("all", "methods"):
+        print("Methods:")
+        for spec in sorted(registry.methods.values(), key=lambda s: s.name):
+            print(f"  {spec.name:<14} v{spec.version:<4} {spec.summary}  [{spec.origin}]")
+    if what in ("all", "datasets"):
+        print("Datasets:")
+        for spec in sorted(registry.datasets.values(), key=lambda s: s.name):
+            available = spec.generated or canonical_path(spec.name).exists()
+            state = "available" if available else "not imported"
+            print(f"  {spec.name:<26} {state:<13} {spec.summary}  [{spec.origin}]")
+    if registry.broken:
+        print("Broken plugins (not loaded):")
+        for plugin in registry.broken:
+            print(f"  {plugin.name}: {plugin.error}")
+    return 0
+
+
+# --------------------------------------------------------------------------- results / leaderboard
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from mmerbench.store import ResultStore
+
+    with ResultStore(args.results, create=False) as store:
+        records = store.records(dataset=args.dataset)
+    if args.format == "json":
+        print(json.dumps(records, indent=2))
+    else:
+        import csv
+
+        columns = ["key", "method", "method_version", "dataset", "dataset_fingerprint", "seed", "status", "preset",
+                   "threshold_policy", "threshold", "fit_seconds", "predict_seconds", "peak_rss_mb", "device",
+                   "git_revision", "error", "command"]
+        metric_names = sorted({m for r in records for m in (r.get("metrics", {}).get("test") or {})})
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns + [f"test_{m}" for m in metric_names] + [f"valid_{m}" for m in metric_names])
+        for r in records:
+            writer.writerow([json.dumps(r.get(c)) if isinstance(r.get(c), (dict, list)) else r.get(c) for c in columns]
+                            + [r.get("metrics", {}).get(s, {}).get(m) for s in ("test", "valid") for m in metric_names])
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from mmerbench.leaderboard import build_rows, leaderboard_markdown, publish, render, reported_rows
+    from mmerbench.store import ResultStore
+
+    with ResultStore(args.results, create=False) as store:
+        records = store.records()
+    datasets = [args.dataset] if args.dataset else sorted({r["dataset"] for r in records if r["status"] == "ok"})
+    if not datasets:
+        raise UsageError(f"no finished jobs in {args.results}")
+    metrics = _csv_list(args.metrics) if args.metrics else None
+    for dataset in datasets:
+        if args.publish:
+            path = publish(records, dataset, args.output_dir, with_reported=args.reported,
+                           legacy_pr=args.legacy_pr, metrics=metrics)
+            print(f"wrote {path}")
+            continue
+        if args.format == "markdown":
+            print(leaderboard_markdown(records, dataset, with_reported=args.reported, legacy_pr=args.legacy_pr,
+                                       metrics=metrics))
+        else:
+            rows = build_rows(records, dataset) + (reported_rows(dataset) if args.reported else [])
+            print(render(rows, args.format, metrics, legacy_pr=args.legacy_pr))
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mmerbench import __version__
+
+    parser = argparse.ArgumentParser(prog="mmerbench", description="Benchmark multimodal multi-label emotion recognition.")
+    parser.add_argument("--version", action="version", version=f"mmerbench {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="train and evaluate methods x datasets x seeds")
+    run.add_argument("--methods", type=_csv_list, help="comma-separated method names (see `mmerbench list`)")
+    run.add_argument("--datasets", type=_csv_list, help="comma-separated dataset names (default: synthetic)")
+    run.add_argument("--seeds", type=_seed_list, help="comma-separated seeds (default: 0)")
+    run.add_argument("--device", help="auto (GPU when present, else CPU), cpu or cuda[:k] (default: auto)")
+    run.add_argument("--jobs", type=int, help="jobs run at once, each in its own process (default: 1)")
+    run.add_argument("--results", help=f"results directory (default: {DEFAULT_RESULTS})")
+    run.add_argument("--preset", help="apply this preset to every method that defines it (e.g. paper, cpu)")
+    run.add_argument("--set", action="append", type=_setting, metavar="TARGET.PARAM=VALUE",
+                     help="override a method or dataset parameter; VALUE is parsed as JSON when it parses")
+    run.add_argument("--threshold", help="valid (default) | valid-per-label | published | fixed:X")
+    run.add_argument("--no-resume", action="store_true", help="re-run jobs even when their results exist")
+    run.add_argument("--dry-run", action="store_true", help="list the jobs and which are done; run nothing")
+    run.add_argument("--config", help="TOML file with the same settings (command-line options win)")
+    run.set_defaults(func=cmd_run)
+
+    listing = commands.add_parser("list", help="list methods and datasets with their plugins")
+    listing.add_argument("what", nargs="?", choices=["methods", "datasets"])
+    listing.set_defaults(func=cmd_list)
+
+    results = commands.add_parser("results", help="print every job record of a results store")
+    results.add_argument("--results", default=DEFAULT_RESULTS)
+    results.add_argument("--format", choices=["json", "csv"], default="json")
+    results.add_argument("--dataset")
+    results.set_defaults(func=cmd_results)
+
+    board = commands.add_parser("leaderboard", help="aggregate results into tables (mean ± std over seeds)")
+    board.add_argument("--results", default=DEFAULT_RESULTS)
+    board.add_argument("--dataset")
+    board.add_argument("--format", choices=["markdown", "csv", "json", "latex"], default="markdown")
+    board.add_argument("--metrics", help="comma-separated metrics (default: acc,p,r,mif1,maf1,hamming,subset_acc)")
+    board.add_argument("--publish", action="store_true", help="write leaderboards/<dataset>.md with provenance")
+    board.add_argument("--output-dir", default="leaderboards", help="where --publish writes (default: leaderboards)")
+    board.add_argument("--reported", action="store_true", help="add rows reported in papers, marked as such")
+    board.add_argument("--legacy-pr", action="store_true",
+                       help="show P and R swapped as the TAILOR/CARAT/LDDU code printed them (marked legacy)")
+    board.set_defaults(func=cmd_leaderboard)
+
+    try:
+        from mmerbench.cli_data import register as register_data_commands
+    except ImportError:
+        pass
+    else:
+        register_data_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MMERBenchError as exc:
+        print(f"mmerbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("mmerbench: interrupted; finished jobs are kept in the results store", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Aggregate job records into tables: rows are method configurations, cells mean ± std.
+
+A row is one method configuration: the method with its preset and its
+non-default overrides in the label (``lddu (cpu) [use_queue=false]``). A
+table is one dataset name. Cells are the mean and sample standard deviation
+(ddof=1) over seeds, with n; for n = 1 no ± is shown.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+from mmerbench.metrics import LOWER_IS_BETTER
+
+DEFAULT_METRICS = ("acc", "p", "r", "mif1", "maf1", "hamming", "subset_acc")
+SINGLE_LABEL_METRICS = ("single_acc", "wf1")
+METRIC_TITLES = {
+    "acc": "Acc", "p": "P", "r": "R", "mif1": "miF1", "maf1": "maF1", "hamming": "HL",
+    "subset_acc": "SubsetAcc", "single_acc": "Acc(1)", "wf1": "wF1",
+}
+FORMATS = ("markdown", "csv", "json", "latex")
+
+
+@dataclass
+class Row:
+    label: str
+    method: str
+    method_version: str
+    preset: str | None
+    overrides: dict
+    values: dict[str, list[float]] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=list)
+    threshold_policy: str = ""
+    thresholds: list = field(default_factory=list)
+    reported: bool = False
+    source: str = ""
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds) if not self.reported else 1
+
+    def mean(self, metric: str) -> float | None:
+        values = self.values.get(metric) or []
+        return statistics.fmean(values) if values else None
+
+    def std(self, metric: str) -> float | None:
+        values = self.values.get(metric) or []
+        return statistics.stdev(values) if len(values) > 1 else None
+
+
+def config_label(record: dict) -> str:
+    label = record["method"]
+    if record.get("preset"):
+        label += f" ({record['preset']})"
+    overrides = record.get("overrides") or {}
+    if overrides:
+        label += " [" + ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(overrides.items())) + "]"
+    policy = record.get("threshold_policy")
+    if policy and policy != "valid":
+        label += f" {{threshold={policy}}}"
+    return label
+
+
+def build_rows(records: list[dict], dataset: str, split: str = "test") -> list[Row]:
+    rows: dict[tuple, Row] = {}
+    for record in records:
+        if record.get("dataset") != dataset or record.get("status") != "ok":
+            continue
+        key = (record["method"], record["method_version"], config_label(record))
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = Row(
+                label=config_label(record), method=record["method"], method_version=record["method_version"],
+                preset=record.get("preset"), overrides=record.get("overrides") or {},
+                threshold_policy=record.get("threshold_policy", ""),
+            )
+        row.seeds.append(record["seed"])
+        row.thresholds.append(record.get("threshold"))
+        for metric, value in (record.get("metrics", {}).get(split) or {}).items():
+            if isinstance(value, (int, float)):
+                row.values.setdefault(metric, []).append(float(value))
+    versions: dict[str, set] = {}
+    for method, version, _ in rows:
+        versions.setdefault(method, set()).add(version)
+    for (method, version, _), row in rows.items():
+        if len(versions[method]) > 1:
+            row.label += f" v{version}"
+    return sorted(rows.values(), key=lambda r: r.label)
+
+
+def reported_rows(dataset: str) -> list[Row]:
+    """Rows copied from papers (mmerbench/reported/*.csv) whose dataset and setting match."""
+    setting = "unaligned" if "unaligned" in dataset else "aligned"
+    # cmu-mosei, cmu-mosei-mmsa, cmu-mosei-sdk-aligned, ... all compare to the papers' "cmu-mosei".
+    family = "cmu-mosei" if dataset.startswith("cmu-mosei") else dataset
+    rows = []
+    folder = resources.files("mmerbench") / "reported"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".csv"):
+            continue
+        for line in csv.DictReader(io.StringIO(entry.read_text())):
+            if line["dataset"] != family or (line["setting"] and line["setting"] != setting):
+                continue
+            if line["table"].lower().startswith("table 3"):
+                continue  # ablations are not leaderboard rows
+            row = Row(label=f"{line['method']} (reported)", method=line["method"], method_version="",
+                      preset=None, overrides={}, reported=True, source=f"{line['source']}, {line['table']}")
+            for metric in ("acc", "p", "r", "mif1"):
+                if line.get(metric):
+                    row.values[metric] = [float(line[metric])]
+            rows.append(row)
+    return rows
+
+
+def _legacy_swap(row: Row) -> Row:
+    """The P/R pair as the TAILOR/CARAT/LDDU code printed it (arguments swapped)."""
+    swapped = Row(**{**row.__dict__, "values": dict(row.values)})
+    swapped.values["p"], swapped.values["r"] = row.values.get("r", []), row.values.get("p", [])
+    return swapped
+
+
+def _metrics_for(rows: list[Row], metrics) -> list[str]:
+    if metrics:
+        return list(metrics)
+    chosen = list(DEFAULT_METRICS)
+    if any(row.values.get("single_acc") for row in rows):
+        chosen += list(SINGLE_LABEL_METRICS)
+    return chosen
+
+
+def _best(rows: list[Row], metric: str) -> float | None:
+    means = [row.mean(metric) for row in rows if not row.reported and row.mean(metric) is not None]
+    if not means:
+        return None
+    return min(means) if metric in LOWER_IS_BETTER else max(means)
+
+
+def _cell(row: Row, metric: str, best: float | None, bold: tuple[str, str, str], digits: int) -> str:
+    mean = row.mean(metric)
+    if mean is None:
+        return ""
+    text = f"{mean:.{digits}f}"
+    std = row.std(metric)
+    if std is not None:
+        text += f"{bold[2]}{std:.{digits}f}"
+    if best is not None and not row.reported and abs(mean - best) < 1e-12:
+        text = f"{bold[0]}{text}{bold[1]}"
+    return text
+
+
+def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3, legacy_pr: bool = False) -> str:
+    from tabulate import tabulate
+
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    metrics = _metrics_for(rows, metrics)
+    if legacy_pr:
+        rows = [_legacy_swap(row) for row in rows]
+    if fmt == "json":
+        return json.dumps([
+            {"label": r.label, "method": r.method, "method_version": r.method_version, "preset": r.preset,
+             "overrides": r.overrides, "n": r.n, "seeds": r.seeds, "reported": r.reported, "source": r.source,
+             "threshold_policy": r.threshold_policy, "thresholds": r.thresholds, "legacy_pr": legacy_pr,
+             **{m: {"mean": r.mean(m), "std": r.std(m)} for m in metrics}}
+            for r in rows], indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["config", "n", "reported"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
+        for r in rows:
+            writer.writerow([r.label, r.n, r.reported] + [
+                "" if v is None else f"{v:.6f}" for m in metrics for v in (r.mean(m), r.std(m))])
+        return out.getvalue()
+    # (bold open, bold close, plus-minus) in the target markup
+    bold = ("**", "**", " ± ") if fmt == "markdown" else ("\\textbf{", "}", " $\\pm$ ")
+    best = {m: _best(rows, m) for m in metrics}
+    titles = [METRIC_TITLES.get(m, m) for m in metrics]
+    if legacy_pr:
+        titles = [f"{t} (legacy)" if m in ("p", "r") else t for m, t in zip(metrics, titles)]
+    table = [[r.label, r.n if not r.reported else "reported"] + [_cell(r, m, best[m], bold, digits) for m in metrics]
+             for r in rows]
+    return tabulate(table, headers=["method", "n"] + titles,
+                    tablefmt="github" if fmt == "markdown" else "latex_raw", disable_numparse=True)
+
+
+def provenance(records: list[dict], dataset: str) -> str:
+    ok = [r for r in records if r.get("dataset") == dataset and r.get("status") == "ok"]
+    if not ok:
+        return ""
+    fingerprints = sorted({r["dataset_fingerprint"] for r in ok})
+    seeds = sorted({r["seed"] for r in ok})
+    policies = sorted({r.get("threshold_policy", "") for r in ok})
+    revisions = sorted({str(r.get("git_revision")) for r in ok})
+    versions = ok[-1].get("versions", {})
+    devices = sorted({str(r.get("device")) for r in ok})
+    lines = [
+        "Protocol: each configuration is fitted on train; the best epoch and early stopping use validation "
+        "miF1; the decision threshold follows the policy below (chosen on validation, never on test); "
+        "scores are on the test split. Acc is the Jaccard index per sample (empty union = 0); P, R, miF1 "
+        "micro-averaged; maF1 macro-averaged; HL Hamming loss. Cells: mean ± sample std (ddof=1) over seeds.",
+        f"Threshold policy: {', '.join(policies)}",
+        f"Seeds: {', '.join(map(str, seeds))}",
+        f"Dataset: {dataset}, fingerprint {', '.join(fingerprints)}",
+        f"Devices: {', '.join(devices)}",
+        "Packages: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        f"Git revision: {', '.join(revisions)}",
+        f"Generated: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+        "Reproduce a row: `mmerbench results --format json` gives each job's command line, e.g. "
+        f"`{ok[0].get('command', '')}`",
+    ]
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def leaderboard_markdown(records: list[dict], dataset: str, *, with_reported: bool = False,
+                         legacy_pr: bool = False, metrics=None) -> str:
+    rows = build_rows(records, dataset)
+    parts = [f"# {dataset}", "", render(rows, "markdown", metrics, legacy_pr=legacy_pr)]
+    if with_reported:
+        reported = reported_rows(dataset)
+        if reported:
+            parts += ["", "## Reported in papers (not reproduced here)", "",
+                      render(reported, "markdown", ["acc", "p", "r", "mif1"], legacy_pr=False),
+                      "", "Sources: " + "; ".join(sorted({r.source for r in reported})) +
+                      ". Caveats: the LDDU, TAILOR and CARAT code swapped P and R when printing; LDDU's released "
+                      "code selects its epoch on the test set; features differ between papers."]
+    parts += ["", "## Provenance", "", provenance(records, dataset)]
+    return "\n".join(parts) + "\n"
+
+
+def publish(records: list[dict], dataset: str, directory: str | Path = "leaderboards", **options) -> Path:
+    path = Path(directory) / f"{dataset}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(leaderboard_markdown(records, dataset, **options))
+    tmp.replace(path)
+    return path

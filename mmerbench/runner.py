@@ -1,0 +1,274 @@
+"""Run jobs = methods x datasets x seeds, each in a fresh ``spawn`` worker.
+
+The main process plans the jobs (resolving hyperparameters and dataset
+fingerprints), skips those already finished in the store, runs the rest in a
+process pool whose workers each run exactly one job, and writes each record to
+the store as soon as it arrives. A failed job is recorded with its traceback
+and the others go on; it is retried on the next run.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import multiprocessing
+import os
+import platform
+import queue as queue_module
+import subprocess
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from mmerbench.api import load_dataset, method_class
+from mmerbench.errors import UnknownNameError, UsageError
+from mmerbench.jobs import (
+    Job,
+    check_dataset_params,
+    job_key,
+    parse_threshold,
+    reproduce_command,
+    resolve_method,
+    split_settings,
+    threshold_policy,
+)
+from mmerbench.plugins import get_registry
+from mmerbench.store import ResultStore
+from mmerbench.worker import run_job
+
+VERSIONED_PACKAGES = ("mmerbench", "torch", "numpy", "scikit-learn", "pandas", "h5py", "scipy")
+
+
+@dataclass
+class RunResult:
+    planned: list[Job]
+    skipped: list[Job] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self.records if r["status"] != "ok"]
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def git_revision() -> str | None:
+    """The project's git revision when mmerbench runs from a checkout."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if revision.returncode != 0:
+        return None
+    return revision.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def cuda_device_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except ImportError:  # pragma: no cover
+        return 0
+
+
+def plan(
+    methods: Sequence[str],
+    datasets: Sequence[str] = ("synthetic",),
+    seeds: Sequence[int] = (0,),
+    *,
+    preset: str | None = None,
+    settings: dict[str, Any] | None = None,
+    threshold=None,
+    device: str = "auto",
+) -> tuple[list[Job], list[str]]:
+    """Resolve every job of a run (loading each dataset once for its fingerprint)."""
+    if not methods:
+        raise UsageError("no methods given: use --methods a,b (see `mmerbench list methods`)")
+    registry = get_registry()
+    for name in methods:
+        registry.method(name)
+    for name in datasets:
+        registry.dataset(name)
+    threshold = parse_threshold(threshold)
+    per_method, per_dataset = split_settings(dict(settings or {}), list(methods), list(datasets))
+    notes: list[str] = []
+    if preset is not None:
+        having = [m for m in methods if preset in method_class(m).presets]
+        if not having:
+            known = sorted({p for m in methods for p in method_class(m).presets})
+            raise UnknownNameError("preset", preset, known, "No method of this run defines it.")
+        lacking = [m for m in methods if m not in having]
+        if lacking:
+            notes.append(f"preset {preset!r} applies to {', '.join(having)}; {', '.join(lacking)} keep their defaults")
+    cpu_only = cuda_device_count() == 0
+    jobs: list[Job] = []
+    for dataset_name in datasets:
+        dataset_params = check_dataset_params(dataset_name, per_dataset[dataset_name])
+        dataset = load_dataset(dataset_name, **dataset_params)
+        for method_name in methods:
+            cls = method_class(method_name)
+            for seed in seeds:
+                params, used_preset, method_notes = resolve_method(
+                    method_name, preset=preset, overrides=per_method[method_name], seed=int(seed),
+                    threshold=threshold, device=device, cpu_only=cpu_only,
+                )
+                for note in method_notes:
+                    if note not in notes:
+                        notes.append(note)
+                job = Job(
+                    method=method_name,
+                    method_version=str(cls.version),
+                    dataset=dataset_name,
+                    dataset_params=dataset_params,
+                    dataset_fingerprint=dataset.fingerprint,
+                    seed=int(seed),
+                    params=params,
+                    preset=used_preset,
+                    overrides=dict(per_method[method_name]),
+                    threshold_policy=threshold_policy(params),
+                    notes=list(method_notes) + list(dataset.notes),
+                )
+                job.key = job_key(job)
+                job.command = reproduce_command(job, device)
+                jobs.append(job)
+    return jobs, notes
+
+
+def run(
+    methods: Sequence[str],
+    datasets: Sequence[str] = ("synthetic",),
+    seeds: Sequence[int] = (0,),
+    *,
+    device: str = "auto",
+    jobs: int = 1,
+    results: str | os.PathLike = "./mmerbench-results",
+    preset: str | None = None,
+    settings: dict[str, Any] | None = None,
+    threshold=None,
+    resume: bool = True,
+    dry_run: bool = False,
+    on_event: Callable[[dict], None] | None = None,
+) -> RunResult:
+    """Plan and run a benchmark; the Python twin of ``mmerbench run``."""
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    planned, notes = plan(methods, datasets, seeds, preset=preset, settings=settings, threshold=threshold,
+                          device=device)
+    outcome = RunResult(planned=planned, notes=notes)
+    emit = on_event or (lambda event: None)
+    if dry_run:  # a dry run creates nothing
+        existing = Path(results, "results.sqlite").exists()
+        store_context = ResultStore(results, create=False) if existing else _NoStore()
+    else:
+        store_context = ResultStore(results)
+    with store_context as store:
+        finished = store.finished_keys() if resume else set()
+        todo = [job for job in planned if job.key not in finished]
+        outcome.skipped = [job for job in planned if job.key in finished]
+        emit({"kind": "plan", "planned": len(planned), "todo": len(todo), "skipped": len(outcome.skipped)})
+        if dry_run or not todo:
+            return outcome
+        context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node()}
+        _execute(todo, store, results, jobs, device, context, emit, outcome)
+    return outcome
+
+
+class _NoStore:
+    """Stands in for a store that does not exist yet during --dry-run (nothing is created)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def finished_keys(self) -> set[str]:
+        return set()
+
+
+def _job_device(device: str, index: int, gpus: int) -> str:
+    if device == "auto" and gpus > 0:
+        return f"cuda:{index % gpus}"
+    return device
+
+
+def _execute(todo, store, results, workers, device, context, emit, outcome) -> None:
+    cores = os.cpu_count() or 1
+    workers = min(workers, len(todo))
+    threads = max(1, cores // workers)
+    gpus = cuda_device_count() if device == "auto" else 0
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Manager() as manager:  # a queue the spawned workers can report progress on
+        events = manager.Queue()
+        stop = threading.Event()
+        pump = threading.Thread(target=_pump_events, args=(events, emit, stop), daemon=True)
+        pump.start()
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, max_tasks_per_child=1) as pool:
+                futures = {}
+                for index, job in enumerate(todo):
+                    job_device = _job_device(device, index, gpus)
+                    context_for_job = {**context, "requested_device": device}
+                    future = pool.submit(run_job, job.to_dict(), str(results), threads, job_device,
+                                         context_for_job, events)
+                    futures[future] = job
+                    emit({"kind": "job-start", "job": job.to_dict(), "index": index + 1, "total": len(todo)})
+                for done, future in enumerate(as_completed(futures), start=1):
+                    job = futures[future]
+                    try:
+                        record = future.result()
+                    except BaseException as exc:  # the worker died (killed, out of memory)
+                        record = _crash_record(job, exc, context)
+                    store.put(record)
+                    outcome.records.append(record)
+                    emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
+        finally:
+            stop.set()
+            pump.join(timeout=2)
+
+
+def _crash_record(job: Job, exc: BaseException, context: dict) -> dict:
+    from datetime import datetime, timezone
+
+    return {
+        **job.to_dict(),
+        **context,
+        "status": "failed",
+        "error": f"worker process died: {type(exc).__name__}: {exc}",
+        "metrics": {},
+        "per_label": {},
+        "curve": [],
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _pump_events(events, emit, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            event = events.get(timeout=0.2)
+        except queue_module.Empty:
+            continue
+        except (EOFError, OSError, BrokenPipeError):
+            return
+        emit({"kind": "progress", **event})
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `mmerbench run`")

@@ -1,0 +1,59 @@
+"""A plugin with fixtures for testing the harness itself (never registered by default).
+
+Enable it with ``MMERBENCH_PLUGINS=mmerbench.testing.plugin``. It adds:
+
+- dataset ``tiny``: :func:`mmerbench.testing.fixtures.make_tiny_dataset`;
+- dataset ``tiny-single``: its single-label variant;
+- method ``failing``: raises during ``fit`` (a job failure the runner must record);
+- method ``sleepy``: the label prior after sleeping ``seconds`` (to kill a run mid-way).
+"""
+
+from __future__ import annotations
+
+import time
+
+import mmerbench
+from mmerbench_methods.prior.method import LabelPrior
+
+
+class FailingMethod(LabelPrior):
+    name = "failing"
+
+    def _fit(self, train, valid):
+        raise RuntimeError("deliberate failure in fit (mmerbench.testing.plugin)")
+
+
+class SleepyPrior(LabelPrior):
+    name = "sleepy"
+
+    def __init__(self, seconds: float = 0.5, threshold: str = "valid", random_state: int = 0):
+        self.seconds = seconds
+        self.threshold = threshold
+        self.random_state = random_state
+
+    def _fit(self, train, valid):
+        time.sleep(self.seconds)
+        self.smoothing = 0.0
+        super()._fit(train, valid)
+
+
+def load_tiny_single(n_train: int = 48, n_valid: int = 16, n_test: int = 20, seed: int = 0):
+    from mmerbench.testing.fixtures import make_tiny_dataset
+
+    return make_tiny_dataset(n_train, n_valid, n_test, seed=seed, single_label=True)
+
+
+@mmerbench.hookimpl
+def mmerbench_register_methods(registry):
+    registry.add_method("failing", "mmerbench.testing.plugin:FailingMethod", version="1",
+                        summary="test fixture: fails in fit")
+    registry.add_method("sleepy", "mmerbench.testing.plugin:SleepyPrior", version="1",
+                        summary="test fixture: label prior after a sleep")
+
+
+@mmerbench.hookimpl
+def mmerbench_register_datasets(registry):
+    registry.add_dataset("tiny", loader="mmerbench.testing.fixtures:make_tiny_dataset", generated=True,
+                         summary="test fixture: small random multimodal data")
+    registry.add_dataset("tiny-single", loader="mmerbench.testing.plugin:load_tiny_single", generated=True,
+                         summary="test fixture: single-label variant")

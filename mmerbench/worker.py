@@ -1,0 +1,118 @@
+"""What one job does, inside its own fresh worker process."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+
+from mmerbench import progress
+from mmerbench.store import ResultStore
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _configure_threads(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+def _forward_progress(queue, job_label: str):
+    def listener(event: dict) -> None:
+        try:
+            queue.put({"job": job_label, **event})
+        except Exception:  # progress must never break a job
+            pass
+
+    return listener
+
+
+def run_job(job: dict, results_dir: str, threads: int, device: str, context: dict, queue=None) -> dict:
+    """Fit, predict, score and store one job; never raises (failures are records)."""
+    _configure_threads(threads)
+    label = f"{job['method']} on {job['dataset']} seed {job['seed']}"
+    if queue is not None:
+        progress.set_listener(_forward_progress(queue, label))
+    record = {
+        **{k: job[k] for k in ("key", "method", "method_version", "dataset", "dataset_fingerprint", "dataset_params",
+                               "seed", "params", "preset", "overrides", "threshold_policy", "command", "notes")},
+        "status": "failed",
+        "error": None,
+        "threshold": None,
+        "metrics": {},
+        "per_label": {},
+        "curve": [],
+        "fit_info": {},
+        "fit_seconds": None,
+        "predict_seconds": None,
+        "device": device,
+        "threads": threads,
+        "started_at": _now(),
+        **context,
+    }
+    try:
+        from mmerbench.api import load_dataset, method_class
+        from mmerbench.metrics import score
+
+        dataset = load_dataset(job["dataset"], **job["dataset_params"])
+        if dataset.fingerprint != job["dataset_fingerprint"]:
+            raise RuntimeError(
+                f"dataset {job['dataset']} changed since the run was planned "
+                f"(fingerprint {dataset.fingerprint}, expected {job['dataset_fingerprint']})"
+            )
+        method = method_class(job["method"])(**job["params"])
+        started = time.perf_counter()
+        method.fit(dataset.train, dataset.valid)
+        record["fit_seconds"] = time.perf_counter() - started
+        started = time.perf_counter()
+        arrays, metrics, per_label = {}, {}, {}
+        for split_name, split in (("valid", dataset.valid), ("test", dataset.test)):
+            if split is None:
+                continue
+            proba = method.predict_proba(split)
+            predictions = method.predict(split)
+            scores = score(split.labels, predictions, proba, single_label=dataset.single_label,
+                           label_names=dataset.label_names)
+            per_label[split_name] = scores.pop("per_label")
+            metrics[split_name] = scores
+            arrays[f"{split_name}_proba"] = proba.astype("float32")
+            arrays[f"{split_name}_labels"] = split.labels
+            if hasattr(method, "predict_uncertainty"):
+                arrays[f"{split_name}_uncertainty"] = method.predict_uncertainty(split).astype("float32")
+        record["predict_seconds"] = time.perf_counter() - started
+        fit_info = dict(getattr(method, "fit_info_", {}))
+        record.update(
+            status="ok",
+            threshold=fit_info.get("threshold"),
+            metrics=metrics,
+            per_label=per_label,
+            curve=fit_info.pop("curve", []),
+            fit_info=fit_info,
+            device=fit_info.get("device", "cpu"),
+            label_names=list(dataset.label_names),
+            dataset_notes=list(dataset.notes),
+        )
+        with ResultStore(results_dir) as store:
+            store.save_predictions(job["key"], arrays)
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc()
+    record["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    record["finished_at"] = _now()
+    return record
