@@ -116,8 +116,11 @@ def _read_rows(array, indices: np.ndarray, dtype) -> np.ndarray:
         elif indices.size > 1 and np.all(np.diff(indices) == 1):
             out = array[int(indices[0]) : int(indices[-1]) + 1]
         else:
+            # h5py's fancy (list) indexing is ~10x slower than reading runs of consecutive rows as slices.
             unique, inverse = np.unique(indices, return_inverse=True)
-            out = array[unique][inverse]
+            breaks = np.flatnonzero(np.diff(unique) != 1) + 1
+            runs = np.split(unique, breaks)
+            out = np.concatenate([array[int(run[0]) : int(run[-1]) + 1] for run in runs])[inverse]
     if dtype is not None and out.dtype != dtype:
         out = out.astype(dtype)
     return out

@@ -283,7 +283,67 @@ def load_folds(path: Path) -> dict[str, set[str]]:
 
 def assign_folds(video_ids: Sequence[str], folds: Mapping[str, set[str]]) -> np.ndarray:
     """The split of each video id ('train' / 'valid' / 'test', or '' when in no fold)."""
-    out = np.full(len(video_ids), "", dtype=object)
-    for split, members in folds.items():
-        out[np.isin(np.asarray(video_ids, dtype=object), list(members))] = split
-    return out
+    split_of = {video: split for split, members in folds.items() for video in members}
+    return np.array([split_of.get(str(video), "") for video in video_ids], dtype=object)
+
+
+# --------------------------------------------------------------------------- describing / verifying
+
+
+def describe_canonical(path: str | Path) -> dict:
+    """Sizes, dims, label frequencies and length statistics of a canonical file (reads labels and lengths only)."""
+    import h5py
+
+    from mmerbench.data import load_canonical
+
+    dataset = load_canonical(path)
+    with h5py.File(path, "r") as handle:
+        attrs = handle.attrs
+        sources = json.loads(attrs["source_sha256"]) if "source_sha256" in attrs else {}
+        created_by = str(attrs.get("created_by", ""))
+        first = next(iter(dataset.modalities))
+        dtype = str(handle[f"train/features/{first}"].dtype)
+    splits = {}
+    for split_name, split in dataset.splits.items():
+        lengths = {}
+        for m, length in split.lengths.items():
+            length = np.asarray(length)
+            lengths[m] = {"T": split.steps[m], "min": int(length.min()) if length.size else 0,
+                          "mean": float(length.mean()) if length.size else 0.0,
+                          "max": int(length.max()) if length.size else 0, "missing": int((length == 0).sum())}
+        labels = np.asarray(split.labels)
+        splits[split_name] = {"n": len(split), "lengths": lengths,
+                              "label_frequency": labels.mean(axis=0).round(4).tolist() if len(split) else []}
+    return {"name": dataset.name, "path": str(path), "fingerprint": dataset.fingerprint,
+            "label_names": list(dataset.label_names), "modalities": dict(dataset.modalities),
+            "single_label": dataset.single_label, "dtype": dtype, "splits": splits,
+            "source_sha256": sources, "created_by": created_by}
+
+
+def recompute_fingerprint(path: str | Path) -> tuple[str, str]:
+    """(stored, recomputed) fingerprint, hashing the stored arrays as CanonicalWriter does."""
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        attrs = handle.attrs
+        label_names = json.loads(attrs["label_names"])
+        modalities = {e["name"]: int(e["dim"]) for e in json.loads(attrs["modalities"])}
+        digests = {}
+        for split in ("train", "valid", "test"):
+            if split not in handle:
+                continue
+            keys = [f"features/{m}" for m in modalities] + [f"lengths/{m}" for m in modalities] + ["labels"]
+            for key in keys:
+                if key not in handle[split]:
+                    raise DataError(f"{path}: /{split}/{key} is missing")
+                array = handle[split][key]
+                hasher = hashlib.sha256()
+                rows = max(1, CHUNK_BYTES // max(1, int(np.prod(array.shape[1:])) * array.dtype.itemsize))
+                for start in range(0, array.shape[0], rows):
+                    hasher.update(np.ascontiguousarray(array[start:start + rows]).tobytes())
+                digests[(split, key)] = hasher.hexdigest()
+        outer = hashlib.sha256()
+        outer.update(json.dumps([label_names, modalities, bool(attrs.get("single_label", False))]).encode())
+        for (split, key), digest in sorted(digests.items()):
+            outer.update(f"{split}/{key}:{digest}".encode())
+        return str(attrs["fingerprint"]), outer.hexdigest()[:16]

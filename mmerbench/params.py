@@ -33,8 +33,11 @@ def check_type(owner: str, name: str, value: Any, default: Any) -> Any:
             raise UsageError(f"{owner}.{name} must be a number, got {value!r}")
         return float(value)
     if isinstance(default, str):
-        # A string default may stand for a union ("valid" | 0.5, "auto" | 3): accept numbers too.
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        # A string default may stand for a union ("valid" | 0.5, "auto" | 3, chain order
+        # "natural" | [2, 0, 1]): accept numbers and lists too, and, from the Python API, an
+        # object such as a scikit-learn estimator for estimator="logreg". The method checks it.
+        api_object = type(value).__module__ != "builtins"
+        if not (isinstance(value, (str, int, float, list, tuple)) or api_object) or isinstance(value, bool):
             raise UsageError(f"{owner}.{name} must be a string, got {value!r}")
         return value
     if isinstance(default, (list, tuple)):

@@ -36,7 +36,7 @@ from mmerbench.jobs import (
 )
 from mmerbench.plugins import get_registry
 from mmerbench.store import ResultStore
-from mmerbench.worker import run_job
+from mmerbench.worker import init_worker, run_job
 
 VERSIONED_PACKAGES = ("mmerbench", "torch", "numpy", "scikit-learn", "pandas", "h5py", "scipy")
 
@@ -215,33 +215,33 @@ def _execute(todo, store, results, workers, device, context, emit, outcome) -> N
     threads = max(1, cores // workers)
     gpus = cuda_device_count() if device == "auto" else 0
     spawn = multiprocessing.get_context("spawn")
-    with spawn.Manager() as manager:  # a queue the spawned workers can report progress on
-        events = manager.Queue()
-        stop = threading.Event()
-        pump = threading.Thread(target=_pump_events, args=(events, emit, stop), daemon=True)
-        pump.start()
-        try:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, max_tasks_per_child=1) as pool:
-                futures = {}
-                for index, job in enumerate(todo):
-                    job_device = _job_device(device, index, gpus)
-                    context_for_job = {**context, "requested_device": device}
-                    future = pool.submit(run_job, job.to_dict(), str(results), threads, job_device,
-                                         context_for_job, events)
-                    futures[future] = job
-                    emit({"kind": "job-start", "job": job.to_dict(), "index": index + 1, "total": len(todo)})
-                for done, future in enumerate(as_completed(futures), start=1):
-                    job = futures[future]
-                    try:
-                        record = future.result()
-                    except BaseException as exc:  # the worker died (killed, out of memory)
-                        record = _crash_record(job, exc, context)
-                    store.put(record)
-                    outcome.records.append(record)
-                    emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
-        finally:
-            stop.set()
-            pump.join(timeout=2)
+    events = spawn.Queue()  # the workers report progress on it (passed at their creation)
+    stop = threading.Event()
+    pump = threading.Thread(target=_pump_events, args=(events, emit, stop), daemon=True)
+    pump.start()
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, max_tasks_per_child=1,
+                                 initializer=init_worker, initargs=(events,)) as pool:
+            futures = {}
+            for index, job in enumerate(todo):
+                job_device = _job_device(device, index, gpus)
+                context_for_job = {**context, "requested_device": device}
+                future = pool.submit(run_job, job.to_dict(), str(results), threads, job_device,
+                                     context_for_job)
+                futures[future] = job
+                emit({"kind": "job-start", "job": job.to_dict(), "index": index + 1, "total": len(todo)})
+            for done, future in enumerate(as_completed(futures), start=1):
+                job = futures[future]
+                try:
+                    record = future.result()
+                except BaseException as exc:  # the worker died (killed, out of memory)
+                    record = _crash_record(job, exc, context)
+                store.put(record)
+                outcome.records.append(record)
+                emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
+    finally:
+        stop.set()
+        pump.join(timeout=2)
 
 
 def _crash_record(job: Job, exc: BaseException, context: dict) -> dict:

@@ -23,14 +23,22 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _configure_threads(threads: int) -> None:
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    try:
-        import torch
+_progress_queue = None
 
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+
+def init_worker(progress_queue) -> None:
+    """Pool initializer: remember the queue on which this worker reports progress."""
+    global _progress_queue
+    _progress_queue = progress_queue
+
+
+def _configure_threads(threads: int) -> None:
+    # Set before torch / BLAS are imported (they read these at start-up); a
+    # worker that imports torch for nothing would pay a second for it.
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 def _forward_progress(queue, job_label: str):
@@ -43,12 +51,12 @@ def _forward_progress(queue, job_label: str):
     return listener
 
 
-def run_job(job: dict, results_dir: str, threads: int, device: str, context: dict, queue=None) -> dict:
+def run_job(job: dict, results_dir: str, threads: int, device: str, context: dict) -> dict:
     """Fit, predict, score and store one job; never raises (failures are records)."""
     _configure_threads(threads)
     label = f"{job['method']} on {job['dataset']} seed {job['seed']}"
-    if queue is not None:
-        progress.set_listener(_forward_progress(queue, label))
+    if _progress_queue is not None:
+        progress.set_listener(_forward_progress(_progress_queue, label))
     record = {
         **{k: job[k] for k in ("key", "method", "method_version", "dataset", "dataset_fingerprint", "dataset_params",
                                "seed", "params", "preset", "overrides", "threshold_policy", "command", "notes")},

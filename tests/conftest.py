@@ -51,3 +51,15 @@ def tiny_dataset():
     from mmerbench.testing.fixtures import make_tiny_dataset
 
     return make_tiny_dataset()
+
+
+@pytest.fixture
+def testing_plugin(monkeypatch):
+    """Register mmerbench.testing.plugin (tiny datasets, failing/sleepy methods), also in workers."""
+    from mmerbench.plugins import reset_registry
+
+    monkeypatch.setenv("MMERBENCH_PLUGINS", "mmerbench.testing.plugin")
+    reset_registry()
+    yield
+    monkeypatch.delenv("MMERBENCH_PLUGINS")
+    reset_registry()

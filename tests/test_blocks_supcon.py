@@ -146,3 +146,15 @@ def test_queue_with_zero_capacity_and_bad_shapes():
     assert len(queue) == 0
     with pytest.raises(ValueError, match="enqueue expects"):
         EmbeddingQueue(3, dim=2).enqueue(torch.zeros(2, 5), torch.zeros(2, dtype=torch.long))
+
+
+def test_queue_contents_stay_valid_for_backward_after_enqueue():
+    queue = EmbeddingQueue(4, dim=3)
+    queue.enqueue(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))
+    batch = torch.nn.functional.normalize(torch.randn(4, 3), dim=1).requires_grad_(True)
+    queued, queued_classes = queue.contents()
+    loss = supervised_contrastive_loss(batch, torch.tensor([0, 1, 0, 1]), queue_embeddings=queued,
+                                       queue_classes=queued_classes)
+    queue.enqueue(batch, torch.tensor([0, 1, 0, 1]))  # the usual order: loss, enqueue, backward
+    loss.backward()
+    assert torch.isfinite(batch.grad).all()

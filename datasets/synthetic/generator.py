@@ -101,7 +101,7 @@ def write_synthetic(path: str | Path, params: SyntheticParams, chunk_size: int |
     chunk_size = chunk_size or chunk_rows(params)
     n_modalities = len(params.steps)
     attrs = {"generator": "mmerbench synthetic", "generator_version": GENERATOR_VERSION,
-             "params": json.dumps(asdict(params), sort_keys=True)}
+             "params": json.dumps(asdict(params))}
     with CanonicalWriter(path, name=params.name, label_names=LABEL_NAMES, modalities=params.dims,
                          dtype=params.dtype, attrs=attrs) as writer:
         for split_index, (split, size) in enumerate(zip(SPLITS, params.sizes)):

@@ -86,13 +86,19 @@ class Story:
     cue_strength: float = 6.0
     cue_steps: int = 3  # width of a cue window, in text steps
 
+    def __post_init__(self):
+        for what, mapping in (("steps", self.steps), ("dims", self.dims)):
+            if set(mapping) != set(MODALITIES):
+                raise ValueError(f"{what} must give exactly the modalities {MODALITIES}, got {sorted(mapping)}")
+
     @property
     def modalities(self) -> tuple[str, ...]:
-        return tuple(self.steps)
+        # Always this order, whatever order the dicts come in: it fixes each sample's stream layout.
+        return MODALITIES
 
     @property
     def base_steps(self) -> int:
-        return self.steps[self.modalities[0]]
+        return self.steps["text"]
 
     def frame_ratio(self, modality: str) -> float:
         return self.steps[modality] / self.base_steps
@@ -101,7 +107,7 @@ class Story:
 def signatures(story: Story) -> dict[str, np.ndarray]:
     """modality -> (q, D) unit-norm cue patterns, fixed by the dataset seed."""
     out = {}
-    for index, modality in enumerate(story.modalities):
+    for index, modality in enumerate(MODALITIES):
         rng = np.random.default_rng([story.seed, 7919, index])
         pattern = rng.standard_normal((len(LABEL_NAMES), story.dims[modality]))
         out[modality] = pattern / np.linalg.norm(pattern, axis=1, keepdims=True)

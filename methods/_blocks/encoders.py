@@ -35,7 +35,7 @@ class ModalityEncoder(nn.Module):
     """
 
     def __init__(self, input_dim: int, dim: int, layers: int, heads: int, dropout: float = 0.1,
-                 feedforward: int | None = None, max_steps: int = 4096):
+                 feedforward: int | None = None, max_steps: int = 4096, activation: str = "relu"):
         super().__init__()
         self.input_norm = nn.LayerNorm(input_dim)
         self.project = nn.Linear(input_dim, dim)
@@ -46,6 +46,7 @@ class ModalityEncoder(nn.Module):
             nhead=heads,
             dim_feedforward=feedforward or 4 * dim,
             dropout=dropout,
+            activation=activation,
             batch_first=True,
             norm_first=True,
         )

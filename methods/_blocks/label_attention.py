@@ -34,6 +34,12 @@ class LabelWiseAttention(nn.Module):
         attention_dim: size of the shared query/key space (``d_a``).
         output_dim: size of each label's output vector.
         dropout: dropout on the attended context (before the output projection).
+        project_values: True (default): the context is Out(sum_j a_ij Proj_O(o_j)).
+            False: the context is the attention-weighted average of the frames
+            themselves, sum_j a_ij o_j (CARAT's MLAttention); then
+            ``attention_dim`` only sizes the scores and ``output_dim`` must
+            equal ``frame_dim``. Such a context cannot shrink towards 0 by
+            shrinking a projection, which CARAT's MSE terms would otherwise do.
 
     forward(labels (q, label_dim) or (B, q, label_dim), frames (B, T, frame_dim),
     mask (B, T) bool, True at valid frames)
@@ -41,11 +47,15 @@ class LabelWiseAttention(nn.Module):
     frames and each row sums to 1 (or is all 0 when the sample has no frame).
     """
 
-    def __init__(self, label_dim: int, frame_dim: int, attention_dim: int, output_dim: int, dropout: float = 0.1):
+    def __init__(self, label_dim: int, frame_dim: int, attention_dim: int, output_dim: int, dropout: float = 0.1,
+                 project_values: bool = True):
         super().__init__()
+        if not project_values and output_dim != frame_dim:
+            raise ValueError(f"project_values=False needs output_dim == frame_dim, got {output_dim} and {frame_dim}")
+        self.project_values = project_values
         self.label_projection = nn.Linear(label_dim, attention_dim)
         self.frame_projection = nn.Linear(frame_dim, attention_dim)
-        self.output_projection = nn.Linear(attention_dim, output_dim)
+        self.output_projection = nn.Linear(attention_dim, output_dim) if project_values else nn.Identity()
         self.dropout = nn.Dropout(dropout)
         self.scale = 1.0 / math.sqrt(attention_dim)
 
@@ -63,8 +73,9 @@ class LabelWiseAttention(nn.Module):
         weights = masked_softmax(scores * self.scale, mask.unsqueeze(1), dim=-1)  # (B, q, T)
         # Padded frames have weight exactly 0, but 0 * NaN/inf would still leak,
         # so zero the projected frames there too.
-        keys = keys.masked_fill(~mask.unsqueeze(-1), 0.0)
-        context = torch.bmm(weights, keys)  # (B, q, d_a)
+        values = keys if self.project_values else frames
+        values = values.masked_fill(~mask.unsqueeze(-1), 0.0)
+        context = torch.bmm(weights, values)  # (B, q, d_a), or (B, q, frame_dim) without value projection
         return self.output_projection(self.dropout(context)), weights
 
 

@@ -71,8 +71,10 @@ class EmbeddingQueue(nn.Module):
             embeddings, classes = embeddings[-self.capacity:], classes[-self.capacity:]
         count = embeddings.shape[0]
         slots = (self.next + torch.arange(count, device=self.embeddings.device)) % self.capacity
-        self.embeddings[slots] = embeddings.to(self.embeddings.dtype)
-        self.classes[slots] = classes.to(torch.long)
+        # Out of place: tensors handed out by contents() may still be saved for
+        # backward (the loss uses the queue before the batch is enqueued).
+        self.embeddings = self.embeddings.index_copy(0, slots, embeddings.to(self.embeddings.dtype))
+        self.classes = self.classes.index_copy(0, slots, classes.to(torch.long))
         self.next = (self.next + count) % self.capacity
         self.size = min(self.capacity, self.size + count)
 

@@ -214,7 +214,7 @@ class ClassifierChains(PooledFeatureMethod):
             ).fit(X, Y)
             for i in range(self.n_chains)
         ]
-        self.fit_info_["chain_orders"] = [chain.order_.tolist() for chain in self.chains_]
+        self.fit_info_["chain_orders"] = [np.asarray(chain.order_).tolist() for chain in self.chains_]
 
     def _label_scores(self, X):
         return np.mean([chain.predict_proba(X) for chain in self.chains_], axis=0)

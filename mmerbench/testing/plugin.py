@@ -25,6 +25,8 @@ class FailingMethod(LabelPrior):
 
 class SleepyPrior(LabelPrior):
     name = "sleepy"
+    # A "cpu" preset exercises the rule that --device auto picks it without a GPU.
+    presets = {"paper": {}, "cpu": {"seconds": 0.01}}
 
     def __init__(self, seconds: float = 0.5, threshold: str = "valid", random_state: int = 0):
         self.seconds = seconds

@@ -1,0 +1,176 @@
+"""Seconds per training step of deep methods, the epoch times they imply, and parameter counts.
+
+For every (dataset, method, preset) this builds the method's model exactly as
+``fit`` would (``build_model`` on the training split), then times full
+training steps -- ``training_loss`` forward, backward, gradient clipping and
+the optimizer step -- on random mini-batches of the method's own batch size.
+The first ``--warmup`` steps are discarded; the median of the next
+``--steps`` is reported. Loading a batch from the split is not timed.
+
+The datasets are loaded with a small ``n_train`` (``--n-train``) where they
+take that parameter: the time of one step depends on the batch's shapes, not on
+how many samples the split holds. Epoch times are scaled to the dataset's
+*default* training size (e.g. 16326 for synthetic-mosei).
+
+Example (what the MulT/MISA/TAILOR note reports):
+
+    python benchmarks/baselines_step.py --methods mult,misa,tailor \\
+        --datasets synthetic-mosei,synthetic-mosei-aligned --presets cpu,paper
+
+Timings on a shared CPU are noisy: other processes compete for the cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import shlex
+import statistics
+import sys
+import time
+
+import numpy as np
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--methods", required=True, help="comma-separated registered method names")
+    parser.add_argument("--datasets", default="synthetic-mosei,synthetic-mosei-aligned")
+    parser.add_argument("--presets", default="cpu,paper", help="comma-separated; 'default' = no preset")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per configuration (median reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument("--n-train", type=int, default=256, help="training samples to load (timing only)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    return parser.parse_args(argv)
+
+
+def load_small(name: str, n_train: int):
+    """The dataset with few samples where it takes n_train/n_valid/n_test, and its default train size."""
+    import mmerbench
+    from mmerbench.api import dataset_param_defaults
+
+    defaults = dataset_param_defaults(name)
+    small = {key: value for key, value in (("n_train", n_train), ("n_valid", 8), ("n_test", 8)) if key in defaults}
+    dataset = mmerbench.load_dataset(name, **small)
+    full_train = int(defaults.get("n_train", len(dataset.train)))
+    return dataset, full_train
+
+
+def time_steps(method, train, steps: int, warmup: int, device: str, seed: int) -> dict:
+    """Build the model as ``fit`` does, then time ``warmup + steps`` training steps."""
+    import torch
+    from torch import nn
+
+    from mmerbench.training import Batch, resolve_device, seed_everything
+
+    # The state Method.fit / TorchMethod._fit set up before build_model.
+    method._check_threshold_param()
+    method.label_names_ = list(train.label_names)
+    method.n_labels_ = train.n_labels
+    method.single_label_ = bool(train.single_label)
+    method.fit_info_ = {"has_valid": False}
+    seed_everything(seed)
+    method.device_ = resolve_device(device)
+    model = method.build_model(train).to(method.device_)
+    method.model_ = model
+    method.on_fit_start(model, train)
+    batch_size = int(method.batch_size)
+    optimizer, scheduler = method.configure_optimizer(model, max(1, (steps + warmup)))
+    rng = np.random.default_rng(seed)
+    clip = getattr(method, "grad_clip", None)
+    times = []
+    model.train()
+    for step in range(warmup + steps):
+        indices = np.sort(rng.choice(len(train), size=min(batch_size, len(train)), replace=False))
+        batch = Batch.from_split(train.take(indices), indices, method.device_)
+        if method.device_.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        with method._autocast():
+            loss, _ = method.training_loss(model, batch, 1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip:
+            nn.utils.clip_grad_norm_(model.parameters(), float(clip))
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        if method.device_.type == "cuda":
+            torch.cuda.synchronize()
+        if step >= warmup:
+            times.append(time.perf_counter() - started)
+    for handle in getattr(method, "_clip_handles", []):  # methods that hook gradients during fit
+        handle.remove()
+    return {
+        "seconds_per_step": statistics.median(times),
+        "batch_size": batch_size,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    import mmerbench
+    from mmerbench.training import TorchMethod
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    rows = []
+    for dataset_name in datasets:
+        dataset, full_train = load_small(dataset_name, args.n_train)
+        train = dataset.train
+        print(f"# {dataset_name}: steps {train.steps}, dims {train.modality_dims}; epochs scaled to {full_train} samples",
+              flush=True)
+        for method_name in methods:
+            cls = mmerbench.api.method_class(method_name)
+            if not issubclass(cls, TorchMethod):
+                print(f"  {method_name}: not a torch method, skipped", flush=True)
+                continue
+            for preset in presets:
+                if preset != "default" and preset not in cls.presets:
+                    print(f"  {method_name}: no preset {preset!r} (has {sorted(cls.presets)}), skipped", flush=True)
+                    continue
+                method = mmerbench.make_method(method_name, preset=None if preset == "default" else preset,
+                                               device=args.device)
+                try:
+                    row = time_steps(method, train, args.steps, args.warmup, args.device, args.seed)
+                except Exception as error:  # report and go on: one broken configuration must not hide the rest
+                    print(f"  {method_name} [{preset}]: FAILED: {type(error).__name__}: {error}", flush=True)
+                    continue
+                steps_per_epoch = math.ceil(full_train / row["batch_size"])
+                row.update(method=method_name, preset=preset, dataset=dataset_name,
+                           steps_per_epoch=steps_per_epoch,
+                           seconds_per_epoch=row["seconds_per_step"] * steps_per_epoch)
+                rows.append(row)
+                print(f"  {method_name:8s} [{preset:5s}] {row['seconds_per_step']:.3f} s/step "
+                      f"(batch {row['batch_size']}) -> {row['seconds_per_epoch'] / 60:.1f} min/epoch, "
+                      f"{row['parameters']:,} parameters", flush=True)
+
+    print()
+    print("| method | preset | dataset | batch | s/step (median) | epoch (min) | parameters |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['method']} | {row['preset']} | {row['dataset']} | {row['batch_size']} | "
+              f"{row['seconds_per_step']:.3f} | {row['seconds_per_epoch'] / 60:.1f} | {row['parameters']:,} |")
+    print()
+    print(f"device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}; median of {args.steps} steps after {args.warmup} warm-up")
+    print("reproduce: python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"rows": rows, "args": vars(args), "torch": torch.__version__}, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The data model and the canonical HDF5 form (DESIGN.md section 2)."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from mmerbench.data import (
+    CanonicalWriter,
+    carve_validation,
+    load_canonical,
+    make_split,
+    with_validation,
+    write_dataset,
+)
+from mmerbench.errors import DataError
+from mmerbench.testing.fixtures import make_tiny_dataset
+
+
+def _writer(path, **kwargs):
+    options = dict(name="t", label_names=["a", "b"], modalities={"text": 3})
+    options.update(kwargs)
+    return CanonicalWriter(path, **options)
+
+
+def test_round_trip_keeps_every_array(tmp_path):
+    dataset = make_tiny_dataset()
+    path = write_dataset(tmp_path / "tiny.h5", dataset)
+    loaded = load_canonical(path)
+    assert loaded.label_names == dataset.label_names
+    assert loaded.modalities == dataset.modalities
+    for name in ("train", "valid", "test"):
+        original, stored = dataset.splits[name], loaded.splits[name]
+        assert isinstance(stored.features["text"], h5py.Dataset)  # lazy
+        np.testing.assert_array_equal(stored.labels, original.labels)
+        np.testing.assert_array_equal(stored.ids, original.ids)
+        for m in original.features:
+            np.testing.assert_array_equal(stored.take(np.arange(len(stored))).features[m], original.features[m])
+            np.testing.assert_array_equal(stored.lengths[m], original.lengths[m])
+    with h5py.File(path) as handle:
+        assert handle.attrs["schema_version"] == 1
+        assert handle["train/labels"].dtype == np.uint8
+        assert handle["train/lengths/text"].dtype == np.int32
+
+
+def test_fingerprint_is_stable_and_follows_content(tmp_path):
+    first = load_canonical(write_dataset(tmp_path / "a.h5", make_tiny_dataset(seed=0))).fingerprint
+    again = load_canonical(write_dataset(tmp_path / "b.h5", make_tiny_dataset(seed=0))).fingerprint
+    other = load_canonical(write_dataset(tmp_path / "c.h5", make_tiny_dataset(seed=1))).fingerprint
+    assert first == again != other
+
+
+def test_take_reads_any_order_from_hdf5(tmp_path):
+    dataset = make_tiny_dataset()
+    stored = load_canonical(write_dataset(tmp_path / "t.h5", dataset)).train
+    indices = np.array([5, 1, 1, 30, 2])
+    taken = stored.take(indices)
+    np.testing.assert_array_equal(taken.features["audio"], dataset.train.features["audio"][indices])
+    np.testing.assert_array_equal(taken.labels, dataset.train.labels[indices])
+    np.testing.assert_array_equal(taken.ids, dataset.train.ids[indices])
+
+
+def test_nan_is_refused_naming_file_and_array(tmp_path):
+    features = np.zeros((4, 2, 3), dtype=np.float32)
+    features[2, 1, 0] = np.nan
+    path = tmp_path / "bad.h5"
+    with pytest.raises(DataError) as info:
+        with _writer(path) as writer:
+            writer.write_split("train", make_split({"text": features}, np.zeros((4, 2))))
+    assert "bad.h5" in str(info.value) and "/train/features/text" in str(info.value) and "NaN" in str(info.value)
+    assert not path.exists()
+    assert not list(tmp_path.iterdir()), "an interrupted write must leave nothing behind"
+
+
+def test_infinities_are_zeroed_and_counted(tmp_path):
+    features = np.ones((3, 2, 3), dtype=np.float32)
+    features[0, 0, 0] = -np.inf
+    features[1, 1, 2] = np.inf
+    split = make_split({"text": features}, np.eye(2)[[0, 1, 0]])
+    with _writer(tmp_path / "inf.h5") as writer:
+        writer.write_split("train", split)
+        writer.write_split("test", split)
+    assert writer.inf_replaced == 4
+    stored = load_canonical(tmp_path / "inf.h5").train.to_memory().features["text"]
+    assert stored[0, 0, 0] == 0 and stored[1, 1, 2] == 0 and np.isfinite(stored).all()
+
+
+@pytest.mark.parametrize(
+    "labels, lengths, message",
+    [
+        (np.array([[0, 2], [1, 0]]), None, "labels must be 0 or 1"),
+        (np.array([[0, 1, 0], [1, 0, 0]]), None, r"expected \(N, 2\)"),
+        (np.array([[0, 1], [1, 0]]), np.array([1, 5]), "lengths must be within 0..2"),
+    ],
+)
+def test_bad_arrays_are_refused(tmp_path, labels, lengths, message):
+    features = np.zeros((2, 2, 3), dtype=np.float32)
+    with pytest.raises(DataError, match=message):
+        with _writer(tmp_path / "bad.h5") as writer:
+            writer.create_split("train", n=2, steps={"text": 2})
+            writer.write_rows("train", features={"text": features}, labels=labels,
+                              lengths=None if lengths is None else {"text": lengths})
+    assert not (tmp_path / "bad.h5").exists()
+
+
+def test_wrong_feature_shape_is_refused(tmp_path):
+    with pytest.raises(DataError, match=r"/train/features/text: shape \(2, 2, 4\)"):
+        with _writer(tmp_path / "bad.h5") as writer:
+            writer.create_split("train", n=2, steps={"text": 2})
+            writer.write_rows("train", features={"text": np.zeros((2, 2, 4))}, labels=np.zeros((2, 2)))
+
+
+def test_float16_refuses_values_that_do_not_fit(tmp_path):
+    features = np.full((2, 1, 3), 1e6, dtype=np.float32)
+    with pytest.raises(DataError, match="do not fit in float16"):
+        with _writer(tmp_path / "half.h5", dtype="float16") as writer:
+            writer.write_split("train", make_split({"text": features}, np.zeros((2, 2))))
+
+
+def test_float16_storage_halves_the_features(tmp_path):
+    dataset = make_tiny_dataset()
+    path = write_dataset(tmp_path / "half.h5", dataset, dtype="float16")
+    stored = load_canonical(path)
+    assert stored.train.features["text"].dtype == np.float16
+    np.testing.assert_allclose(stored.train.to_memory().features["text"], dataset.train.features["text"], atol=1e-2)
+
+
+def test_single_label_rows_need_one_positive(tmp_path):
+    with pytest.raises(DataError, match="exactly one positive"):
+        with _writer(tmp_path / "s.h5", single_label=True) as writer:
+            writer.write_split("train", make_split({"text": np.zeros((2, 1, 3))}, np.array([[1, 1], [0, 1]])))
+
+
+def test_corrupted_file_gives_a_clear_error(tmp_path):
+    path = tmp_path / "broken.h5"
+    path.write_bytes(b"this is not hdf5" * 10)
+    with pytest.raises(DataError, match="broken.h5: not a readable HDF5 file"):
+        load_canonical(path)
+    with h5py.File(tmp_path / "foreign.h5", "w") as handle:
+        handle.create_dataset("x", data=[1, 2])
+    with pytest.raises(DataError, match="attribute 'schema_version' missing"):
+        load_canonical(tmp_path / "foreign.h5")
+
+
+def test_validation_carving_is_stratified_deterministic_and_disjoint():
+    dataset = make_tiny_dataset(n_train=400, n_valid=0, n_test=10)
+    train, valid = carve_validation(dataset.train, 0.1, seed=0)
+    again_train, again_valid = carve_validation(dataset.train, 0.1, seed=0)
+    assert len(train) + len(valid) == 400
+    assert 30 <= len(valid) <= 50
+    np.testing.assert_array_equal(valid.ids, again_valid.ids)
+    assert not set(train.ids) & set(valid.ids)
+    # label frequencies are preserved within a few points
+    assert np.abs(train.labels.mean(0) - valid.labels.mean(0)).max() < 0.1
+
+
+def test_with_validation_changes_the_fingerprint_and_notes_the_rule():
+    dataset = make_tiny_dataset(n_train=200, n_valid=0, n_test=10)
+    dataset.valid = None
+    carved = with_validation(dataset, 0.2)
+    assert carved.valid is not None and carved.fingerprint != dataset.fingerprint
+    assert any("label-combination-stratified" in note for note in carved.notes)
+    kept = with_validation(make_tiny_dataset(n_train=200, n_valid=0, n_test=10), 0.2)
+    assert kept.valid is not None
