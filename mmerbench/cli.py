@@ -134,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from mmerbench.plugins import get_registry
-    from mmerbench.data import canonical_path
+    from mmerbench.paths import canonical_path
 
     registry = get_registry()
     what = args.what or "all"

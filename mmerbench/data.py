@@ -25,6 +25,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 
 from mmerbench.errors import DataError
+from mmerbench.paths import canonical_path, data_dir, mmerbench_home  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +35,6 @@ FLOAT16_MAX = float(np.finfo(np.float16).max)
 VALIDATION_RULE = "label-combination-stratified-v1"
 
 
-def mmerbench_home() -> Path:
-    return Path(os.environ.get("MMERBENCH_HOME") or Path.home() / ".mmerbench")
-
-
-def data_dir() -> Path:
-    return mmerbench_home() / "data"
-
-
-def canonical_path(name: str) -> Path:
-    return data_dir() / f"{name}.h5"
 
 
 # --------------------------------------------------------------------------- containers

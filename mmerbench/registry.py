@@ -117,7 +117,7 @@ class DatasetSpec:
 
 
 def _imported_file_exists(name: str) -> bool:
-    from mmerbench.data import canonical_path
+    from mmerbench.paths import canonical_path
 
     return bool(NAME_PATTERN.match(name)) and canonical_path(name).exists()
 

@@ -251,6 +251,20 @@ def test_second_load_reuses_the_cache(monkeypatch):
     assert os.stat(path).st_mtime_ns == mtime
 
 
+def test_leftovers_of_a_killed_generation_are_removed():
+    params = SyntheticParams(name="synthetic", seed=12, sizes=(40, 10, 20), steps={"text": 8, "audio": 8, "vision": 8},
+                             dims={"text": 6, "audio": 4, "vision": 3})
+    target = cache_path(params)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    leftover = target.with_name(f".{target.name}.tmp-999999-dead")
+    leftover.write_bytes(b"half a dataset")
+    other = target.with_name(".synthetic-0123456789abcdef.h5.tmp-1-live")  # another target's: not ours to remove
+    other.write_bytes(b"")
+    dataset = mmerbench.load_dataset("synthetic", seed=12, **TINY)
+    assert dataset.path == str(target) and not leftover.exists() and other.exists()
+    other.unlink()
+
+
 def test_cache_key_changes_with_every_parameter():
     base = tiny_params()
     changed = [tiny_params(seed=1), tiny_params(noise_scale=2.0), tiny_params(dtype="float16"),

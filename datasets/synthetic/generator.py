@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mmerbench import progress
 from mmerbench.data import CanonicalWriter, Dataset, load_canonical, mmerbench_home
 from mmerbench.errors import DataError, UsageError
 
@@ -111,8 +112,9 @@ def write_synthetic(path: str | Path, params: SyntheticParams, chunk_size: int |
                                 meta_shapes={"noise": (n_modalities,), "intensity": (len(LABEL_NAMES),),
                                              "cued": (len(LABEL_NAMES), n_modalities)})
             for start in range(0, size, chunk_size):
-                chunk = generate_chunk(story, pattern, split_index, range(start, min(start + chunk_size, size)))
-                writer.write_rows(split, **chunk)
+                stop = min(start + chunk_size, size)
+                writer.write_rows(split, **generate_chunk(story, pattern, split_index, range(start, stop)))
+                progress.report(stage="generate", dataset=params.name, split=split, done=stop, total=size)
     return Path(path)
 
 
@@ -142,6 +144,10 @@ def ensure_cached(params: SyntheticParams) -> Path:
     with _exclusive(path.with_name(path.name + ".lock")):
         if path.exists():  # another process finished it while we waited
             return path
+        # Holding the lock, any temporary file of this target is left over from a
+        # killed process (a MOSEI-size one is gigabytes): remove it.
+        for stale in path.parent.glob(f".{path.name}.tmp-*"):
+            stale.unlink(missing_ok=True)
         log.info("generating %s (%s) into %s", params.name, params.key(), path)
         return write_synthetic(path, params)
 

@@ -8,9 +8,11 @@ rest:
 
 - ``br`` (binary relevance): one binary classifier per label.
 - ``lp`` (label powerset): one multiclass classifier whose classes are the
-  label sets seen in training. A label set never seen in training cannot be
-  predicted at threshold 0.5 (it has no class); a label's probability is the
-  summed probability of the label sets that contain it.
+  label sets seen in training. A label set never seen in training has no class,
+  so LP cannot predict it as a set (a label absent from every training set
+  always scores 0). A label's probability is the summed probability of the
+  label sets that contain it; thresholding these marginals usually reproduces
+  a seen set, but can, rarely, combine labels into a set never seen.
 - ``cc`` (classifier chains): scikit-learn's ClassifierChain, each link seeing
   the features plus the earlier labels (true labels in training, predicted ones
   at test time); an ensemble of ``n_chains`` chains averages probabilities.
