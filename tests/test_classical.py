@@ -229,3 +229,12 @@ def test_single_label_data_predicts_one_class_per_row():
     for name in ("br", "lp", "cc"):
         predictions = mmerbench.make_method(name).fit(data.train, data.valid).predict(data.test)
         assert (predictions.sum(axis=1) == 1).all()
+
+
+def test_modalities_listed_in_another_order_keep_the_training_layout(tiny):
+    method = mmerbench.make_method("br").fit(tiny.train, tiny.valid)
+    test = tiny.test
+    reordered = make_split({m: test.features[m] for m in reversed(test.modalities)}, test.labels,
+                           {m: test.lengths[m] for m in reversed(test.modalities)})
+    assert reordered.modalities != test.modalities
+    np.testing.assert_array_equal(method.predict_proba(reordered), method.predict_proba(test))

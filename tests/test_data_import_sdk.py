@@ -8,7 +8,6 @@ import os
 import h5py
 import numpy as np
 import pandas as pd
-import pytest
 
 import mmerbench
 from mmerbench.cli import main

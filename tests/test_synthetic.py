@@ -265,6 +265,14 @@ def test_leftovers_of_a_killed_generation_are_removed():
     other.unlink()
 
 
+def test_a_damaged_cache_file_is_generated_again():
+    good = mmerbench.load_dataset("synthetic", seed=13, **TINY)
+    with open(good.path, "r+b") as handle:
+        handle.write(b"not an HDF5 file")
+    again = mmerbench.load_dataset("synthetic", seed=13, **TINY)
+    assert again.path == good.path and again.fingerprint == good.fingerprint
+
+
 def test_cache_key_changes_with_every_parameter():
     base = tiny_params()
     changed = [tiny_params(seed=1), tiny_params(noise_scale=2.0), tiny_params(dtype="float16"),

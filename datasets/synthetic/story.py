@@ -74,6 +74,12 @@ def _norm_ppf(p: np.ndarray) -> np.ndarray:
     return np.array([NormalDist().inv_cdf(float(x)) for x in p])
 
 
+_THRESHOLDS = _norm_ppf(1.0 - LATENT_PRESENCE)
+_LATENT_FACTOR = np.linalg.cholesky(LATENT_CORRELATION)
+# Salts that keep the signature streams and the per-sample streams apart.
+_SIGNATURE_STREAM, _SAMPLE_STREAM = 7919, 104729
+
+
 @dataclass(frozen=True)
 class Story:
     """Everything fixed for one dataset: its shape and the knobs of the story."""
@@ -83,6 +89,8 @@ class Story:
     dims: dict[str, int]
     missing_rate: float = 0.0
     noise_scale: float = 1.0
+    # A full-intensity cue's peak along its signature, in units of the median
+    # noise level: the per-step signal-to-noise ratio that attention can use.
     cue_strength: float = 6.0
     cue_steps: int = 3  # width of a cue window, in text steps
 
@@ -108,19 +116,19 @@ def signatures(story: Story) -> dict[str, np.ndarray]:
     """modality -> (q, D) unit-norm cue patterns, fixed by the dataset seed."""
     out = {}
     for index, modality in enumerate(MODALITIES):
-        rng = np.random.default_rng([story.seed, 7919, index])
+        rng = np.random.default_rng([story.seed, _SIGNATURE_STREAM, index])
         pattern = rng.standard_normal((len(LABEL_NAMES), story.dims[modality]))
         out[modality] = pattern / np.linalg.norm(pattern, axis=1, keepdims=True)
     return out
 
 
 def sample_rng(seed: int, split_index: int, sample_index: int) -> np.random.Generator:
-    return np.random.default_rng([seed, 104729, split_index, sample_index])
+    return np.random.default_rng([seed, _SAMPLE_STREAM, split_index, sample_index])
 
 
 def draw_labels(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(labels (q,) uint8, intensities (q,) in [0.6, 1.4] for present emotions, else 0)."""
-    latent = np.linalg.cholesky(LATENT_CORRELATION) @ rng.standard_normal(len(LABEL_NAMES))
+    latent = _LATENT_FACTOR @ rng.standard_normal(len(LABEL_NAMES))
     excess = latent - _THRESHOLDS
     present = excess > 0
     if not present.any():
@@ -131,9 +139,6 @@ def draw_labels(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         present[keep] = True
     intensity = np.where(present, 0.6 + 0.8 * np.clip(excess / 1.5, 0.0, 1.0), 0.0)
     return present.astype(np.uint8), intensity
-
-
-_THRESHOLDS = _norm_ppf(1.0 - LATENT_PRESENCE)
 
 
 def generate_chunk(story: Story, signature: dict[str, np.ndarray], split_index: int, indices: range) -> dict:

@@ -38,15 +38,20 @@ def pool_sequences(x: np.ndarray, lengths: np.ndarray, pooling: str = "mean") ->
     return np.concatenate([mean, std], axis=1)
 
 
-def pooled_features(split: Split, pooling: str = "mean") -> np.ndarray:
-    """(N, sum of pooled modality widths) float64 features of a whole split."""
+def pooled_features(split: Split, pooling: str = "mean", modalities: list[str] | None = None) -> np.ndarray:
+    """(N, sum of pooled modality widths) float64 features of a whole split.
+
+    ``modalities`` fixes the concatenation order (default: the split's own), so a
+    split listing the same modalities in another order gives the same layout.
+    """
     check_pooling(pooling)
-    width = sum(dim * (2 if pooling == "mean+std" else 1) for dim in split.modality_dims.values())
+    modalities = list(split.modalities if modalities is None else modalities)
+    width = sum(split.modality_dims[m] * (2 if pooling == "mean+std" else 1) for m in modalities)
     out = np.zeros((len(split), width), dtype=np.float64)
     for start in range(0, len(split), CHUNK_ROWS):
         rows = np.arange(start, min(start + CHUNK_ROWS, len(split)))
         chunk = split.take(rows)
         out[rows] = np.concatenate(
-            [pool_sequences(chunk.features[m], chunk.lengths[m], pooling) for m in split.modalities], axis=1
+            [pool_sequences(chunk.features[m], chunk.lengths[m], pooling) for m in modalities], axis=1
         )
     return out

@@ -48,6 +48,7 @@ class PooledFeatureMethod(Method):
 
     def _fit(self, train: Split, valid: Split | None) -> None:
         check_pooling(self.pooling)
+        self._learner()  # refuse a bad estimator or estimator_params before pooling a large split
         self.modalities_ = dict(train.modality_dims)
         X = pooled_features(train, self.pooling)
         if self.standardize:
@@ -66,7 +67,7 @@ class PooledFeatureMethod(Method):
             )
         if len(split) == 0:
             return np.zeros((0, self.n_labels_))
-        X = pooled_features(split, self.pooling)
+        X = pooled_features(split, self.pooling, modalities=list(self.modalities_))  # training's order
         if self.scaler_ is not None:
             X = self.scaler_.transform(X)
         return np.clip(self._label_scores(X), 0.0, 1.0)

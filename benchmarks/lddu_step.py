@@ -1,0 +1,172 @@
+"""Seconds per LDDU training step and peak memory, at the released code's sizes or on a dataset.
+
+Default (``--sizes released``): the sizes of the authors' train.sh -- batch 64,
+6 labels, hidden 256, emotion space 256, latent 128, queue 8192, 50 steps per
+modality, text 768 / vision 35 / audio 74 -- with random inputs and
+MOSEI-like label frequencies, and mmerbench's default (paper) contrastive
+loss. ``--scl reference-code`` times the released code's contrastive choice
+instead (36 classes, every queue row an anchor: a 9344 x 9344 matrix).
+
+``--dataset NAME --preset paper`` times the preset on real batches of a
+registered dataset (loaded with a small ``n_train``: a step's cost depends on
+the batch's shapes, not on the split's size) and prints the epoch time implied
+for the dataset's default training size.
+
+A step is what ``fit`` does per batch: ``training_loss`` (forward, all loss
+terms, queue update), backward, gradient clipping, the optimizer and
+scheduler steps. The queue is filled before timing (steady state, as after the
+first epoch's few steps); the first ``--warmup`` steps are discarded and the
+median of the next ``--steps`` is reported, plus the time of the contrastive
+loss alone (forward and backward). Peak memory is the process's peak RSS
+(``ru_maxrss``), imports included.
+
+    python benchmarks/lddu_step.py                       # released sizes, 2 torch threads
+    python benchmarks/lddu_step.py --scl reference-code  # the released code's SupCon, for comparison
+    python benchmarks/lddu_step.py --dataset synthetic-mosei --preset paper
+    python benchmarks/lddu_step.py --dataset synthetic-mosei-aligned --preset paper
+
+Timings on a shared CPU are noisy: other processes compete for the cores.
+The last line is ``JSON {"seconds_per_step": ..., "peak_rss_mb": ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shlex
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+RELEASED = dict(hidden=256, layers=3, heads=8, feedforward=256, label_dim=256, attention_dim=256,
+                emotion_dim=256, latent=128, queue_size=8192, batch_size=64)
+RELEASED_DIMS = {"text": 768, "vision": 35, "audio": 74}
+MOSEI_FREQUENCIES = np.array([0.50, 0.25, 0.21, 0.10, 0.17, 0.08])
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default=None, help="a registered dataset (default: random tensors at released sizes)")
+    parser.add_argument("--preset", default=None, help="an LDDU preset (with --dataset; default paper)")
+    parser.add_argument("--scl", choices=("paper", "reference-code"), default="paper",
+                        help="contrastive mode at released sizes (default: mmerbench's default, the paper's)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="steps discarded before timing")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--n-train", type=int, default=512, help="samples loaded from --dataset")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def random_split(n: int, steps: int, rng: np.random.Generator):
+    from mmerbench.data import make_split
+
+    labels = (rng.random((n, 6)) < MOSEI_FREQUENCIES).astype(np.uint8)
+    features = {m: rng.standard_normal((n, steps, d)).astype(np.float32) for m, d in RELEASED_DIMS.items()}
+    lengths = {m: np.full(n, steps, dtype=np.int64) for m in RELEASED_DIMS}
+    return make_split(features, labels, lengths, label_names=["happy", "sad", "anger", "surprise", "disgust", "fear"])
+
+
+def build(args):
+    from mmerbench.api import load_dataset, make_method
+
+    if args.dataset is None:
+        train = random_split(args.batch_rows, 50, np.random.default_rng(args.seed))
+        params = dict(RELEASED, device="cpu")
+        if args.scl == "reference-code":
+            params.update(similarity_scale=0.5, scl_anchors="batch+queue", scl_anchors_without_positives="zero")
+        method = make_method("lddu", **params)
+        default_n_train = None
+    else:
+        dataset = load_dataset(args.dataset, n_train=args.n_train, n_valid=8, n_test=8)
+        from mmerbench.api import dataset_param_defaults
+
+        default_n_train = dataset_param_defaults(args.dataset).get("n_train")
+        train = dataset.train
+        method = make_method("lddu", preset=args.preset or "paper", device="cpu")
+    return method, train, default_n_train
+
+
+def fill_queue(method, rng_seed: int) -> None:
+    """Fill the queue with unit rows and classes as real batches would leave it."""
+    queue = method.queue_
+    generator = torch.Generator().manual_seed(rng_seed)
+    rows = torch.nn.functional.normalize(torch.randn(queue.capacity, queue.dim, generator=generator), dim=1)
+    classes = torch.randint(0, 36, (queue.capacity,), generator=generator)
+    queue.enqueue(rows, classes)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.batch_rows = 64 * (args.warmup + args.steps)
+    from mmerbench.training import Batch
+
+    method, train, default_n_train = build(args)
+    method.device_ = torch.device("cpu")
+    model = method.build_model(train)
+    method.on_fit_start(model, train)
+    model.train()
+    optimizer, scheduler = method.configure_optimizer(model, 1000)
+    fill_queue(method, args.seed)
+    batch_size = int(method.batch_size)
+    order = np.random.default_rng(args.seed).permutation(len(train))
+    step_times, loss_times = [], []
+    for step in range(args.warmup + args.steps):
+        indices = np.sort(order[np.arange(step * batch_size, (step + 1) * batch_size) % len(train)])
+        batch = Batch.from_split(train.take(indices), indices, method.device_)
+        started = time.perf_counter()
+        loss, _ = method.training_loss(model, batch, epoch=2)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float(method.grad_clip))
+        optimizer.step()
+        scheduler.step()
+        step_times.append(time.perf_counter() - started)
+        loss_times.append(time_contrastive_loss(method, model, batch))
+    timed, timed_loss = step_times[args.warmup:], loss_times[args.warmup:]
+    seconds = statistics.median(timed)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    where = args.dataset or f"released sizes (batch 64, 50 steps, text 768 / vision 35 / audio 74, scl={args.scl})"
+    print(f"LDDU training step on {where}, preset {args.preset or ('paper' if args.dataset else 'released-code sizes')}")
+    print(f"  torch threads {args.threads}; {args.warmup} warm-up + {args.steps} timed steps of batch {batch_size}")
+    print(f"  steps (s): {', '.join(f'{t:.3f}' for t in timed)}")
+    print(f"  median seconds per step: {seconds:.3f}  (contrastive loss alone, fwd+bwd: {statistics.median(timed_loss):.3f})")
+    print(f"  peak RSS: {peak_mb:.0f} MB")
+    result = {"seconds_per_step": round(seconds, 4), "peak_rss_mb": round(peak_mb, 1),
+              "contrastive_seconds": round(statistics.median(timed_loss), 4)}
+    if default_n_train:
+        epoch = seconds * int(np.ceil(default_n_train / batch_size))
+        print(f"  implied epoch on {default_n_train} training samples: {epoch:.0f} s ({epoch / 60:.1f} min)")
+        result["epoch_seconds"] = round(epoch, 1)
+    print("  reproduce: python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]))
+    print("  (shared CPU: timings are noisy)")
+    print("JSON " + json.dumps(result))
+    return result
+
+
+def time_contrastive_loss(method, model, batch) -> float:
+    """Forward and backward of L_scl alone on this batch's distributions (queue as it is)."""
+    if not method.use_scl:
+        return 0.0
+    with torch.no_grad():
+        outputs = model(batch.features, batch.masks)
+    mu = outputs["mu"].detach().requires_grad_(True)
+    sigma = outputs["sigma"].detach().requires_grad_(True)
+    capacity_before = (method.queue_.size, method.queue_.next, method.queue_.embeddings, method.queue_.classes)
+    started = time.perf_counter()
+    loss = method.contrastive_loss({"mu": mu, "sigma": sigma}, batch.labels)
+    loss.backward()
+    elapsed = time.perf_counter() - started
+    # Leave the queue as the real step left it.
+    method.queue_.size, method.queue_.next, method.queue_.embeddings, method.queue_.classes = capacity_before
+    return elapsed
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""MulT: six crossmodal Transformers over sequences of different lengths; masking; learning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mmerbench
+from mmerbench_methods.mult.model import MulT, MulTConfig
+
+DIMS = {"text": 6, "audio": 5, "vision": 3}
+
+
+def _inputs(lengths: dict[str, list[int]], steps: dict[str, int], seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    features, masks = {}, {}
+    for m, dim in DIMS.items():
+        mask = torch.arange(steps[m])[None, :] < torch.tensor(lengths[m])[:, None]
+        features[m] = torch.randn(len(lengths[m]), steps[m], dim, generator=generator) * mask[..., None]
+        masks[m] = mask
+    return features, masks
+
+
+def _model(**overrides) -> MulT:
+    torch.manual_seed(0)
+    config = MulTConfig(modality_dims=DIMS, n_labels=4, dim=8, heads=2, layers=1, memory_layers=1, **overrides)
+    return MulT(config).eval()
+
+
+def test_mult_has_six_crossmodal_transformers_and_accepts_three_lengths():
+    model = _model()
+    assert sorted(model.crossmodal) == sorted(
+        ["text<-audio", "text<-vision", "audio<-text", "audio<-vision", "vision<-text", "vision<-audio"])
+    assert model.out.in_features == 6 * 8  # three targets x two sources x dim
+    features, masks = _inputs({"text": [7, 3], "audio": [11, 5], "vision": [4, 4]},
+                              {"text": 7, "audio": 11, "vision": 4})
+    logits = model(features, masks)
+    assert logits.shape == (2, 4) and torch.isfinite(logits).all()
+
+
+def test_mult_ignores_padding_and_reads_the_last_valid_step():
+    model = _model()
+    lengths = {"text": [5, 2], "audio": [9, 4], "vision": [3, 1]}
+    features, masks = _inputs(lengths, {"text": 5, "audio": 9, "vision": 3})
+    logits = model(features, masks)
+    # Garbage in padded steps, and more padding, change nothing.
+    longer, longer_masks = {}, {}
+    for m in DIMS:
+        x = torch.nn.functional.pad(features[m], (0, 0, 0, 4), value=0.0)
+        mask = torch.nn.functional.pad(masks[m], (0, 4))
+        x[~mask] = 30.0
+        longer[m], longer_masks[m] = x, mask
+    assert torch.allclose(logits, model(longer, longer_masks), atol=1e-5)
+
+
+def test_mult_every_modality_reaches_the_output_and_a_missing_one_is_harmless():
+    model = _model()
+    features, masks = _inputs({"text": [4, 4], "audio": [6, 6], "vision": [3, 3]},
+                              {"text": 4, "audio": 6, "vision": 3})
+    logits = model(features, masks)
+    for m in DIMS:
+        changed = dict(features)
+        changed[m] = features[m].clone()
+        changed[m][0, 0] += 3.0
+        assert not torch.allclose(logits[0], model(changed, masks)[0]), f"{m} does not reach the output"
+        assert torch.allclose(logits[1], model(changed, masks)[1], atol=1e-6)  # other samples untouched
+    # Sample 0 without audio: finite outputs and finite gradients in training mode.
+    masks["audio"] = masks["audio"].clone()
+    masks["audio"][0] = False
+    features["audio"] = features["audio"] * masks["audio"][..., None]
+    model.train()
+    loss = model(features, masks).sum()
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_mult_paper_defaults_and_presets():
+    method = mmerbench.make_method("mult")
+    assert (method.dim, method.heads, method.layers, method.lr, method.batch_size, method.grad_clip) == (
+        30, 5, 5, 1e-3, 24, 0.8)
+    assert set(type(method).presets) == {"paper", "cpu"} and type(method).published_threshold == 0.5
+    with pytest.raises(mmerbench.errors.UsageError, match="Unknown hyperparameter"):
+        mmerbench.make_method("mult", dims=3)
