@@ -93,12 +93,41 @@ class Split:
             chunk = order[start : start + batch_size]
             yield chunk, self.take(chunk)
 
+    def subset(self, indices: Sequence[int] | np.ndarray) -> "Split":
+        """These rows as a Split that reads lazily-stored features only when taken."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        return Split(
+            features={m: a[indices] if isinstance(a, np.ndarray) else RowSubset(a, indices)
+                      for m, a in self.features.items()},
+            lengths={m: np.asarray(a)[indices] for m, a in self.lengths.items()},
+            labels=np.asarray(self.labels)[indices],
+            ids=None if self.ids is None else np.asarray(self.ids)[indices],
+            meta={k: np.asarray(v)[indices] for k, v in self.meta.items()},
+            label_names=self.label_names,
+            single_label=self.single_label,
+        )
+
     def to_memory(self) -> "Split":
         return self.take(np.arange(len(self)))
 
 
+class RowSubset:
+    """Some rows of a lazily-read array (an h5py dataset), read only when taken."""
+
+    def __init__(self, array, rows: np.ndarray):
+        self.array, self.rows = array, rows
+        self.shape = (len(rows),) + tuple(array.shape[1:])
+        self.dtype = array.dtype
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
 def _read_rows(array, indices: np.ndarray, dtype) -> np.ndarray:
     """Rows of a numpy array or an h5py dataset (which needs sorted, unique indices)."""
+    if isinstance(array, RowSubset):
+        return _read_rows(array.array, array.rows[indices], dtype)
     if isinstance(array, np.ndarray):
         out = array[indices]
     else:
@@ -235,7 +264,8 @@ def carve_validation(train: Split, fraction: float, seed: int = 0) -> tuple[Spli
         valid_mask[members[: int(round(fraction * len(members)))]] = True
     if not valid_mask.any() or valid_mask.all():
         raise DataError(f"cannot carve a validation split of fraction {fraction} from {len(keys)} samples")
-    return train.take(np.flatnonzero(~valid_mask)), train.take(np.flatnonzero(valid_mask))
+    # Subsets, not copies: a MOSEI-size train split stays on disk.
+    return train.subset(np.flatnonzero(~valid_mask)), train.subset(np.flatnonzero(valid_mask))
 
 
 # --------------------------------------------------------------------------- writing
@@ -466,10 +496,8 @@ class CanonicalWriter:
                 raise DataError(f"{self.path}: split {split!r} has {self._written[split]} of {size} rows written")
         if "train" not in self._sizes or "test" not in self._sizes:
             raise DataError(f"{self.path}: a dataset needs at least train and test splits, got {sorted(self._sizes)}")
-        outer = hashlib.sha256()
-        outer.update(json.dumps([self.label_names, self.modalities, self.single_label]).encode())
-        for (split, key), hasher in sorted(self._hashers.items()):
-            outer.update(f"{split}/{key}:{hasher.hexdigest()}".encode())
+        digests = {split_key: hasher.hexdigest() for split_key, hasher in self._hashers.items()}
+        fingerprint = combine_digests(self.label_names, self.modalities, self.single_label, digests)
         attrs = self._file.attrs
         attrs["schema_version"] = SCHEMA_VERSION
         attrs["name"] = self.name
@@ -477,12 +505,22 @@ class CanonicalWriter:
         attrs["modalities"] = json.dumps([{"name": m, "dim": d} for m, d in self.modalities.items()])
         attrs["single_label"] = self.single_label
         attrs["source_sha256"] = json.dumps(self.source_sha256)
-        attrs["fingerprint"] = outer.hexdigest()[:16]
+        attrs["fingerprint"] = fingerprint
         from mmerbench import __version__
 
         attrs["created_by"] = f"mmerbench {__version__}"
         for key, value in self.extra_attrs.items():
             attrs[key] = value if isinstance(value, (int, float, str, bool)) else json.dumps(value)
+
+
+def combine_digests(label_names, modalities: Mapping[str, int], single_label: bool,
+                    digests: Mapping[tuple[str, str], str]) -> str:
+    """A canonical file's fingerprint from the sha256 of each of its arrays, keyed (split, array)."""
+    outer = hashlib.sha256()
+    outer.update(json.dumps([list(label_names), dict(modalities), bool(single_label)]).encode())
+    for (split, key), digest in sorted(digests.items()):
+        outer.update(f"{split}/{key}:{digest}".encode())
+    return outer.hexdigest()[:16]
 
 
 def write_dataset(path: str | Path, dataset: Dataset, dtype: str = "float32", **kwargs) -> Path:

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from mmerbench.errors import DataError
+from mmerbench.data import combine_digests
 
 CHUNK_BYTES = 64 << 20  # rows are converted and written in chunks of about this many float32 bytes
 
@@ -342,8 +343,5 @@ def recompute_fingerprint(path: str | Path) -> tuple[str, str]:
                 for start in range(0, array.shape[0], rows):
                     hasher.update(np.ascontiguousarray(array[start:start + rows]).tobytes())
                 digests[(split, key)] = hasher.hexdigest()
-        outer = hashlib.sha256()
-        outer.update(json.dumps([label_names, modalities, bool(attrs.get("single_label", False))]).encode())
-        for (split, key), digest in sorted(digests.items()):
-            outer.update(f"{split}/{key}:{digest}".encode())
-        return str(attrs["fingerprint"]), outer.hexdigest()[:16]
+        recomputed = combine_digests(label_names, modalities, bool(attrs.get("single_label", False)), digests)
+        return str(attrs["fingerprint"]), recomputed

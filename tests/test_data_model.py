@@ -163,3 +163,16 @@ def test_with_validation_changes_the_fingerprint_and_notes_the_rule():
     assert any("label-combination-stratified" in note for note in carved.notes)
     kept = with_validation(make_tiny_dataset(n_train=200, n_valid=0, n_test=10), 0.2)
     assert kept.valid is not None
+
+
+def test_carved_splits_from_a_file_stay_lazy(tmp_path):
+    dataset = make_tiny_dataset(n_train=200, n_valid=0, n_test=10)
+    dataset.valid = None
+    stored = load_canonical(write_dataset(tmp_path / "novalid.h5", dataset))
+    assert stored.valid is None
+    carved = with_validation(stored, 0.2)
+    assert not isinstance(carved.train.features["text"], np.ndarray)  # nothing read yet
+    rows = np.array([3, 0, 7])
+    original_rows = np.flatnonzero(np.isin(dataset.train.ids, carved.valid.ids))[rows]
+    np.testing.assert_array_equal(carved.valid.take(rows).features["audio"], dataset.train.features["audio"][original_rows])
+    assert len(carved.train) + len(carved.valid) == 200

@@ -47,6 +47,7 @@ class CheckContext:
     def __init__(self, method, dataset=None):
         self.method = method
         self.given_dataset = dataset
+        self._fit_outcome = None
 
     # -- what is being checked --------------------------------------------------------
 
@@ -55,7 +56,7 @@ class CheckContext:
         if isinstance(self.method, str):
             return self.method
         cls = self.method if isinstance(self.method, type) else type(self.method)
-        return getattr(cls, "name", "") or cls.__name__
+        return vars(cls).get("name") or cls.__name__  # an inherited name would mislabel a subclass
 
     @cached_property
     def spec(self):
@@ -107,13 +108,27 @@ class CheckContext:
 
     # -- the shared fit -------------------------------------------------------------------
 
-    @cached_property
+    @property
     def fit_record(self) -> tuple[Any, Any, dict, dict]:
-        """(instance, what fit returned, params before fit, params after fit)."""
-        method = self.new()
-        before = method.get_params()
-        returned = method.fit(self.train, self.valid)
-        return method, returned, before, method.get_params()
+        """(instance, what fit returned, params before fit, params after fit).
+
+        Fitted once; a fit that raised is not retried by every later check
+        (a failing deep fit would otherwise be paid for once per check).
+        """
+        if self._fit_outcome is None:
+            try:
+                method = self.new()
+                before = method.get_params()
+                returned = method.fit(self.train, self.valid)
+                self._fit_outcome = (method, returned, before, method.get_params())
+            except Exception as exc:
+                self._fit_outcome = exc
+        if isinstance(self._fit_outcome, Exception):
+            error = self._fit_outcome
+            raise AssertionError(
+                f"the shared fit(train, valid) with {self.params} raised {type(error).__name__}: {error}"
+            ) from error
+        return self._fit_outcome
 
     @property
     def fitted(self):
