@@ -238,3 +238,14 @@ def test_modalities_listed_in_another_order_keep_the_training_layout(tiny):
                            {m: test.lengths[m] for m in reversed(test.modalities)})
     assert reordered.modalities != test.modalities
     np.testing.assert_array_equal(method.predict_proba(reordered), method.predict_proba(test))
+
+
+def test_make_method_takes_an_estimator_instance_but_still_type_checks_strings(tiny):
+    from sklearn.svm import LinearSVC
+
+    method = mmerbench.make_method("br", estimator=LinearSVC(C=0.1), threshold=0.5).fit(tiny.train)
+    assert isinstance(method.estimator, LinearSVC)
+    assert method.predict_proba(tiny.test).shape == (len(tiny.test), 4)  # sigmoid of decision_function
+    for bad in (True, {"a": 1}):
+        with pytest.raises(UsageError, match="br.pooling must be a string"):
+            mmerbench.make_method("br", pooling=bad)
