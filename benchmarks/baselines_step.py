@@ -118,6 +118,7 @@ def main(argv=None) -> int:
     import torch
 
     import mmerbench
+    from mmerbench.api import method_class
     from mmerbench.training import TorchMethod
 
     if args.threads:
@@ -132,7 +133,7 @@ def main(argv=None) -> int:
         print(f"# {dataset_name}: steps {train.steps}, dims {train.modality_dims}; epochs scaled to {full_train} samples",
               flush=True)
         for method_name in methods:
-            cls = mmerbench.api.method_class(method_name)
+            cls = method_class(method_name)
             if not issubclass(cls, TorchMethod):
                 print(f"  {method_name}: not a torch method, skipped", flush=True)
                 continue

@@ -82,3 +82,15 @@ def test_mult_paper_defaults_and_presets():
     assert set(type(method).presets) == {"paper", "cpu"} and type(method).published_threshold == 0.5
     with pytest.raises(mmerbench.errors.UsageError, match="Unknown hyperparameter"):
         mmerbench.make_method("mult", dims=3)
+
+
+def test_mult_learns_a_small_synthetic_set_better_than_the_prior():
+    from mmerbench.testing.fixtures import make_learnable_dataset
+
+    data = make_learnable_dataset(seed=0)
+    prior = mmerbench.make_method("prior").fit(data.train, data.valid)
+    method = mmerbench.make_method("mult", dim=8, heads=2, layers=1, memory_layers=1, epochs=5, batch_size=16, lr=3e-3, random_state=0)
+    method.fit(data.train, data.valid)
+    prior_f1 = mmerbench.score(data.test.labels, prior.predict(data.test))["mif1"]
+    method_f1 = mmerbench.score(data.test.labels, method.predict(data.test))["mif1"]
+    assert method_f1 >= prior_f1 + 0.05, f"MulT test miF1 {method_f1:.3f} vs prior {prior_f1:.3f}"
