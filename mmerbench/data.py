@@ -357,7 +357,9 @@ class CanonicalWriter:
         group = self._file.create_group(split)
         for m, dim in self.modalities.items():
             t = max(int(steps[m]), 1)
-            chunk_rows = max(1, min(n, (1 << 20) // max(1, t * dim * self.dtype.itemsize)))
+            # Chunked by sample (a few small samples share a chunk) so that a
+            # shuffled mini-batch reads only its own rows.
+            chunk_rows = max(1, min(n, (64 << 10) // max(1, t * dim * self.dtype.itemsize)))
             group.create_dataset(
                 f"features/{m}", shape=(n, t, dim), dtype=self.dtype, chunks=(chunk_rows, t, dim) if n else None
             )
