@@ -56,7 +56,7 @@ def parse_args(argv=None):
     parser.add_argument("--preset", default=None, help="an LDDU preset (with --dataset; default paper)")
     parser.add_argument("--scl", choices=("paper", "reference-code"), default="paper",
                         help="contrastive mode at released sizes (default: mmerbench's default, the paper's)")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
+    parser.add_argument("--steps", type=int, default=7, help="timed steps (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="steps discarded before timing")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--n-train", type=int, default=512, help="samples loaded from --dataset")
@@ -93,6 +93,8 @@ def build(args):
         default_n_train = dataset_param_defaults(args.dataset).get("n_train")
         train = dataset.train
         method = make_method("lddu", preset=args.preset or "paper", device="cpu")
+        if args.batch_size:
+            method.set_params(batch_size=args.batch_size)
     return method, train, default_n_train
 
 

@@ -1,6 +1,6 @@
 """Learned soft alignment of a sequence to a reference time axis (the "CTC module").
 
-MulT, TAILOR and CARAT align unaligned audio/vision to the text's time axis
+TAILOR and CARAT (after MulT's CTC module) align unaligned audio/vision to the text's time axis
 with the same module: a 2-layer LSTM over the source frames predicts, for each
 frame, a distribution over the reference positions plus a blank (class 0);
 the aligned sequence at position p is the sum of the frames weighted by their
@@ -17,7 +17,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmerbench_methods._blocks.recurrent import MaskedLSTM
 
 
 class SoftAligner(nn.Module):
@@ -27,14 +26,17 @@ class SoftAligner(nn.Module):
         super().__init__()
         self.max_steps = int(max_steps)
         self.norm = nn.LayerNorm(input_dim)
-        self.position_predictor = MaskedLSTM(input_dim, self.max_steps + 1, layers=2, bidirectional=False)
+        # Unidirectional over right-padded input: the output at a valid step depends only on earlier
+        # (valid) steps, so a plain LSTM equals a packed one there (padded outputs are zeroed below),
+        # and its backward pass is ~50x faster on a CPU than a packed sequence's over 500 frames.
+        self.position_predictor = nn.LSTM(input_dim, self.max_steps + 1, num_layers=2, batch_first=True)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         if steps > self.max_steps:
             raise ValueError(f"cannot align to {steps} steps: this aligner was built for at most {self.max_steps}")
         valid = mask.unsqueeze(-1).to(x.dtype)
         x = self.norm(x) * valid
-        scores, _ = self.position_predictor(x, mask)  # (B, T_src, max_steps + 1)
+        scores, _ = self.position_predictor(x)  # (B, T_src, max_steps + 1)
         probabilities = torch.softmax(scores, dim=-1) * valid
         weights = probabilities[:, :, 1: steps + 1].transpose(1, 2)  # (B, steps, T_src), blank dropped
         return torch.bmm(weights, x), torch.log_softmax(scores, dim=-1)

@@ -52,7 +52,7 @@ class CARATMethod(TorchMethod):
                  lsr_clf_weight: float = 0.01, aug_clf_weight: float = 0.1, beta_clf_weight: float = 1.0,
                  cl_weight: float = 1.0, recon_mse_weight: float = 1.0, aug_mse_weight: float = 1.0,
                  beta_mse_weight: float = 0.0, total_aug_clf_weight: float = 1.0,
-                 shuffle_aug_clf_weight: float = 0.1,
+                 shuffle_aug_clf_weight: float = 0.1, detach_reconstruction_targets: bool = False,
                  epochs: int = 20, batch_size: int = 64, lr: float = 5e-5, weight_decay: float = 0.01,
                  warmup: float = 0.1, patience: int = 5, grad_clip: float = 1.0, device: str = "auto",
                  random_state: int = 0, threshold: str = "valid"):
@@ -77,6 +77,7 @@ class CARATMethod(TorchMethod):
         self.beta_mse_weight = beta_mse_weight
         self.total_aug_clf_weight = total_aug_clf_weight
         self.shuffle_aug_clf_weight = shuffle_aug_clf_weight
+        self.detach_reconstruction_targets = detach_reconstruction_targets
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -127,13 +128,16 @@ class CARATMethod(TorchMethod):
         out = model(batch.features, batch.masks)
         r, present = out["r"], out["present"]
         m = r.shape[1]
+        # The released code lets the MSE terms pull r towards its reconstructions as well;
+        # detaching makes r a fixed target (see the module docstring).
+        target = r.detach() if self.detach_reconstruction_targets else r
         terms = {
             "lsr_clf": F.binary_cross_entropy_with_logits(out["r_logits"], y),
             "aug_clf": F.binary_cross_entropy_with_logits(out["aug_logits"], y),
             "beta_clf": F.binary_cross_entropy_with_logits(out["beta_logits"], y),
-            "recon_mse": masked_mse(out["recon"], r, present),
-            "aug_mse": masked_mse(out["aug"], r, present),
-            "beta_mse": masked_mse(out["beta"], r, present),
+            "recon_mse": masked_mse(out["recon"], target, present),
+            "aug_mse": masked_mse(out["aug"], target, present),
+            "beta_mse": masked_mse(out["beta"], target, present),
             "total_aug_clf": F.binary_cross_entropy_with_logits(out["agg_logits"], y.unsqueeze(1).expand(-1, m, -1)),
         }
         shuffled_logits, shuffled_labels = model.shuffled_aggregation(out["beta"], y)

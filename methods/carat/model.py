@@ -44,7 +44,10 @@ hidden d (256), latent p (64). Every step follows the released code
    anchors are the batch rows (``queue_anchors=True`` makes every queue row
    an anchor too, as the released code does, at (batch + queue)^2 cost).
 9. Reconstruction MSE: MSE(recon_m, r_m) (1.0), MSE(aug_m, r_m) (1.0),
-   MSE(beta_m, r_m) (0.0 in the released run script).
+   MSE(beta_m, r_m) (0.0 in the released run script). As released, r_m is
+   not detached, so these terms also pull r_m towards its reconstructions;
+   ``detach_reconstruction_targets=True`` makes r_m a fixed target (at small
+   scale the undetached terms kept CARAT at the prior; see tests/test_carat.py).
 10. Prediction: (mean_m sigmoid(Agg(beta_m)) + sigmoid(max_m beta logits)) / 2;
     the published threshold on it is 0.25.
 
@@ -124,7 +127,9 @@ class CARAT(nn.Module):
             for m, dim in c.modality_dims.items()
         })
         self.label_queries = nn.ParameterDict({m: nn.Parameter(torch.randn(q, d) / d ** 0.5) for m in self.modalities})
-        self.label_attention = nn.ModuleDict({m: LabelWiseAttention(d, d, d, d, c.dropout, project_values=False) for m in self.modalities})
+        self.label_attention = nn.ModuleDict({
+            m: LabelWiseAttention(d, d, d, d, c.dropout, project_values=False) for m in self.modalities
+        })
         self.latent_encoders = nn.ModuleDict({m: mlp([d, d // 2], c.latent) for m in self.modalities})
         self.latent_decoders = nn.ModuleDict({m: mlp([c.latent, d // 2], d) for m in self.modalities})
         self.prototypes = nn.ModuleDict({

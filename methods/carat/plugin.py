@@ -7,5 +7,6 @@ def mmerbench_register_methods(registry):
         "carat",
         "mmerbench_methods.carat.method:CARATMethod",
         version="1",
-        summary="CARAT (Peng 2024): label-wise attention, prototypes, cross-modal reconstruction, shuffle aggregation, SupCon",
+        summary="CARAT (Peng 2024): label-wise attention, prototypes, cross-modal reconstruction, shuffle "
+                "aggregation, SupCon",
     )

@@ -51,7 +51,7 @@ from mmerbench_methods._blocks.encoders import ModalityEncoder
 from mmerbench_methods._blocks.grad_reverse import grad_reverse
 from mmerbench_methods._blocks.losses import sequence_orthogonality_loss
 from mmerbench_methods._blocks.masking import masked_mean
-from mmerbench_methods._blocks.recurrent import MaskedLSTM
+from mmerbench_methods._blocks.alignment import SoftAligner  # shared with CARAT
 
 
 @dataclass
@@ -70,26 +70,6 @@ class TAILORConfig:
     fusion_layers: int = 3  # each of the three fusion stages
     decoder_layers: int = 1
     reverse_grad_scale: float = 1.0
-
-
-class SoftAligner(nn.Module):
-    """Align a (B, T_src, D) sequence to ``max_steps`` reference positions (TAILOR's/MulT's CTC module).
-
-    forward(x, mask, steps) -> (aligned (B, steps, D), log_probs (B, T_src, max_steps + 1));
-    class 0 of ``log_probs`` is the CTC blank.
-    """
-
-    def __init__(self, input_dim: int, max_steps: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(input_dim)
-        self.position_predictor = MaskedLSTM(input_dim, max_steps + 1, layers=2, bidirectional=False)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.norm(x) * mask.unsqueeze(-1).to(x.dtype)
-        scores, _ = self.position_predictor(x, mask)  # (B, T_src, max_steps + 1)
-        probabilities = torch.softmax(scores, dim=-1) * mask.unsqueeze(-1).to(x.dtype)
-        weights = probabilities[:, :, 1 : steps + 1].transpose(1, 2)  # (B, steps, T_src), blank dropped
-        return torch.bmm(weights, x), torch.log_softmax(scores, dim=-1)
 
 
 class FusionEncoder(nn.Module):
