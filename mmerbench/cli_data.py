@@ -30,6 +30,7 @@ def register(subparsers) -> None:
     importer = commands.add_parser(
         "import", help="convert downloaded feature files into the canonical HDF5 form", add_help=False,
         description="mmerbench data import NAME [options]; see `mmerbench data import NAME --help`.")
+    importer.add_argument("-h", "--help", action="store_true", dest="show_help", help=argparse.SUPPRESS)
     importer.add_argument("name", nargs="?", help="dataset name (see `mmerbench data list`)")
     importer.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     importer.set_defaults(func=handle_import, import_parser=importer)
@@ -76,10 +77,10 @@ def handle_import(args) -> int:
     from mmerbench.registry import NAME_PATTERN, resolve_target
 
     importable = _importable()
-    if args.name in (None, "-h", "--help"):
+    if args.name is None or getattr(args, "show_help", False):
         args.import_parser.print_help()
         print("\nimportable datasets: " + ", ".join(sorted(importable)))
-        return 0 if args.name else 2
+        return 0 if getattr(args, "show_help", False) else 2
     if args.name not in importable:
         from mmerbench.errors import UnknownNameError
 

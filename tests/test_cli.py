@@ -54,3 +54,11 @@ def test_list_shows_availability():
     assert result.returncode == 0
     line = next(line for line in result.stdout.splitlines() if line.strip().startswith("synthetic "))
     assert "available" in line
+
+
+def test_data_import_help_lists_importable_datasets():
+    result = cli("data", "import", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "importable datasets:" in result.stdout and "cmu-mosei" in result.stdout and "mulan-emotions" in result.stdout
+    specific = cli("data", "import", "cmu-mosei", "--help")
+    assert specific.returncode == 0 and "train_valid_test.pt" in specific.stdout
