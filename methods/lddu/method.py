@@ -55,6 +55,12 @@ Ablations (the paper's Table 3), each removing its term and only it
   ("mu+sigma" | "mu": without sigma | "sigma": without mu), ``use_ocl``,
   ``ocl_pairs`` (one pair), ``use_y_mu`` / ``use_y_sigma`` (fusion branches).
 
+Presets: ``paper`` (the defaults), ``reference-code`` (the released code's
+values above, its 36-class SupCon with every queue row an anchor, threshold
+0.21; epochs still selected on validation), ``cpu`` (smaller widths, one
+Transformer layer, lr 3e-3, batch 32, 12 epochs and L_scl weight 0.1, for a
+2-core CPU; see the preset's comment).
+
 ``predict_uncertainty(split)`` returns ||sigma_ij|| over the modalities per
 sample and label (higher = less certain); the paper's confidence S is its
 inverse.
