@@ -105,9 +105,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             threshold=options["threshold"], resume=options["resume"], dry_run=args.dry_run,
             on_event=display if not args.dry_run else None,
         )
-    for note in outcome.notes:
-        print(note)
     if args.dry_run:
+        for note in outcome.notes:  # a real run showed them before its first job
+            print(note)
         done = {job.key for job in outcome.skipped}
         print(f"{len(outcome.planned)} jobs ({len(done)} already done):")
         for job in outcome.planned:

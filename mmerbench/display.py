@@ -37,6 +37,8 @@ class PlainProgress:
     def __call__(self, event: dict) -> None:
         kind = event.get("kind")
         if kind == "plan":
+            for note in event.get("notes", ()):
+                self._print(note)
             self._print(f"{event['planned']} jobs planned: {event['todo']} to run, {event['skipped']} already done")
         elif kind == "job-end":
             record = event["record"]
@@ -72,6 +74,8 @@ class LiveProgress:
         kind = event.get("kind")
         console = self.progress.console
         if kind == "plan":
+            for note in event.get("notes", ()):
+                console.print(note)
             console.print(f"{event['planned']} jobs planned: {event['todo']} to run, {event['skipped']} already done")
             self.jobs_task = self.progress.add_task("jobs", total=event["todo"])
         elif kind == "job-end":

@@ -182,7 +182,8 @@ def run(
         finished = store.finished_keys() if resume else set()
         todo = [job for job in planned if job.key not in finished]
         outcome.skipped = [job for job in planned if job.key in finished]
-        emit({"kind": "plan", "planned": len(planned), "todo": len(todo), "skipped": len(outcome.skipped)})
+        emit({"kind": "plan", "planned": len(planned), "todo": len(todo), "skipped": len(outcome.skipped),
+              "notes": notes})
         if dry_run or not todo:
             return outcome
         context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node()}
