@@ -46,6 +46,23 @@ class PooledFeatureMethod(Method):
     requires: dict[str, Any] = {}
     published_threshold = 0.5
 
+    # BR and LP take exactly these hyperparameters; CC adds its chain options.
+    def __init__(
+        self,
+        estimator="logreg",
+        estimator_params: dict | None = None,
+        standardize: bool = True,
+        pooling: str = "mean",
+        random_state: int = 0,
+        threshold="valid",
+    ):
+        self.estimator = estimator
+        self.estimator_params = estimator_params
+        self.standardize = standardize
+        self.pooling = pooling
+        self.random_state = random_state
+        self.threshold = threshold
+
     def _fit(self, train: Split, valid: Split | None) -> None:
         check_pooling(self.pooling)
         self._learner()  # refuse a bad estimator or estimator_params before pooling a large split
@@ -92,22 +109,6 @@ class BinaryRelevance(PooledFeatureMethod):
     presets: dict[str, dict[str, Any]] = {}
     test_params: dict[str, Any] = {}
 
-    def __init__(
-        self,
-        estimator="logreg",
-        estimator_params: dict | None = None,
-        standardize: bool = True,
-        pooling: str = "mean",
-        random_state: int = 0,
-        threshold="valid",
-    ):
-        self.estimator = estimator
-        self.estimator_params = estimator_params
-        self.standardize = standardize
-        self.pooling = pooling
-        self.random_state = random_state
-        self.threshold = threshold
-
     def _fit_labels(self, X, Y):
         from sklearn.multioutput import MultiOutputClassifier
 
@@ -124,22 +125,6 @@ class LabelPowerset(PooledFeatureMethod):
     version = "1"
     presets: dict[str, dict[str, Any]] = {}
     test_params: dict[str, Any] = {}
-
-    def __init__(
-        self,
-        estimator="logreg",
-        estimator_params: dict | None = None,
-        standardize: bool = True,
-        pooling: str = "mean",
-        random_state: int = 0,
-        threshold="valid",
-    ):
-        self.estimator = estimator
-        self.estimator_params = estimator_params
-        self.standardize = standardize
-        self.pooling = pooling
-        self.random_state = random_state
-        self.threshold = threshold
 
     def _fit_labels(self, X, Y):
         # label_sets_[k] is the k-th distinct label set; class_of_row[i] indexes it.
