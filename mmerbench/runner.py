@@ -268,7 +268,8 @@ def _pump_events(events, emit, stop: threading.Event) -> None:
             continue
         except (EOFError, OSError, BrokenPipeError):
             return
-        emit({"kind": "progress", **event})
+        # The worker's own kind (e.g. "epoch") moves to "what"; the display sees a progress event.
+        emit({**event, "what": event.get("kind"), "kind": "progress"})
 
 
 if __name__ == "__main__":  # pragma: no cover

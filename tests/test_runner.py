@@ -232,3 +232,26 @@ def test_kill_9_mid_run_keeps_every_finished_job_exactly_once(tmp_path):
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert f"{6 - killed_with} to run, {killed_with} already done" in rerun.stdout
     assert len(_assert_store_consistent(tmp_path)) == 6
+
+
+def test_worker_epoch_reports_reach_the_plain_display():
+    import io
+    import queue
+    import threading
+
+    from mmerbench.display import PlainProgress
+    from mmerbench.runner import _pump_events
+
+    events: queue.Queue = queue.Queue()
+    events.put({"job": "lddu on tiny seed 0", "kind": "epoch", "epoch": 2, "epochs": 5,
+                "train_loss": 0.5, "valid_mif1": 0.25})
+    stream = io.StringIO()
+    stop = threading.Event()
+    pump = threading.Thread(target=_pump_events, args=(events, PlainProgress(stream), stop))
+    pump.start()
+    deadline = time.time() + 5
+    while "epoch" not in stream.getvalue() and time.time() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    pump.join()
+    assert "lddu on tiny seed 0: epoch 2/5, loss 0.5000, valid miF1 0.250" in stream.getvalue()
