@@ -25,8 +25,17 @@ class MISAMethod(TorchMethod):
     published_threshold = 0.5
     presets = {
         "paper": {},
-        # Narrower LSTMs (the paper's equal the feature dims: 300 for GloVe text), bigger batches, fewer epochs.
-        "cpu": {"rnn_hidden": 32, "batch_size": 64, "epochs": 15, "patience": 4, "lr": 5e-4},
+        # Narrower LSTMs and shared/private space (the paper's LSTMs equal the feature dims:
+        # 300 for GloVe text), a smaller fusion feed-forward, lr 1e-3 for few epochs, and
+        # the auxiliary weights (diff / sim / recon) at 0.03 instead of 0.3 / 1.0 / 1.0:
+        # with the paper's weights (or diff 0.3 with sim = recon = 0.1) the CMD and the
+        # reconstruction (its target, the projection, is not detached) collapse the
+        # shared/private vectors to constants within two epochs, the task BCE stays at
+        # the prior's 0.48, and test miF1 on `synthetic` was 0.445-0.480 (the label prior
+        # scores 0.480); diff 0 alone did not help. With 0.03 each: 0.580 (all three at 0,
+        # 0.571; BR 0.609) in a 41 s fit on 2 cores.
+        "cpu": {"rnn_hidden": 64, "hidden": 64, "fusion_feedforward": 128, "batch_size": 32, "epochs": 10,
+                "patience": 5, "lr": 1e-3, "diff_weight": 0.03, "sim_weight": 0.03, "recon_weight": 0.03},
     }
     test_params = {"rnn_hidden": 8, "hidden": 16, "fusion_feedforward": 32, "epochs": 2, "batch_size": 16}
 
