@@ -13,8 +13,6 @@ import json
 import os
 import sqlite3
 from pathlib import Path
-from typing import Iterable
-
 import numpy as np
 
 from mmerbench.errors import StoreError
@@ -169,7 +167,3 @@ def _json_default(value):
         return list(value)
     return repr(value)
 
-
-def open_records(directory: str | Path) -> Iterable[dict]:
-    with ResultStore(directory, create=False) as store:
-        return store.records()

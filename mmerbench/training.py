@@ -169,6 +169,7 @@ class TorchMethod(Method):
             epochs_run=len(curve),
             device=str(self.device_),
             selection="best epoch on validation miF1" if valid is not None else "last epoch (no validation split)",
+            parameters=sum(p.numel() for p in model.parameters()),
         )
 
     def _autocast(self):
@@ -191,7 +192,3 @@ class TorchMethod(Method):
 
     def _predict_proba(self, split: Split) -> np.ndarray:
         return self._proba_with(self.model_, split)
-
-    def count_parameters(self) -> int:
-        self._check_fitted()
-        return sum(p.numel() for p in self.model_.parameters())
