@@ -118,6 +118,7 @@ def plan(
         if lacking:
             notes.append(f"preset {preset!r} applies to {', '.join(having)}; {', '.join(lacking)} keep their defaults")
     cpu_only = cuda_device_count() == 0
+    cpu_chosen: list[str] = []  # methods whose 'cpu' preset --device auto picked
     jobs: list[Job] = []
     for dataset_name in datasets:
         dataset_params = check_dataset_params(dataset_name, per_dataset[dataset_name])
@@ -129,9 +130,8 @@ def plan(
                     method_name, preset=preset, overrides=per_method[method_name], seed=int(seed),
                     threshold=threshold, device=device, cpu_only=cpu_only,
                 )
-                for note in method_notes:
-                    if note not in notes:
-                        notes.append(note)
+                if used_preset == "cpu" and preset is None and method_name not in cpu_chosen:
+                    cpu_chosen.append(method_name)
                 job = Job(
                     method=method_name,
                     method_version=str(cls.version),
@@ -148,6 +148,11 @@ def plan(
                 job.key = job_key(job)
                 job.command = reproduce_command(job, device)
                 jobs.append(job)
+    if cpu_chosen:  # one line for the whole run, however many methods it concerns
+        notes.append(
+            f"no GPU found, so --device auto selected the 'cpu' preset of {', '.join(cpu_chosen)} "
+            "(run with --preset paper for the paper configuration)"
+        )
     return jobs, notes
 
 

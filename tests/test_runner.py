@@ -103,7 +103,7 @@ def test_cpu_preset_is_selected_without_a_gpu_and_recorded(tmp_path):
     outcome = mmerbench.run(["sleepy", "prior"], ["tiny"], [0], results=tmp_path)
     sleepy = next(r for r in outcome.records if r["method"] == "sleepy")
     assert sleepy["preset"] == "cpu" and sleepy["params"]["seconds"] == 0.01
-    assert any("selected its 'cpu' preset" in note and "--preset paper" in note for note in outcome.notes)
+    assert any("selected the 'cpu' preset of sleepy (run with --preset paper" in note for note in outcome.notes)
     explicit = mmerbench.run(["sleepy", "prior"], ["tiny"], [0], results=tmp_path, preset="paper")
     sleepy = next(r for r in explicit.records if r["method"] == "sleepy")
     assert sleepy["preset"] == "paper" and sleepy["params"]["seconds"] == 0.5
