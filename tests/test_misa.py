@@ -10,18 +10,13 @@ import torch.nn.functional as F
 import mmerbench
 from mmerbench_methods._blocks.losses import cmd, difference_loss
 from mmerbench_methods.misa.model import MISA, MISAConfig
+from mmerbench.testing.fixtures import random_masked_inputs
 
 DIMS = {"text": 6, "audio": 5, "vision": 3}
 
 
 def _inputs(lengths, steps, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    features, masks = {}, {}
-    for m, dim in DIMS.items():
-        mask = torch.arange(steps[m])[None, :] < torch.tensor(lengths[m])[:, None]
-        features[m] = torch.randn(len(lengths[m]), steps[m], dim, generator=generator) * mask[..., None]
-        masks[m] = mask
-    return features, masks
+    return random_masked_inputs(DIMS, lengths, steps, seed)
 
 
 def _model(**overrides) -> MISA:

@@ -7,18 +7,13 @@ import torch
 
 import mmerbench
 from mmerbench_methods.mult.model import MulT, MulTConfig
+from mmerbench.testing.fixtures import random_masked_inputs
 
 DIMS = {"text": 6, "audio": 5, "vision": 3}
 
 
-def _inputs(lengths: dict[str, list[int]], steps: dict[str, int], seed: int = 0):
-    generator = torch.Generator().manual_seed(seed)
-    features, masks = {}, {}
-    for m, dim in DIMS.items():
-        mask = torch.arange(steps[m])[None, :] < torch.tensor(lengths[m])[:, None]
-        features[m] = torch.randn(len(lengths[m]), steps[m], dim, generator=generator) * mask[..., None]
-        masks[m] = mask
-    return features, masks
+def _inputs(lengths, steps, seed=0):
+    return random_masked_inputs(DIMS, lengths, steps, seed)
 
 
 def _model(**overrides) -> MulT:

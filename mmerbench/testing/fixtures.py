@@ -109,3 +109,20 @@ def make_learnable_dataset(n_train: int = 96, n_valid: int = 32, n_test: int = 6
         return make_split(features, labels, lengths, label_names=label_names)
 
     return make_dataset("learnable", split(n_train), split(n_valid), split(n_test), params={"seed": seed})
+
+
+def random_masked_inputs(dims: dict, lengths: dict, steps: dict, seed: int = 0):
+    """Random (features, masks) tensors for model-level tests; padded steps are zero.
+
+    ``dims``: modality -> feature dim; ``lengths``: modality -> valid steps per
+    sample; ``steps``: modality -> padded length.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    features, masks = {}, {}
+    for m, dim in dims.items():
+        mask = torch.arange(steps[m])[None, :] < torch.tensor(lengths[m])[:, None]
+        features[m] = torch.randn(len(lengths[m]), steps[m], dim, generator=generator) * mask[..., None]
+        masks[m] = mask
+    return features, masks
