@@ -181,15 +181,16 @@ def _print_description(info: dict) -> None:
 
 
 def handle_verify(args) -> int:
-    from mmerbench.importing import recompute_fingerprint
+    from mmerbench.integrity import reimport_hint, verify_file
 
     path = _resolve_path(args.name)
-    stored, computed = recompute_fingerprint(path)
-    if stored != computed:
-        print(f"{path}: fingerprint MISMATCH: stored {stored}, recomputed {computed} (the file was modified "
-              "or corrupted; re-import it)", file=sys.stderr)
+    stored, computed, changed = verify_file(path)
+    if stored != computed or changed:
+        arrays = f"; changed arrays: {', '.join(changed)}" if changed else ""
+        print(f"{path}: fingerprint MISMATCH: stored {stored}, recomputed {computed}{arrays} (the file was modified "
+              f"or corrupted; {reimport_hint(args.name)})", file=sys.stderr)
         return 1
-    print(f"{path}: fingerprint {computed} OK")
+    print(f"{path}: fingerprint {computed} OK (every chunk read and checksummed)")
     return 0
 
 

@@ -320,5 +320,6 @@ def test_two_processes_generating_the_same_dataset_both_succeed(tmp_path):
     assert reports[0] == reports[1] and reports[0]["n"] == 1200
     assert sum(err.count("generating synthetic") for _, err in results) == 1, "the lock let both generate"
     folder = home / "cache" / "synthetic"
-    assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) == [os.path.basename(reports[0]["path"])]
+    assert sorted(p.name for p in folder.iterdir() if not p.name.endswith((".lock", ".stamp"))) == [
+        os.path.basename(reports[0]["path"])]
     assert load_canonical(reports[0]["path"]).fingerprint == reports[0]["fingerprint"]
