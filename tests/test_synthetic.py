@@ -323,3 +323,43 @@ def test_two_processes_generating_the_same_dataset_both_succeed(tmp_path):
     assert sorted(p.name for p in folder.iterdir() if not p.name.endswith((".lock", ".stamp"))) == [
         os.path.basename(reports[0]["path"])]
     assert load_canonical(reports[0]["path"]).fingerprint == reports[0]["fingerprint"]
+
+
+# --------------------------------------------------------------------------- disk space
+
+
+def _cache_files(home):
+    folder = home / "cache" / "synthetic"
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) if folder.exists() else []
+
+
+def test_a_dataset_that_would_not_fit_on_the_disk_is_refused_before_writing(monkeypatch, tmp_path):
+    monkeypatch.setenv("MMERBENCH_HOME", str(tmp_path))
+    with pytest.raises(UsageError, match=r"synthetic: generating it needs about \d+\.\d\d GB .* GB are free"):
+        mmerbench.load_dataset("synthetic", n_train=10 ** 9)  # about 8.5 TB: known before anything is written
+    assert _cache_files(tmp_path) == []
+
+
+def test_the_disk_check_uses_the_free_space_of_the_cache_disk(monkeypatch, tmp_path):
+    import shutil
+    from collections import namedtuple
+
+    monkeypatch.setenv("MMERBENCH_HOME", str(tmp_path))
+    real_disk_usage = shutil.disk_usage
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(generator.shutil, "disk_usage", lambda folder: usage(10 ** 9, 10 ** 9 - 10 ** 6, 10 ** 6))
+    with pytest.raises(UsageError, match="only 0.00 GB are free"):
+        mmerbench.load_dataset("synthetic", **TINY)
+    assert _cache_files(tmp_path) == []
+    monkeypatch.setattr(generator.shutil, "disk_usage", real_disk_usage)
+    dataset = mmerbench.load_dataset("synthetic", **TINY)
+    assert len(dataset.train) == TINY["n_train"]
+
+
+def test_the_size_estimate_covers_the_written_file(tmp_path):
+    params = tiny_params(sizes=(400, 50, 50), steps={"text": 24, "audio": 96, "vision": 96},
+                         dims={"text": 48, "audio": 24, "vision": 16})
+    path = write_synthetic(tmp_path / "x.h5", params)
+    size = path.stat().st_size
+    assert size <= generator.expected_bytes(params) * generator.DISK_MARGIN + generator.DISK_SLACK
+    assert size >= 0.9 * generator.expected_bytes(params)  # and is not a wild overestimate
