@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 SPLIT_NAMES = ("train", "valid", "test")
 FLOAT16_MAX = float(np.finfo(np.float16).max)
-VALIDATION_RULE = "label-combination-stratified-v1"
+VALIDATION_RULE = "iterative-stratification-v1"  # a new rule is a new "splits" fingerprint
 
 
 
@@ -249,30 +249,30 @@ def make_dataset(name: str, train: Split, valid: Split | None, test: Split, *, p
 
 
 def carve_validation(train: Split, fraction: float, seed: int = 0) -> tuple[Split, Split]:
-    """Split ``train`` into (train, valid), stratified by label combination.
+    """Split ``train`` into (train, valid) by iterative stratification.
 
-    Rule (``label-combination-stratified-v1``): samples are grouped by their
-    exact label set; label sets with fewer than ``ceil(1 / fraction)`` samples
-    are pooled into one group; each group is shuffled with ``seed`` and its
-    first ``round(fraction * size)`` samples go to validation. Both parts keep
-    the original sample order.
+    Rule (``iterative-stratification-v1``): Sechidis et al.'s iterative
+    stratification (2011), as implemented by the maintained
+    ``iterative-stratification`` package (``MultilabelStratifiedShuffleSplit``
+    with ``test_size=fraction`` and ``random_state=seed``): labels are served
+    rarest first, so each label's positives are shared between the parts in
+    proportion to their sizes, rare labels and rare combinations included.
+    Deterministic given ``seed``. Both parts keep the original sample order.
     """
     if not 0 < fraction < 1:
         raise ValueError(f"valid_fraction must be in (0, 1), got {fraction}")
-    labels = np.asarray(train.labels)
-    keys = np.array(["".join(map(str, row)) for row in labels.astype(int)])
-    unique, counts = np.unique(keys, return_counts=True)
-    minimum = int(np.ceil(1 / fraction))
-    rare = set(unique[counts < minimum])
-    keys = np.where(np.isin(keys, list(rare)), "rare", keys)
-    rng = np.random.default_rng(seed)
-    valid_mask = np.zeros(len(keys), dtype=bool)
-    for key in sorted(set(keys)):
-        members = np.flatnonzero(keys == key)
-        rng.shuffle(members)
-        valid_mask[members[: int(round(fraction * len(members)))]] = True
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+    labels = np.asarray(train.labels).astype(np.int64)
+    n = labels.shape[0]
+    if n < 2:
+        raise DataError(f"cannot carve a validation split of fraction {fraction} from {n} samples")
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    _, valid_rows = next(splitter.split(np.zeros((n, 1)), labels))
+    valid_mask = np.zeros(n, dtype=bool)
+    valid_mask[valid_rows] = True
     if not valid_mask.any() or valid_mask.all():
-        raise DataError(f"cannot carve a validation split of fraction {fraction} from {len(keys)} samples")
+        raise DataError(f"cannot carve a validation split of fraction {fraction} from {n} samples")
     # Subsets, not copies: a MOSEI-size train split stays on disk.
     return train.subset(np.flatnonzero(~valid_mask)), train.subset(np.flatnonzero(valid_mask))
 
@@ -653,10 +653,12 @@ def _read_all(path: Path, dataset) -> np.ndarray:
 
 
 def with_validation(dataset: Dataset, valid_fraction: float, seed: int = 0) -> Dataset:
-    """Carve a validation split from train when the dataset has none (DESIGN 5)."""
-    if dataset.valid is not None:
+    """Carve a validation split from train when the dataset has none, or an empty one (DESIGN 5)."""
+    if dataset.valid is not None and len(dataset.valid) > 0:
         return dataset
     if not valid_fraction:
+        if dataset.valid is not None:  # an empty split is no split: say so in one way only
+            dataset = replace(dataset, valid=None, notes=list(dataset.notes), params=dict(dataset.params))
         dataset.notes.append("no validation split (valid_fraction=0): fixed epochs, threshold 0.5 unless fixed")
         dataset.params["valid_fraction"] = 0
         return dataset
