@@ -98,6 +98,8 @@ def handle_import(args) -> int:
     if name != args.name and name in importable:
         raise UsageError(f"{name!r} is a built-in dataset name; choose another name for this table")
     path = Path(output) if output else canonical_path(name)
+    if path.is_dir():
+        raise UsageError(f"--output {path} is a directory; give the file to write, e.g. {path / (name + '.h5')}")
     if path.exists() and not force:
         raise UsageError(f"{path} already exists (dataset {name!r} was imported before); "
                          "pass --force to overwrite it")

@@ -265,6 +265,8 @@ def carve_validation(train: Split, fraction: float, seed: int = 0) -> tuple[Spli
 
     labels = np.asarray(train.labels).astype(np.int64)
     n = labels.shape[0]
+    if labels.shape[1] == 1:  # one label reads as "binary", not multi-label: add its complement
+        labels = np.hstack([labels, 1 - labels])
     if n < 2:
         raise DataError(f"cannot carve a validation split of fraction {fraction} from {n} samples")
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
@@ -345,7 +347,12 @@ class CanonicalWriter:
             if exc_type is not None and self._tmp_path is not None:
                 self._tmp_path.unlink(missing_ok=True)
         if exc_type is None:
-            os.replace(self._tmp_path, self.path)
+            try:
+                os.replace(self._tmp_path, self.path)
+            except OSError as error:  # e.g. the target is a directory: leave no temporary file behind
+                self._tmp_path.unlink(missing_ok=True)
+                raise DataError(f"{self.path}: cannot write the dataset there ({error.strerror or error}); "
+                                "give a file path ending in .h5") from None
             write_stamp(self.path, self.fingerprint)  # size and time as written: a later change is noticed
 
     # -- structure ----------------------------------------------------------------------
