@@ -213,6 +213,30 @@ def test_cues_sit_in_windows_that_max_pooling_finds_better_than_mean_pooling(sto
     assert min(auc_max) > 0.8
 
 
+def _normalised_peaks(split, directions, modality="text") -> np.ndarray:
+    """(N, K): per sample, the largest response over valid steps to each unit direction, over the noise level."""
+    x, lengths = split["features"][modality], split["lengths"][modality]
+    projection = x @ directions.T  # (N, T, K)
+    valid = np.arange(x.shape[1])[None, :, None] < lengths[:, None, None]
+    noise = split["meta"]["noise"][:, 0][:, None]  # text is modality 0
+    return np.where(valid, projection, -np.inf).max(axis=1) / noise
+
+
+def test_absent_emotions_leave_weak_confuser_windows(story_data):
+    # DESIGN 6: absent emotions sometimes leave weak windows of their signature, so crude pooling confuses
+    # emotions. Against random directions (no confusers by construction), an absent emotion's own signature
+    # must stand out in the upper tail far more often than chance, and still below its present cues.
+    _, pattern, (train, _, _) = story_data
+    labels = train["labels"].astype(bool)
+    own = _normalised_peaks(train, pattern["text"])  # (N, q)
+    random = np.random.default_rng(0).standard_normal(pattern["text"].shape)
+    null = _normalised_peaks(train, random / np.linalg.norm(random, axis=1, keepdims=True))
+    cutoff = np.quantile(null[~labels], 0.95)
+    above = (own[~labels] > cutoff).mean()
+    assert above > 0.12, f"absent emotions reach the null's 95th percentile in {above:.1%} of samples (chance 5%)"
+    assert np.median(own[labels]) > np.quantile(own[~labels], 0.9)  # confusers are weaker than cues
+
+
 def test_text_is_the_most_reliable_modality_and_vision_the_least(story_data):
     _, _, (train, _, _) = story_data
     present = train["labels"].astype(bool)
