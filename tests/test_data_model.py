@@ -208,3 +208,11 @@ def test_carved_splits_from_a_file_stay_lazy(tmp_path):
     original_rows = np.flatnonzero(np.isin(dataset.train.ids, carved.valid.ids))[rows]
     np.testing.assert_array_equal(carved.valid.take(rows).features["audio"], dataset.train.features["audio"][original_rows])
     assert len(carved.train) + len(carved.valid) == 200
+
+
+def test_a_writer_whose_target_is_a_directory_fails_cleanly(tmp_path):
+    target = tmp_path / "taken"
+    target.mkdir()
+    with pytest.raises(DataError, match=r"taken: cannot write the dataset there .*give a file path ending in \.h5"):
+        write_dataset(target, make_tiny_dataset())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temporary file left
