@@ -12,9 +12,10 @@ is only
   (``OrderedDict``, ``defaultdict`` and ``argparse.Namespace`` become plain
   dicts; string and object arrays become nested lists; numpy dtypes their
   string code);
-- numpy arrays of bool, signed/unsigned integer or float dtype, either freshly
-  copied out of bytes the file holds, or (for large payloads) read-only
-  memory maps of a bounds-checked region of the file.
+- numpy arrays of bool, signed/unsigned integer or float dtype over bytes read
+  from the file (numpy checks their size against the shape; read-only, as
+  ``bytes`` are), or, for large payloads, read-only memory maps of a
+  bounds-checked region of the file.
 
 The allowed global names are :data:`ALLOWED_GLOBALS` (plus
 :data:`TORCH_GLOBALS` inside ``.pt`` files), resolved after Python 2 and
@@ -470,8 +471,13 @@ class RestrictedUnpickler(pickle._Unpickler):
     # -- hashable nesting: hashing a deep tuple recurses in C, so depth is checked as tuples form ------------
 
     def note_hashable(self, value) -> None:
-        depth = 1 + max((self._depths[id(item)][1] for item in value
-                         if type(item) in (tuple, frozenset) and id(item) in self._depths), default=0)
+        depth = 1
+        for item in value:
+            if type(item) in (tuple, frozenset):
+                entry = self._depths.get(id(item))
+                child = 1 if entry is None else entry[1]  # only tuples holding tuples are tracked
+                if child >= depth:
+                    depth = child + 1
         if depth > self.limits.max_depth:
             raise self.limits.too_deep()
         if depth > 1:
@@ -582,10 +588,10 @@ class RestrictedUnpickler(pickle._Unpickler):
         if len(raw) != nbytes:
             raise DataError(f"an array of shape {shape} {dtype} needs {nbytes} bytes, {len(raw)} are stored "
                             "(corrupted file?)")
-        self.limits.charge(nbytes, f"an array of {nbytes} bytes")
         if count == 0:
             return [] if dtype.kind in LIST_KINDS else np.zeros(shape, dtype=dtype.newbyteorder("="))
-        # numpy checks count * itemsize against the buffer; the bytes are then copied (a fresh array).
+        # A view of the payload read from the file (numpy checks count * itemsize against it): no copy, since
+        # the pickle's memo keeps the payload alive anyway. bytes are immutable, so the view is read-only.
         array = np.frombuffer(raw, dtype=dtype, count=count).reshape(shape, order=order)
         if dtype.kind in LIST_KINDS:
             self.limits.charge(48 * count, f"a string array of {count} items")
@@ -593,7 +599,7 @@ class RestrictedUnpickler(pickle._Unpickler):
                 return array.tolist()
             except (ValueError, UnicodeDecodeError) as exc:
                 raise DataError(f"a {dtype} array holds invalid characters ({exc})") from None
-        return np.array(array, dtype=dtype.newbyteorder("="), order=order, copy=True)
+        return array
 
     # -- large payloads ------------------------------------------------------------------
 

@@ -234,6 +234,13 @@ def test_deep_tuple_used_as_a_key_is_refused_before_it_is_hashed(tmp_path):
     assert_refused(load_in_child(path), "nested deeper than 100")
 
 
+def test_deep_tuples_are_refused_while_loading_even_when_dropped_from_the_result(tmp_path):
+    # Hashing happens during the load (a dict key here), before any check of the result could run.
+    depth = 100_000
+    path = pickle_file(tmp_path, PROTO2 + b"}" + b"N" + b"\x85" * depth + b"N" + b"s" + b"0" + b"N" + STOP)
+    assert_refused(load_in_child(path), "nested deeper than 100")
+
+
 def test_the_depth_limit_can_be_raised(tmp_path):
     path = pickle_file(tmp_path, PROTO2 + b"]" * 150 + b"a" * 149 + STOP)
     assert "refused" in load_in_child(path)
