@@ -184,7 +184,8 @@ def recompute_digests(path, handle, modalities, nan_check: bool = False) -> dict
         keys = [f"features/{m}" for m in modalities] + [f"lengths/{m}" for m in modalities] + ["labels"]
         for key in keys:
             if key not in handle[split]:
-                raise DataError(f"{path}: /{split}/{key} is missing; {reimport_hint(str(handle.attrs.get('name', '')))}")
+                name = str(handle.attrs.get("name", ""))
+                raise DataError(f"{path}: /{split}/{key} is missing; {reimport_hint(name)}")
             digests[f"{split}/{key}"] = dataset_digest(path, handle[split][key], nan_check=nan_check)
         if "ids" in handle[split]:
             digests[f"{split}/ids"] = hashlib.sha256(ids_bytes(read_ids(handle[split]["ids"]))).hexdigest()

@@ -27,6 +27,7 @@ BASE_ALLOWANCE = 64 << 20  # bytes any file may materialise, however small
 NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 LIST_KINDS = "USO"  # str, bytes and object arrays become nested lists
 
+
 class UnsafePickleError(DataError):
     """A pickle asked for something outside the allow-list, or over a limit."""
 

@@ -85,14 +85,17 @@ def _storage_dtype(value) -> np.dtype:
     build = getattr(value, "_build", None)
     storage_type = getattr(build, "storage_type", None)
     if storage_type is None:
-        raise UnsafePickleError(f"refused a storage of type {value!r}: expected one of torch.{', torch.'.join(STORAGE_DTYPES)}")
+        names = ", ".join(f"torch.{name}" for name in STORAGE_DTYPES)
+        raise UnsafePickleError(f"refused a storage of type {value!r}: expected one of {names}")
     return storage_type.dtype
 
 
 def _checked_geometry(offset, size, stride) -> tuple[int, tuple, tuple]:
-    ints = (lambda values: type(values) in (tuple, list) and all(type(v) is int and v >= 0 for v in values))
-    if type(offset) is not int or offset < 0 or not ints(size) or not ints(stride) or len(size) != len(stride) \
-            or len(size) > 32:
+    def naturals(values) -> bool:
+        return type(values) in (tuple, list) and all(type(v) is int and v >= 0 for v in values)
+
+    if type(offset) is not int or offset < 0 or not naturals(size) or not naturals(stride) \
+            or len(size) != len(stride) or len(size) > 32:
         raise UnsafePickleError(f"refused a tensor with offset {offset!r}, size {size!r}, stride {stride!r}: "
                                 "each must be non-negative integers, as many strides as sizes")
     return offset, tuple(size), tuple(stride)
