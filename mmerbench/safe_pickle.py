@@ -23,8 +23,10 @@ The allowed global names are :data:`ALLOWED_GLOBALS` (plus
 numpy 1/2 renames; anything else is refused with :class:`UnsafePickleError`,
 naming the global, before anything is called.
 
-Limits (a file over either is refused, naming the file and the limit):
+Limits (a file over any is refused, naming the file and the limit):
 
+- integers fit in 64 bits (wider ones could make dict building quadratic
+  through hash collisions: a CPU bomb);
 - nesting depth of the result at most ``MMERBENCH_PICKLE_MAX_DEPTH``
   (default 100; tuples are checked while loading, since hashing a deep tuple
   would overflow the C stack);
@@ -78,7 +80,10 @@ from mmerbench.pickle_globals import (  # noqa: F401 (re-exported)
 )
 
 SPAN_THRESHOLD = 1 << 20  # payloads this large (bytes) are memory-mapped instead of read
-LONG_BYTES_LIMIT = 64  # integers in data files are small; a huge one only costs time later
+# Integers in data files fit in 64 bits. Wider ones are refused: ints hash to their value modulo 2^61 - 1, so
+# a file of wide keys that all collide would make building one dict quadratic (minutes of CPU from a megabyte).
+INT_RANGE = (-(1 << 63), 1 << 64)
+LONG_BYTES_LIMIT = 9  # two's complement bytes of the widest allowed integer
 
 # --------------------------------------------------------------------------- the unpickler
 
@@ -96,13 +101,14 @@ class RestrictedUnpickler(pickle._Unpickler):
     dispatch = dict(pickle._Unpickler.dispatch)
 
     def __init__(self, file, *, limits: Limits, allow_torch: bool = False, span_path: str | None = None,
-                 persistent_load=None):
+                 persistent_load=None, wide_ints: bool = False):
         super().__init__(file, encoding="latin1")
         self._raw_file = file
         self._span_path = span_path
         self._allow_torch = allow_torch
         self._persistent = persistent_load
         self.limits = limits
+        self._wide_ints = wide_ints  # torch's legacy magic number is 80 bits wide: read with this only
         self._depths: dict[int, tuple[Any, int]] = {}  # id -> (tuple or frozenset, nesting depth)
         self._keep: list = []  # namespaces stay alive, so their ids stay theirs
 
@@ -244,10 +250,16 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     # -- integers -------------------------------------------------------------------------
 
+    def _append_int(self, value: int) -> None:
+        if not self._wide_ints and not INT_RANGE[0] <= value < INT_RANGE[1]:
+            raise UnsafePickleError(f"refused the integer {str(value)[:30]}...: data files hold integers of at most "
+                                    "64 bits (wider ones could flood a dict with hash collisions)")
+        self.append(value)
+
     def _checked_long(self, n: int):
-        if n > LONG_BYTES_LIMIT:
-            raise UnsafePickleError(f"refused an integer of {n} bytes (at most {LONG_BYTES_LIMIT})")
-        self.append(pickle.decode_long(self.read(n)))
+        if n > (16 if self._wide_ints else LONG_BYTES_LIMIT):
+            raise UnsafePickleError(f"refused an integer of {n} bytes (at most 64 bits)")
+        self._append_int(pickle.decode_long(self.read(n)))
 
     def load_long1(self):
         self._checked_long(self.read(1)[0])
@@ -260,13 +272,20 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     def load_long(self):
         text = self.readline()[:-1]
-        if len(text) > 3 * LONG_BYTES_LIMIT:
+        if len(text) > 40:
             raise UnsafePickleError(f"refused an integer of {len(text)} digits")
-        self.append(int(text.rstrip(b"L") or b"0", 0))
+        self._append_int(int(text.rstrip(b"L") or b"0", 0))
+
+    def load_int(self):  # protocol 0 text integers (and "00"/"01" booleans)
+        pickle._Unpickler.load_int(self)
+        if type(self.stack[-1]) is int:
+            value = self.stack.pop()
+            self._append_int(value)
 
     dispatch[pickle.LONG1[0]] = load_long1
     dispatch[pickle.LONG4[0]] = load_long4
     dispatch[pickle.LONG[0]] = load_long
+    dispatch[pickle.INT[0]] = load_int
 
     # -- arrays -------------------------------------------------------------------------
 

@@ -245,7 +245,7 @@ def _load_torch_legacy(path: Path) -> Any:
     with open(path, "rb") as handle:
         limits = Limits(os.fstat(handle.fileno()).st_size)
         try:
-            magic = RestrictedUnpickler(handle, limits=limits).load()
+            magic = RestrictedUnpickler(handle, limits=limits, wide_ints=True).load()
         except UnsafePickleError as exc:
             raise UnsafePickleError(f"{path}: {exc}") from None
         except Exception:

@@ -274,6 +274,19 @@ def test_builders_do_not_amplify(tmp_path):
     assert load_in_child(pickle_file(tmp_path, copies, "c.pkl")) == {"loaded": "list"}  # small copies are fine
 
 
+def test_integer_keys_that_all_collide_are_refused(tmp_path):
+    # ints hash to their value modulo 2^61 - 1: 40,000 wide keys in one bucket make the dict quadratic.
+    # (Written opcode by opcode: building that dict here would itself take the better part of a minute.)
+    keys = b"".join(b"\x8a" + bytes([len(data)]) + data + b"N"
+                    for data in (pickle.encode_long(k * (2 ** 61 - 1)) for k in range(1, 40_001)))
+    path = pickle_file(tmp_path, PROTO2 + b"}" + MARK + keys + b"u" + STOP)
+    assert_refused(load_in_child(path), "at most 64 bits")
+    text = pickle_file(tmp_path, b"(dp0\nI" + str(2 ** 70).encode() + b"\nNs.", "text.pkl")  # protocol 0
+    assert_refused(load_in_child(text), "at most 64 bits")
+    edge = pickle_file(tmp_path, pickle.dumps([2 ** 64 - 1, -(2 ** 63), 7], protocol=2), "edge.pkl")
+    assert load_in_child(edge, check="value") == {"loaded": [2 ** 64 - 1, -(2 ** 63), 7]}
+
+
 def test_a_reference_cycle_is_refused(tmp_path):
     loop = []
     loop.append(loop)
