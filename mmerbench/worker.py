@@ -10,6 +10,7 @@ import traceback
 from datetime import datetime, timezone
 
 from mmerbench import progress
+from mmerbench.errors import StoreWriteError
 from mmerbench.store import ResultStore
 
 
@@ -76,6 +77,7 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
     }
     try:
         from mmerbench.api import load_dataset, method_class
+        from mmerbench.execution.proba_check import check_probabilities
         from mmerbench.metrics import score
 
         dataset = load_dataset(job["dataset"], **job["dataset_params"])
@@ -94,6 +96,7 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
             if split is None:
                 continue
             proba = method.predict_proba(split)
+            check_probabilities(proba, len(split), dataset.label_names, job["method"], split_name)
             predictions = method.predict(split)
             scores = score(split.labels, predictions, proba, single_label=dataset.single_label,
                            label_names=dataset.label_names)
@@ -121,6 +124,8 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
+        if isinstance(exc, StoreWriteError):  # not this job's fault: the runner stops the run
+            record["store_error"] = str(exc)
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)
     record["finished_at"] = _now()
     return record
