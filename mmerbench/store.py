@@ -15,7 +15,7 @@ import sqlite3
 from pathlib import Path
 import numpy as np
 
-from mmerbench.errors import StoreError
+from mmerbench.errors import StoreError, UsageError
 from mmerbench.execution.store_failure import injected_fault, write_failure
 from mmerbench.store_rows import row_problem, warn_malformed
 
@@ -50,6 +50,8 @@ class ResultStore:
         Read-only commands (results, leaderboard, report, run --dry-run) use
         ``read_only=True``: they never modify the store, even a damaged one.
         """
+        if directory is None or not str(directory).strip():  # Path("") would silently mean the current folder
+            raise UsageError("--results is empty: give a results directory, e.g. --results ./mmerbench-results")
         self.directory = Path(directory)
         self.db_path = self.directory / DB_NAME
         self.read_only = read_only
@@ -203,7 +205,7 @@ class ResultStore:
     def finished_keys(self) -> set[str]:
         """Keys of finished jobs; a malformed row does not count, so a re-run replaces it."""
         rows = self._connection.execute("SELECT key, status, record FROM jobs WHERE status='ok'")
-        return {key for key, status, text in rows if row_problem(key, text)[0] is not None}
+        return {record["key"] for record in self._checked(rows)}
 
     def _checked(self, rows) -> list[dict]:
         records = []
