@@ -249,25 +249,27 @@ def _execute(todo, store, results, workers, device, context, emit, outcome) -> N
             job = todo[ended.tag]
             record = ended.value if ended.returned else death_record(job.to_dict(), context, ended.exitcode,
                                                                      ended.child_error)
-            _commit_or_stop(record, store, finished, pool, outcome)
+            _commit_or_stop(record, store, outcome)
             emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
     finally:
-        finished.close()
+        finished.close()  # terminates workers still running when the run stops early (Ctrl-C, store failure)
+        remove_worker_temporaries(store.directory / "predictions", pool.started_pids)
         stop.set()
         pump.join(timeout=2)
 
 
-def _commit_or_stop(record: dict, store, finished, pool: FreshProcessPool, outcome: RunResult) -> None:
-    """Store one record; when the store cannot be written, stop every worker and leave no temporaries."""
+def _commit_or_stop(record: dict, store, outcome: RunResult) -> None:
+    """Store one record, or stop the run when the store cannot be written.
+
+    The caller's ``finally`` then terminates the workers still running and
+    removes their temporary files; every job committed before stays.
+    """
     try:
         if record.get("store_error"):  # the worker could not write the job's predictions
             raise StoreWriteError(record["store_error"])
         store.put(record)
     except StoreWriteError as exc:
-        finished.close()  # terminates the workers still running
-        remove_worker_temporaries(store.directory / "predictions", pool.started_pids)
-        committed = sum(1 for r in outcome.records)
-        raise stopped_run_error(exc, committed, store.db_path) from None
+        raise stopped_run_error(exc, len(outcome.records), store.db_path) from None
     outcome.records.append(record)
 
 
