@@ -37,7 +37,10 @@ def _child(connection, initializer, initargs, function, args) -> None:
         message = ("returned", function(*args))
     except BaseException:  # noqa: BLE001 - reported to the parent as the call's failure
         message = ("raised", traceback.format_exc())
-    connection.send(message)
+    try:
+        connection.send(message)
+    except Exception:  # a result that cannot be pickled: say so rather than die silently
+        connection.send(("raised", traceback.format_exc()))
     connection.close()
 
 
