@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from mmerbench.cli_checks import check_config_types, check_leaderboard_dataset, check_metrics, check_output_dir
+from mmerbench.cli_checks import check_config_types, check_leaderboard_args
 from mmerbench.errors import MMERBenchError, UsageError
 
 DEFAULT_RESULTS = "./mmerbench-results"
@@ -33,6 +33,23 @@ def _setting(text: str) -> tuple[str, object]:
     if not equals or "." not in target_param:
         raise argparse.ArgumentTypeError(f"--set {text!r}: use TARGET.PARAM=VALUE, e.g. lddu.use_queue=false")
     return target_param.strip(), parse_value(value)
+
+
+@contextlib.contextmanager
+def _user_warnings():
+    """Show each warning meant for users (a skipped malformed row) as one plain line, every time."""
+    from mmerbench.store_rows import MalformedRowWarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, MalformedRowWarning):
+            print(f"mmerbench: warning: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", MalformedRowWarning)
+        default, warnings.showwarning = warnings.showwarning, show
+        yield
 
 
 # --------------------------------------------------------------------------- run
@@ -185,7 +202,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from mmerbench.leaderboard import build_rows, known_metrics, leaderboard_markdown, publish, render, reported_rows
+    from mmerbench.leaderboard import build_rows, leaderboard_markdown, publish, render, reported_rows
     from mmerbench.store import ResultStore
 
     with ResultStore(args.results, create=False, read_only=True) as store:
@@ -193,13 +210,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     datasets = [args.dataset] if args.dataset else sorted({r["dataset"] for r in records if r["status"] == "ok"})
     if not datasets:
         raise UsageError(f"no finished jobs in {args.results}")
-    if args.dataset:
-        check_leaderboard_dataset(args.dataset, records, store.db_path)
+    check_leaderboard_args(args, records, store.db_path)
     metrics = _csv_list(args.metrics) if args.metrics else None
-    if metrics:
-        check_metrics(metrics, known_metrics(records))
-    if args.publish:
-        check_output_dir(args.output_dir)
     for dataset in datasets:
         if args.publish:
             path = publish(records, dataset, args.output_dir, with_reported=args.reported,
@@ -270,23 +282,6 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         register_data_commands(commands)
     return parser
-
-
-@contextlib.contextmanager
-def _user_warnings():
-    """Show each warning meant for users (a skipped malformed row) as one plain line, every time."""
-    from mmerbench.store_rows import MalformedRowWarning
-
-    def show(message, category, filename, lineno, file=None, line=None) -> None:
-        if issubclass(category, MalformedRowWarning):
-            print(f"mmerbench: warning: {message}", file=file or sys.stderr)
-        else:
-            default(message, category, filename, lineno, file, line)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", MalformedRowWarning)
-        default, warnings.showwarning = warnings.showwarning, show
-        yield
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,3 +79,25 @@ def check_metrics(metrics: list[str], known: list[str]) -> None:
         close = difflib.get_close_matches(unknown[0], known, n=3, cutoff=0.6)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise UsageError(f"--metrics: unknown metric {unknown[0]!r}.{hint} Available: {', '.join(known)}")
+
+
+def known_metrics(records: list[dict]) -> list[str]:
+    """Metric names a table can show: the standard ones and any number the records' test metrics hold."""
+    from mmerbench.leaderboard import DEFAULT_METRICS, SINGLE_LABEL_METRICS
+
+    names = list(DEFAULT_METRICS) + list(SINGLE_LABEL_METRICS)
+    for record in records:
+        for name, value in ((record.get("metrics") or {}).get("test") or {}).items():
+            if isinstance(value, (int, float)) and name not in names:
+                names.append(name)
+    return names
+
+
+def check_leaderboard_args(args, records: list[dict], store_path) -> None:
+    """``leaderboard``: a --dataset with results, known --metrics, and a usable --output-dir for --publish."""
+    if args.dataset:
+        check_leaderboard_dataset(args.dataset, records, store_path)
+    if args.metrics:
+        check_metrics([m.strip() for m in args.metrics.split(",") if m.strip()], known_metrics(records))
+    if args.publish:
+        check_output_dir(args.output_dir)

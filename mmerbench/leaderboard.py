@@ -119,16 +119,6 @@ def reported_rows(dataset: str) -> list[Row]:
     return rows
 
 
-def known_metrics(records: list[dict]) -> list[str]:
-    """Metric names a table can show: the standard ones and any the records' test metrics hold."""
-    names = list(DEFAULT_METRICS) + list(SINGLE_LABEL_METRICS)
-    for record in records:
-        for name, value in ((record.get("metrics") or {}).get("test") or {}).items():
-            if isinstance(value, (int, float)) and name not in names:
-                names.append(name)
-    return names
-
-
 def _legacy_swap(row: Row) -> Row:
     """The P/R pair as the TAILOR/CARAT/LDDU code printed it (arguments swapped)."""
     swapped = Row(**{**row.__dict__, "values": dict(row.values)})

@@ -14,7 +14,17 @@ from mmerbench.runner import plan
 from mmerbench.store import ResultStore
 from mmerbench.worker import run_job
 
-pytestmark = pytest.mark.usefixtures("testing_plugin")
+
+
+@pytest.fixture(autouse=True)
+def fault_methods(testing_plugin, monkeypatch):
+    """The tiny datasets plus the ``dying`` and ``badproba`` methods, here and in every worker."""
+    from mmerbench.plugins import reset_registry
+
+    monkeypatch.setenv("MMERBENCH_PLUGINS", "mmerbench.testing.plugin,mmerbench.testing.fault_methods")
+    reset_registry()
+    yield
+    reset_registry()
 
 
 def _temporaries(folder) -> list:

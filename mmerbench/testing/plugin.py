@@ -5,19 +5,12 @@ Enable it with ``MMERBENCH_PLUGINS=mmerbench.testing.plugin``. It adds:
 - dataset ``tiny``: :func:`mmerbench.testing.fixtures.make_tiny_dataset`;
 - dataset ``tiny-single``: its single-label variant;
 - method ``failing``: raises during ``fit`` (a job failure the runner must record);
-- method ``sleepy``: the label prior after sleeping ``seconds`` (to kill a run mid-way);
-- method ``dying``: its worker process dies in ``fit`` (seed 0: SIGKILL, 1: segfault, else ``os._exit(3)``);
-- method ``badproba``: the label prior whose probabilities are broken as ``broken`` says
-  (``nan``, ``inf``, ``range``, ``shape`` or ``none``).
+- method ``sleepy``: the label prior after sleeping ``seconds`` (to kill a run mid-way).
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import time
-
-import numpy as np
 
 import mmerbench
 from mmerbench_methods.prior.method import LabelPrior
@@ -46,51 +39,6 @@ class SleepyPrior(LabelPrior):
         super()._fit(train, valid)
 
 
-class DyingMethod(LabelPrior):
-    """Its worker dies as native code or the OOM killer would make it, by seed."""
-
-    name = "dying"
-
-    def _fit(self, train, valid):
-        if self.random_state == 0:
-            os.kill(os.getpid(), signal.SIGKILL)  # what the OOM killer does
-        elif self.random_state == 1:
-            import ctypes
-
-            ctypes.string_at(0)  # a segmentation fault, as in a broken native library
-        os._exit(3)
-
-
-class BrokenProbaPrior(LabelPrior):
-    """The label prior whose probabilities are broken in one way (to test that the runner refuses them)."""
-
-    name = "badproba"
-
-    def __init__(self, broken: str = "nan", threshold: str = "valid", random_state: int = 0):
-        self.broken = broken
-        self.threshold = threshold
-        self.random_state = random_state
-
-    def _fit(self, train, valid):
-        self.smoothing = 0.0
-        super()._fit(train, valid)
-
-    def predict_proba(self, split):
-        proba = np.array(super().predict_proba(split))
-        if self.broken == "nan":
-            proba[1, 0] = np.nan
-        elif self.broken == "inf":
-            proba[0, 2] = np.inf
-        elif self.broken == "range":
-            proba[3, 1] = 1.5
-        elif self.broken == "shape":
-            proba = proba[:, 1:]
-        return proba
-
-    def _choose_threshold(self, valid):
-        return 0.5  # the broken probabilities must reach the runner's check, not the threshold search
-
-
 def load_tiny_single(n_train: int = 48, n_valid: int = 16, n_test: int = 20, seed: int = 0):
     from mmerbench.testing.fixtures import make_tiny_dataset
 
@@ -103,10 +51,6 @@ def mmerbench_register_methods(registry):
                         summary="test fixture: fails in fit")
     registry.add_method("sleepy", "mmerbench.testing.plugin:SleepyPrior", version="1",
                         summary="test fixture: label prior after a sleep")
-    registry.add_method("dying", "mmerbench.testing.plugin:DyingMethod", version="1",
-                        summary="test fixture: its worker process dies in fit")
-    registry.add_method("badproba", "mmerbench.testing.plugin:BrokenProbaPrior", version="1",
-                        summary="test fixture: returns broken probabilities")
 
 
 @mmerbench.hookimpl
