@@ -179,13 +179,13 @@ def run(
     on_event: Callable[[dict], None] | None = None,
 ) -> RunResult:
     """Plan and run a benchmark; the Python twin of ``mmerbench run``."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise UsageError(f"--jobs must be an integer of at least 1, got {jobs!r}")
-    check_results_path(results)
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {jobs}")
     planned, notes = plan(methods, datasets, seeds, preset=preset, settings=settings, threshold=threshold,
                           device=device)
     outcome = RunResult(planned=planned, notes=notes)
     emit = on_event or (lambda event: None)
+    check_results_path(results)  # before a dry run could read ./results.sqlite for an empty --results
     if dry_run:  # a dry run creates nothing
         existing = Path(results, "results.sqlite").exists()
         store_context = ResultStore(results, create=False, read_only=True) if existing else _NoStore()

@@ -10,7 +10,6 @@ import traceback
 from datetime import datetime, timezone
 
 from mmerbench import progress
-from mmerbench.errors import StoreWriteError
 from mmerbench.store import ResultStore
 
 
@@ -77,8 +76,8 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
     }
     try:
         from mmerbench.api import load_dataset, method_class
-        from mmerbench.execution.proba_check import check_probabilities
         from mmerbench.metrics import score
+        from mmerbench.execution.proba_check import check_probabilities
 
         dataset = load_dataset(job["dataset"], **job["dataset_params"])
         if dataset.fingerprint != job["dataset_fingerprint"]:
@@ -124,6 +123,8 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
+        from mmerbench.errors import StoreWriteError
+
         if isinstance(exc, StoreWriteError):  # not this job's fault: the runner stops the run
             record["store_error"] = str(exc)
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)

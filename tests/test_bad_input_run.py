@@ -77,7 +77,7 @@ CASES = [
     ("seed-2-to-the-32", _run("--seeds", "0,4294967296"), 2, "seed 4294967296 is not valid"),
     ("device-unknown", _run("--device", "tpu"), 2, "--device 'tpu' is not valid: use auto"),
     ("device-absent-gpu", _run("--device", "cuda:7"), 2, "--device 'cuda:7': this machine has"),
-    ("jobs-zero", _run("--jobs", "0"), 2, "--jobs must be an integer of at least 1, got 0"),
+    ("jobs-zero", _run("--jobs", "0"), 2, "--jobs must be at least 1, got 0"),
     ("empty-test-split", _run("--set", "tiny.n_test=0"), 1, "dataset tiny has an empty test split"),
     ("leaderboard-unknown-metric", _with_store("leaderboard", "--results", "{store}", "--metrics", "mif2,acc"), 2,
      "unknown metric 'mif2'. Did you mean: mif1?"),
