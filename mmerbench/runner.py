@@ -22,11 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mmerbench.api import load_dataset, method_class
-from mmerbench.errors import StoreWriteError, UnknownNameError, UsageError
-from mmerbench.execution.local_pool import FreshProcessPool
-from mmerbench.execution.run_checks import check_device, check_results_path, check_seeds, check_splits_for_evaluation
-from mmerbench.execution.store_failure import remove_worker_temporaries, stopped_run_error
-from mmerbench.execution.worker_death import death_record
+from mmerbench.errors import UnknownNameError, UsageError
 from mmerbench.jobs import (
     Job,
     check_dataset_params,
@@ -37,6 +33,10 @@ from mmerbench.jobs import (
     split_settings,
     threshold_policy,
 )
+from mmerbench.execution.local_pool import FreshProcessPool
+from mmerbench.execution.run_checks import check_device, check_results_path, check_seeds, check_splits_for_evaluation
+from mmerbench.execution.store_failure import commit_or_stop, remove_worker_temporaries
+from mmerbench.execution.worker_death import death_record
 from mmerbench.plugins import get_registry
 from mmerbench.store import ResultStore
 from mmerbench.worker import init_worker, run_job
@@ -199,7 +199,6 @@ def run(
               "notes": notes})
         if dry_run or not todo:
             return outcome
-        store.check_writable()  # a read-only or full store fails here, before any job runs
         context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node()}
         _execute(todo, store, results, jobs, device, context, emit, outcome)
     return outcome
@@ -226,6 +225,7 @@ def _job_device(device: str, index: int, gpus: int) -> str:
 
 def _execute(todo, store, results, workers, device, context, emit, outcome) -> None:
     cores = os.cpu_count() or 1
+    store.check_writable()  # a read-only or full store fails here, before any job runs
     workers = min(workers, len(todo))
     threads = max(1, cores // workers)
     gpus = cuda_device_count() if device == "auto" else 0
@@ -249,28 +249,13 @@ def _execute(todo, store, results, workers, device, context, emit, outcome) -> N
             job = todo[ended.tag]
             record = ended.value if ended.returned else death_record(job.to_dict(), context, ended.exitcode,
                                                                      ended.child_error)
-            _commit_or_stop(record, store, outcome)
+            commit_or_stop(record, store, outcome.records)
             emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
     finally:
         finished.close()  # terminates workers still running when the run stops early (Ctrl-C, store failure)
         remove_worker_temporaries(store.directory / "predictions", pool.started_pids)
         stop.set()
         pump.join(timeout=2)
-
-
-def _commit_or_stop(record: dict, store, outcome: RunResult) -> None:
-    """Store one record, or stop the run when the store cannot be written.
-
-    The caller's ``finally`` then terminates the workers still running and
-    removes their temporary files; every job committed before stays.
-    """
-    try:
-        if record.get("store_error"):  # the worker could not write the job's predictions
-            raise StoreWriteError(record["store_error"])
-        store.put(record)
-    except StoreWriteError as exc:
-        raise stopped_run_error(exc, len(outcome.records), store.db_path) from None
-    outcome.records.append(record)
 
 
 def _pump_events(events, emit, stop: threading.Event) -> None:

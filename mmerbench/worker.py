@@ -121,12 +121,12 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
         with ResultStore(results_dir) as store:
             store.save_predictions(job["key"], arrays)
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc()
         from mmerbench.errors import StoreWriteError
 
         if isinstance(exc, StoreWriteError):  # not this job's fault: the runner stops the run
             record["store_error"] = str(exc)
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc()
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)
     record["finished_at"] = _now()
     return record

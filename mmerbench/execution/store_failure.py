@@ -76,3 +76,18 @@ def stopped_run_error(exc: StoreWriteError, committed: int, store_path: Path) ->
         f"{exc}\nThe run stopped. The {committed} job(s) this run committed to {store_path} before the failure "
         "are kept, as are earlier runs' jobs; once the cause is fixed, the same command resumes with the rest."
     )
+
+
+def commit_or_stop(record: dict, store, committed: list[dict]) -> None:
+    """Store one record and append it to ``committed``, or stop the run when the store cannot be written.
+
+    The runner's ``finally`` then terminates the workers still running and
+    removes their temporary files; every job committed before stays.
+    """
+    try:
+        if record.get("store_error"):  # the worker could not write the job's predictions
+            raise StoreWriteError(record["store_error"])
+        store.put(record)
+    except StoreWriteError as exc:
+        raise stopped_run_error(exc, len(committed), store.db_path) from None
+    committed.append(record)
