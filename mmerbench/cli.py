@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import warnings
 from pathlib import Path
 
+from mmerbench.cli_checks import check_config_types, check_leaderboard_args
 from mmerbench.errors import MMERBenchError, UsageError
 
 DEFAULT_RESULTS = "./mmerbench-results"
@@ -30,6 +33,23 @@ def _setting(text: str) -> tuple[str, object]:
     if not equals or "." not in target_param:
         raise argparse.ArgumentTypeError(f"--set {text!r}: use TARGET.PARAM=VALUE, e.g. lddu.use_queue=false")
     return target_param.strip(), parse_value(value)
+
+
+@contextlib.contextmanager
+def _user_warnings():
+    """Show each warning meant for users (a skipped malformed row) as one plain line, every time."""
+    from mmerbench.store_rows import MalformedRowWarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, MalformedRowWarning):
+            print(f"mmerbench: warning: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", MalformedRowWarning)
+        default, warnings.showwarning = warnings.showwarning, show
+        yield
 
 
 # --------------------------------------------------------------------------- run
@@ -56,11 +76,12 @@ def load_run_config(path: str) -> dict:
     unknown = sorted(set(config) - set(RUN_DEFAULTS))
     if unknown:
         raise UsageError(f"--config {path}: unknown setting(s) {unknown}; valid: {sorted(RUN_DEFAULTS)}")
+    check_config_types(config, path)
     for key in ("methods", "datasets"):
         if isinstance(config.get(key), str):
             config[key] = _csv_list(config[key])
     if isinstance(config.get("seeds"), (int, str)):
-        config["seeds"] = _seed_list(str(config["seeds"]))
+        config["seeds"] = [int(part) for part in _csv_list(str(config["seeds"]))]
     settings = {}
     for target, value in (config.get("set") or {}).items():
         if isinstance(value, dict):  # [set.lddu] use_queue = false
@@ -114,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             state = "done" if job.key in done else "to run"
             print(f"  [{state}] {job.key}  {job.command}")
         return 0
-    with ResultStore(options["results"], create=False) as store:
+    with ResultStore(options["results"], create=False, read_only=True) as store:
         records = store.records()
     for dataset in options["datasets"]:
         print(f"\n{dataset} (test split)\n")
@@ -161,7 +182,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_results(args: argparse.Namespace) -> int:
     from mmerbench.store import ResultStore
 
-    with ResultStore(args.results, create=False) as store:
+    with ResultStore(args.results, create=False, read_only=True) as store:
         records = store.records(dataset=args.dataset)
     if args.format == "json":
         print(json.dumps(records, indent=2))
@@ -184,11 +205,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmerbench.leaderboard import build_rows, leaderboard_markdown, publish, render, reported_rows
     from mmerbench.store import ResultStore
 
-    with ResultStore(args.results, create=False) as store:
+    with ResultStore(args.results, create=False, read_only=True) as store:
         records = store.records()
     datasets = [args.dataset] if args.dataset else sorted({r["dataset"] for r in records if r["status"] == "ok"})
     if not datasets:
         raise UsageError(f"no finished jobs in {args.results}")
+    check_leaderboard_args(args, records, store.db_path)
     metrics = _csv_list(args.metrics) if args.metrics else None
     for dataset in datasets:
         if args.publish:
@@ -266,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with _user_warnings():
+            return int(args.func(args) or 0)
     except MMERBenchError as exc:
         print(f"mmerbench: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -77,6 +77,7 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
     try:
         from mmerbench.api import load_dataset, method_class
         from mmerbench.metrics import score
+        from mmerbench.execution.proba_check import check_probabilities
 
         dataset = load_dataset(job["dataset"], **job["dataset_params"])
         if dataset.fingerprint != job["dataset_fingerprint"]:
@@ -94,6 +95,7 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
             if split is None:
                 continue
             proba = method.predict_proba(split)
+            check_probabilities(proba, len(split), dataset.label_names, job["method"], split_name)
             predictions = method.predict(split)
             scores = score(split.labels, predictions, proba, single_label=dataset.single_label,
                            label_names=dataset.label_names)
@@ -119,6 +121,10 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
         with ResultStore(results_dir) as store:
             store.save_predictions(job["key"], arrays)
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
+        from mmerbench.errors import StoreWriteError
+
+        if isinstance(exc, StoreWriteError):  # not this job's fault: the runner stops the run
+            record["store_error"] = str(exc)
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)
