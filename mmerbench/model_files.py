@@ -97,6 +97,7 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
             )
         checked[name] = np.ascontiguousarray(array)
     save_file(checked, str(path))
+    _usual_permissions(path)
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -115,6 +116,7 @@ def write_torch_weights(path: Path, model) -> None:
     from safetensors.torch import save_model
 
     save_model(model, str(path))
+    _usual_permissions(path)
 
 
 def read_torch_weights(path: Path, model, device) -> None:
@@ -188,6 +190,13 @@ def sha256_of(path: Path) -> str:
 
 def file_megabytes(paths: Iterable[Path]) -> float:
     return sum(Path(p).stat().st_size for p in paths) / 1e6
+
+
+def _usual_permissions(path: Path) -> None:
+    """safetensors writes its files private (0600); give them the permissions any other file gets."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def _write_bytes(path: Path, data: bytes) -> None:

@@ -323,3 +323,15 @@ def load_job_model(results_dir: str | os.PathLike, key: str, device: str | None 
             "before models were saved, or failed); re-run it with `mmerbench run ... --no-resume` to save one"
         )
     return load_method(directory, device=device)
+
+
+def save_model_for_record(results_dir: str | os.PathLike, key: str, method, enabled: bool = True) -> dict:
+    """The record fields of a job's saved model: ``model_path`` (relative to the results directory, or
+    None) and, when saving failed, ``model_error``. A failed save leaves the job's scores valid."""
+    if not enabled:
+        return {"model_path": None}
+    try:
+        save_job_model(results_dir, key, method)
+    except Exception as exc:  # noqa: BLE001 - the scores stand; only re-evaluation is lost
+        return {"model_path": None, "model_error": f"{type(exc).__name__}: {exc}"}
+    return {"model_path": f"{MODELS_DIR}/{key}"}
