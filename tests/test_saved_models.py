@@ -97,6 +97,17 @@ def test_pickle_payload_in_place_of_weights_is_refused_and_never_runs(tmp_path, 
     assert not marker.exists()
 
 
+def test_pickle_payload_in_place_of_extra_arrays_is_refused_and_never_runs(tmp_path, data):
+    from mmerbench.saved_models import EXTRA_ARRAYS
+
+    saved = make_method("prior").fit(data.train, data.valid).save(tmp_path / "model")
+    marker = tmp_path / MARKER_NAME
+    _rewrite(saved, EXTRA_ARRAYS, pickle.dumps(Payload(str(marker))))
+    with pytest.raises(ModelFileError, match=r"extra_state\.safetensors: not a valid safetensors file"):
+        Method.load(saved)
+    assert not marker.exists()
+
+
 def test_safetensors_with_a_bogus_header_is_refused(tmp_path, fitted_lddu):
     saved = fitted_lddu.save(tmp_path / "model")
     bogus = (10**12).to_bytes(8, "little") + b'{"__metadata__": "not what it says"}'
