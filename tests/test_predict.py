@@ -152,3 +152,12 @@ def test_find_job_explains_what_matches():
         find_job(records, key="aaa")  # a prefix of two keys
     with pytest.raises(UsageError, match="not both"):
         find_job(records, key="aaa1", method="br")
+
+
+def test_predict_to_an_unwritable_output_is_a_clear_error(finished_run, tmp_path, capsys):
+    from mmerbench.cli import main
+
+    target = tmp_path / "no-such-folder" / "preds.csv"
+    code = main(["predict", "--results", str(finished_run), "--method", "prior", "--trained-on", "tiny",
+                 "--on", "tiny", "--output", str(target)])
+    assert code == 2 and f"--output {target}: cannot be written" in capsys.readouterr().err
