@@ -161,3 +161,16 @@ def test_predict_to_an_unwritable_output_is_a_clear_error(finished_run, tmp_path
     code = main(["predict", "--results", str(finished_run), "--method", "prior", "--trained-on", "tiny",
                  "--on", "tiny", "--output", str(target)])
     assert code == 2 and f"--output {target}: cannot be written" in capsys.readouterr().err
+
+
+def test_save_models_is_on_by_default_and_off_by_flag_or_config(tmp_path):
+    from mmerbench.cli import build_parser, resolve_run_options
+
+    def options(*argv):
+        return resolve_run_options(build_parser().parse_args(["run", "--methods", "prior", *argv]))
+
+    assert options()["save_models"] is True
+    assert options("--no-save-models")["save_models"] is False
+    config = tmp_path / "run.toml"
+    config.write_text("save_models = false\n")
+    assert options("--config", str(config))["save_models"] is False
