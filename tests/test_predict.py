@@ -174,3 +174,17 @@ def test_save_models_is_on_by_default_and_off_by_flag_or_config(tmp_path):
     config = tmp_path / "run.toml"
     config.write_text("save_models = false\n")
     assert options("--config", str(config))["save_models"] is False
+
+
+def test_the_record_says_where_the_model_is_or_null(tmp_path):
+    from mmerbench.runner import plan
+    from mmerbench.worker import run_job
+
+    jobs, _ = plan(["prior", "failing"], ["tiny"], [0])
+    ok, failed = (run_job(job.to_dict(), str(tmp_path), 1, "cpu", {}) for job in jobs)
+    assert ok["status"] == "ok" and ok["model_path"] == f"models/{ok['key']}"
+    assert (tmp_path / ok["model_path"] / "mmerbench-model.json").is_file()
+    assert failed["status"] == "failed" and failed["model_path"] is None
+    unsaved = run_job(jobs[0].to_dict(), str(tmp_path / "other"), 1, "cpu", {}, save_models=False)
+    assert unsaved["status"] == "ok" and unsaved["model_path"] is None
+    assert not (tmp_path / "other" / "models").exists()
