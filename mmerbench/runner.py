@@ -177,6 +177,7 @@ def run(
     resume: bool = True,
     dry_run: bool = False,
     on_event: Callable[[dict], None] | None = None,
+    save_models: bool = True,
 ) -> RunResult:
     """Plan and run a benchmark; the Python twin of ``mmerbench run``."""
     if jobs < 1:
@@ -200,7 +201,7 @@ def run(
         if dry_run or not todo:
             return outcome
         context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node()}
-        _execute(todo, store, results, jobs, device, context, emit, outcome)
+        _execute(todo, store, results, jobs, device, context, emit, outcome, save_models)
     return outcome
 
 
@@ -223,7 +224,7 @@ def _job_device(device: str, index: int, gpus: int) -> str:
     return device
 
 
-def _execute(todo, store, results, workers, device, context, emit, outcome) -> None:
+def _execute(todo, store, results, workers, device, context, emit, outcome, save_models=True) -> None:
     cores = os.cpu_count() or 1
     store.check_writable()  # a read-only or full store fails here, before any job runs
     workers = min(workers, len(todo))
@@ -241,7 +242,7 @@ def _execute(todo, store, results, workers, device, context, emit, outcome) -> N
     # Each job runs in its own fresh process: a worker that dies fails only its own job.
     pool = FreshProcessPool(workers, init_worker, (events,), on_start=started)
     calls = [(index, run_job, (job.to_dict(), str(results), threads, _job_device(device, index, gpus),
-                               {**context, "requested_device": device}))
+                               {**context, "requested_device": device}, save_models))
              for index, job in enumerate(todo)]
     finished = pool.run(calls)
     try:
