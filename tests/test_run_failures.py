@@ -148,3 +148,31 @@ def test_the_temporaries_of_stopped_workers_are_removed_and_no_others(tmp_path):
     removed = remove_worker_temporaries(tmp_path, [101, 202])
     assert sorted(p.name for p in removed) == [".a.npz.tmp-101", ".b.npz.tmp-202"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".c.npz.tmp-303", "d.npz"]
+
+
+def _returns_unpicklable():
+    return lambda: None  # a result that cannot travel back to the parent
+
+
+def _raises_outside_the_job():
+    raise RuntimeError("broken before run_job could catch it")
+
+
+def _returns_a_value(value):
+    return value * 2
+
+
+def test_the_pool_reports_calls_that_raise_or_cannot_return_and_runs_the_rest():
+    from mmerbench.execution.local_pool import FreshProcessPool
+    from mmerbench.execution.worker_death import death_record
+
+    pool = FreshProcessPool(2)
+    calls = [("unpicklable", _returns_unpicklable, ()), ("raises", _raises_outside_the_job, ()),
+             ("fine", _returns_a_value, (21,))]
+    outcomes = {outcome.tag: outcome for outcome in pool.run(calls)}
+    assert outcomes["fine"].returned and outcomes["fine"].value == 42
+    assert not outcomes["raises"].returned and "broken before run_job" in outcomes["raises"].child_error
+    assert not outcomes["unpicklable"].returned and "pickle" in outcomes["unpicklable"].child_error.lower()
+    record = death_record({"key": "k"}, {}, outcomes["raises"].exitcode, outcomes["raises"].child_error)
+    assert record["status"] == "failed" and "broken before run_job" in record["traceback"]
+    assert len(pool.started_pids) == 3
