@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmerbench_methods._blocks.crossmodal import CrossmodalLayer, CrossmodalTransformer, key_padding_mask
+from mmerbench_methods._blocks.attention import key_padding_fallback
+from mmerbench_methods._blocks.crossmodal import CrossmodalLayer, CrossmodalTransformer
 from mmerbench_methods._blocks.grad_reverse import GradientReversal, grad_reverse
 from mmerbench_methods._blocks.losses import cmd, difference_loss, sequence_orthogonality_loss
 
@@ -99,10 +100,10 @@ def test_sequence_orthogonality_equals_gram_norm_and_ignores_masked_steps():
 
 # ---------------------------------------------------------------- crossmodal attention
 
-def test_key_padding_mask_keeps_one_key_for_rows_without_any():
-    padding, has_key = key_padding_mask(_mask([2, 0], 3))
+def test_key_padding_fallback_keeps_one_key_for_rows_without_any():
+    attendable, has_key = key_padding_fallback(_mask([2, 0], 3))
     assert has_key.tolist() == [True, False]
-    assert padding.tolist() == [[False, False, True], [False, True, True]]
+    assert attendable.tolist() == [[True, True, False], [True, False, False]]
 
 
 @pytest.mark.parametrize("norm_first", [True, False])

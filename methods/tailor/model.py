@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmerbench_methods._blocks.attention import TransformerEncoder
 from mmerbench_methods._blocks.crossmodal import CrossmodalLayer
 from mmerbench_methods._blocks.encoders import ModalityEncoder
 from mmerbench_methods._blocks.grad_reverse import grad_reverse
@@ -86,9 +87,8 @@ class FusionEncoder(nn.Module):
         self.type_embedding = nn.Embedding(n_types, config.hidden)
         self.norm = nn.LayerNorm(config.hidden)
         self.dropout = nn.Dropout(config.dropout)
-        layer = nn.TransformerEncoderLayer(config.hidden, config.heads, config.feedforward, config.dropout,
-                                           activation="gelu", batch_first=True, norm_first=False)
-        self.encoder = nn.TransformerEncoder(layer, config.fusion_layers, enable_nested_tensor=False)
+        self.encoder = TransformerEncoder(config.hidden, config.heads, config.fusion_layers, config.feedforward,
+                                          config.dropout, activation="gelu", norm_first=False)
 
     def forward(self, segments):
         x = torch.cat([s[0] for s in segments], dim=1)
@@ -98,9 +98,7 @@ class FusionEncoder(nn.Module):
         # Positions beyond the table (longer sequences than in training) share its last row.
         embedded = x + self.position_embedding(positions.clamp_max(self.max_positions - 1)) + self.type_embedding(types)
         h = self.dropout(self.norm(embedded))
-        padding = ~mask
-        padding[:, 0] &= mask.any(dim=1)  # a sample with nothing valid must not give NaN
-        h = self.encoder(h, src_key_padding_mask=padding)
+        h = self.encoder(h, mask)  # a sample with nothing valid gets zeros, not NaN
         return h * mask.unsqueeze(-1).to(h.dtype), mask, positions
 
 
