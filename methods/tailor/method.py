@@ -30,7 +30,7 @@ class TAILORMethod(TorchMethod):
     """
 
     name = "tailor"
-    version = "1"
+    version = "2"  # 2: per-sample label-query dropout; the shared aligner (no text -> audio/vision kept)
     published_threshold = 0.35
     presets = {
         "paper": {},
