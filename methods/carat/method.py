@@ -40,6 +40,21 @@ def masked_mse(prediction: torch.Tensor, target: torch.Tensor, present: torch.Te
 
 
 class CARATMethod(TorchMethod):
+    """CARAT (Peng et al., AAAI 2024); the model and its deviations are in ``model.py``.
+
+    Provenance (defaults = preset ``paper``): every loss weight, the optimiser
+    (BertAdam as AdamW + linear warm-up 10% and decay, lr 5e-5, weight decay
+    0.01, clipping 1.0), 20 epochs, batch 64, queue 8192, temperature 0.07 and
+    the encoder sizes (hidden 256, latent 64, 8 heads, feed-forward 256, text 6
+    layers and others 4, dropout 0.3) are the released run script's
+    (chengzju/CARAT ``train.sh``). The encoder is the shared pre-LN
+    ``ModalityEncoder`` (the released code uses a BERT-style post-LN encoder).
+    SupCon anchors are the batch rows (``queue_anchors=False``); the released
+    code also uses every queue row as an anchor (``queue_anchors=True``).
+    No dropout on the label representations (``label_dropout=0``) and all
+    epochs run, the best validation epoch kept (``patience=0``), as released.
+    """
+
     name = "carat"
     version = "2"  # 2: no dropout on the label representations, all 20 epochs (as the released code)
     requires = {}
