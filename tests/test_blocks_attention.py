@@ -78,3 +78,13 @@ def test_fallback_keeps_valid_rows_unchanged():
     assert torch.equal(attendable[0], mask[0])
     assert attendable[1].tolist() == [True, False, False, False] and not has_key[1]
     assert not mask[1].any()  # the caller's mask is not modified
+
+
+def test_encoder_attention_dropout_is_separate_from_residual_dropout():
+    from mmerbench_methods._blocks.encoders import ModalityEncoder
+
+    same = ModalityEncoder(4, 8, 2, 2, dropout=0.3)
+    split = ModalityEncoder(4, 8, 2, 2, dropout=0.3, attention_dropout=0.0)
+    assert {layer.self_attn.dropout for layer in same.encoder.layers} == {0.3}
+    assert {layer.self_attn.dropout for layer in split.encoder.layers} == {0.0}
+    assert {layer.dropout1.p for layer in split.encoder.layers} == {0.3}

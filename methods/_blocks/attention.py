@@ -131,14 +131,16 @@ class TransformerEncoderLayer(nn.Module):
     """
 
     def __init__(self, dim: int, heads: int, feedforward: int, dropout: float = 0.1, activation: str = "relu",
-                 norm_first: bool = True):
+                 norm_first: bool = True, attention_dropout: float | None = None):
         super().__init__()
         self.norm_first = norm_first
         activations = {"relu": F.relu, "gelu": F.gelu}
         if activation not in activations:
             raise ValueError(f"activation={activation!r} is not valid: use one of {', '.join(activations)}")
         self.activation = activations[activation]
-        self.self_attn = MultiheadAttention(dim, heads, dropout)
+        # nn.TransformerEncoderLayer uses one dropout for both; a separate attention dropout
+        # (e.g. 0) lets the residual dropout stay while attention runs in a fused kernel.
+        self.self_attn = MultiheadAttention(dim, heads, dropout if attention_dropout is None else attention_dropout)
         self.linear1 = nn.Linear(dim, feedforward)
         self.linear2 = nn.Linear(feedforward, dim)
         self.norm1 = nn.LayerNorm(dim)
@@ -164,10 +166,11 @@ class TransformerEncoder(nn.Module):
     ``nn.TransformerEncoder`` without a final norm)."""
 
     def __init__(self, dim: int, heads: int, layers: int, feedforward: int, dropout: float = 0.1,
-                 activation: str = "relu", norm_first: bool = True):
+                 activation: str = "relu", norm_first: bool = True, attention_dropout: float | None = None):
         super().__init__()
         self.layers = nn.ModuleList([
-            TransformerEncoderLayer(dim, heads, feedforward, dropout, activation, norm_first) for _ in range(layers)
+            TransformerEncoderLayer(dim, heads, feedforward, dropout, activation, norm_first, attention_dropout)
+            for _ in range(layers)
         ])
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

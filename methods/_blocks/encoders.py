@@ -32,20 +32,23 @@ class SinusoidalPositions(nn.Module):
 class ModalityEncoder(nn.Module):
     """LayerNorm over raw features, Linear to ``dim``, positions, Transformer encoder.
 
-    Padding is masked in self-attention (scaled_dot_product_attention with a
+    ``attention_dropout`` (default: ``dropout``) is the dropout on attention
+    probabilities alone. Padding is masked in self-attention (scaled_dot_product_attention with a
     key mask, see ``attention.py``) and padded outputs are zeroed, so values at
     padded steps never matter.
     """
 
     def __init__(self, input_dim: int, dim: int, layers: int, heads: int, dropout: float = 0.1,
-                 feedforward: int | None = None, max_steps: int = 4096, activation: str = "relu"):
+                 feedforward: int | None = None, max_steps: int = 4096, activation: str = "relu",
+                 attention_dropout: float | None = None):
         super().__init__()
         self.input_norm = nn.LayerNorm(input_dim)
         self.project = nn.Linear(input_dim, dim)
         self.positions = SinusoidalPositions(dim, max_steps)
         self.dropout = nn.Dropout(dropout)
         self.encoder = (
-            TransformerEncoder(dim, heads, layers, feedforward or 4 * dim, dropout, activation) if layers else None
+            TransformerEncoder(dim, heads, layers, feedforward or 4 * dim, dropout, activation,
+                               attention_dropout=attention_dropout) if layers else None
         )
         self.output_norm = nn.LayerNorm(dim)
 
