@@ -31,6 +31,19 @@ TEXT = "text"
 
 
 class SGMMethod(TorchMethod):
+    """SGM (Yang et al., COLING 2018) on the text modality; decoding and probabilities above.
+
+    Provenance (defaults = preset ``paper``):
+    - paper: embeddings 512, 2-layer BiLSTM encoder (256 per direction), 2-layer
+      LSTM decoder 512, Adam lr 1e-3, batch 64, dropout 0.5, gradient clipping
+      10, global embedding on;
+    - where the released code differs, the paper is followed, on purpose: the
+      code's decoder softmax temperature 0.1 is not used (temperature 1), and
+      its decoder input is [e; g(y)] where the paper feeds g(y) alone;
+    - ours: ``epochs=20`` with early stopping (``patience=5``) on validation
+      miF1; greedy decoding (the released config's beam size 1; the paper's 5).
+    """
+
     name = "sgm"
     version = "1"
     requires = {"modalities": (TEXT,)}
