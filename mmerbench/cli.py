@@ -212,6 +212,15 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from mmerbench.reporting.report import write_report
+
+    report = write_report(args.results, args.out, dataset=args.dataset)
+    print(f"wrote {report.path} and {len(report.figures)} figure(s)"
+          + (f"; {len(report.skipped)} figure(s) skipped (see report.md)" if report.skipped else ""))
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -261,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--ci", action="store_true",
                        help="show 95%% paired-bootstrap intervals (test samples resampled, seeds pooled) in the cells")
     board.set_defaults(func=cmd_leaderboard)
+
+    report = commands.add_parser("report", help="write report.md with leaderboards, significance and PNG figures")
+    report.add_argument("--results", default=DEFAULT_RESULTS)
+    report.add_argument("--dataset", help="only this dataset (default: every dataset with finished jobs)")
+    report.add_argument("--out", required=True, help="folder for report.md and figures/")
+    report.set_defaults(func=cmd_report)
 
     try:
         from mmerbench.cli_data import register as register_data_commands
