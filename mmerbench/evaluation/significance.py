@@ -49,67 +49,91 @@ class RowSamples:
 
 
 class _Pieces:
-    """Per-sample pieces of every score, for all (row, seed) units, as (N, units) columns.
+    """Per-sample pieces of every score, for all (row, seed) units, as columns of one matrix.
 
     A score over a resample is a ratio of weighted sums of these columns, the
-    weight of a sample being how often the resample drew it.
+    weight of a sample being how often the resample drew it; so one matrix
+    product per chunk of resamples gives every metric of every unit at once.
     """
 
-    def __init__(self, rows: list[RowSamples]):
+    COUNT_PARTS = ("tp", "fp", "fn", "exact", "single")  # integers per sample
+    PARTS_OF = {"mif1": ("tp", "fp", "fn"), "p": ("tp", "fp", "fn"), "r": ("tp", "fp", "fn"),
+                "hamming": ("tp", "fp", "fn"), "acc": ("jaccard",), "subset_acc": ("exact",),
+                "single_acc": ("single",), "maf1": (), "wf1": ()}
+    LABEL_PARTS = ("tp", "fp", "fn")
+
+    def __init__(self, rows: list[RowSamples], metrics):
+        unknown = [m for m in metrics if m not in self.PARTS_OF]
+        if unknown:
+            raise ValueError(f"metric(s) {unknown} cannot be bootstrapped; choose from {', '.join(BOOTSTRAP_METRICS)}")
         y_true = rows[0].y_true
         self.n_samples, self.n_labels = y_true.shape
-        self.unit_row = np.array([i for i, row in enumerate(rows) for _ in row.y_pred])
-        tp, fp, fn, jaccard, exact, single = [], [], [], [], [], []
-        for row in rows:
-            for pred in row.y_pred:
-                tp.append(y_true & pred)
-                fp.append(~y_true & pred)
-                fn.append(y_true & ~pred)
-                union = (y_true | pred).sum(1)
-                jaccard.append(np.divide((y_true & pred).sum(1), union, out=np.zeros(len(union)), where=union > 0))
-                exact.append((y_true == pred).all(1))
-                single.append(y_true.argmax(1) == pred.argmax(1))
-        # per label: (N, units, q); per sample: (N, units)
-        self.tp_label = np.stack(tp, axis=1).astype(np.float64)
-        self.fp_label = np.stack(fp, axis=1).astype(np.float64)
-        self.fn_label = np.stack(fn, axis=1).astype(np.float64)
-        self.tp, self.fp, self.fn = self.tp_label.sum(2), self.fp_label.sum(2), self.fn_label.sum(2)
-        self.jaccard = np.stack(jaccard, axis=1)
-        self.exact = np.stack(exact, axis=1).astype(np.float64)
-        self.single = np.stack(single, axis=1).astype(np.float64)
+        predictions = [pred for row in rows for pred in row.y_pred]
+        self.n_units = len(predictions)
+        # each unit's score is averaged into its row: (units, rows) with 1 / n_seeds entries
+        self.to_rows = np.zeros((self.n_units, len(rows)))
+        unit = 0
+        for r, row in enumerate(rows):
+            self.to_rows[unit:unit + len(row.y_pred), r] = 1.0 / len(row.y_pred)
+            unit += len(row.y_pred)
+        needed = {part for m in metrics for part in self.PARTS_OF[m]}
+        tp = np.stack([y_true & p for p in predictions], axis=1)  # (N, units, q)
+        fp = np.stack([~y_true & p for p in predictions], axis=1)
+        fn = np.stack([y_true & ~p for p in predictions], axis=1)
+        builders = {"tp": lambda: tp.sum(2), "fp": lambda: fp.sum(2), "fn": lambda: fn.sum(2),
+                    "exact": lambda: np.stack([(y_true == p).all(1) for p in predictions], axis=1),
+                    "single": lambda: np.stack([y_true.argmax(1) == p.argmax(1) for p in predictions], axis=1)}
+        self.count_parts = [part for part in self.COUNT_PARTS if part in needed]
+        # counts in float32: exact below 2**24, and the matrix product (the main cost) runs twice as fast
+        self.count_columns = (np.concatenate([builders[part]() for part in self.count_parts], axis=1)
+                              .astype(np.float32) if self.count_parts else None)
+        self.jaccard = None
+        if "jaccard" in needed:  # fractions: float64 so that sums stay exact enough
+            union = np.stack([(y_true | p).sum(1) for p in predictions], axis=1)
+            self.jaccard = np.divide(tp.sum(2), union, out=np.zeros(union.shape), where=union > 0)
+        self.label_columns = (np.concatenate([tp, fp, fn], axis=1).reshape(self.n_samples, -1).astype(np.float32)
+                              if any(m in ("maf1", "wf1") for m in metrics) else None)
 
-    def unit_scores(self, weights: np.ndarray, metric: str) -> np.ndarray:
-        """(B, units) scores for (B, N) sample weights."""
+    def row_scores(self, weights: np.ndarray, metrics) -> dict[str, np.ndarray]:
+        """{metric: (B, rows)} for (B, N) sample weights; a row's score is the mean over its seeds."""
+        b, u, q = len(weights), self.n_units, self.n_labels
+        weights32 = weights.astype(np.float32)
+        sums = {}
+        if self.count_columns is not None:
+            counts = (weights32 @ self.count_columns).astype(np.float64).reshape(b, len(self.count_parts), u)
+            sums = dict(zip(self.count_parts, counts.transpose(1, 0, 2)))
+        if self.jaccard is not None:
+            sums["jaccard"] = weights @ self.jaccard
         total = weights.sum(1, keepdims=True)
-        if metric in ("mif1", "p", "r"):
-            tp, fp, fn = weights @ self.tp, weights @ self.fp, weights @ self.fn
-            numerator, denominator = {"mif1": (2 * tp, 2 * tp + fp + fn), "p": (tp, tp + fp), "r": (tp, tp + fn)}[metric]
-            return _ratio(numerator, denominator)
+        labels = None
+        if self.label_columns is not None:
+            counts = (weights32 @ self.label_columns).astype(np.float64).reshape(b, 3, u, q)
+            labels = dict(zip(self.LABEL_PARTS, counts.transpose(1, 0, 2, 3)))
+        return {metric: self._unit_scores(metric, sums, labels, total) @ self.to_rows for metric in metrics}
+
+    def _unit_scores(self, metric: str, sums: dict, labels: dict | None, total: np.ndarray) -> np.ndarray:
+        tp, fp, fn = sums.get("tp"), sums.get("fp"), sums.get("fn")
+        if metric == "mif1":
+            return _ratio(2 * tp, 2 * tp + fp + fn)
+        if metric == "p":
+            return _ratio(tp, tp + fp)
+        if metric == "r":
+            return _ratio(tp, tp + fn)
         if metric == "acc":
-            return _ratio(weights @ self.jaccard, total)
+            return _ratio(sums["jaccard"], total)
         if metric == "hamming":
-            return _ratio(weights @ ((self.fp + self.fn) / self.n_labels), total)
+            return _ratio((fp + fn) / self.n_labels, total)
         if metric == "subset_acc":
-            return _ratio(weights @ self.exact, total)
+            return _ratio(sums["exact"], total)
         if metric == "single_acc":
-            return _ratio(weights @ self.single, total)
+            return _ratio(sums["single"], total)
         if metric in ("maf1", "wf1"):
-            shape = (len(weights), self.tp_label.shape[1], self.n_labels)
-            flat = lambda a: (weights @ a.reshape(self.n_samples, -1)).reshape(shape)  # noqa: E731
-            tp, fp, fn = flat(self.tp_label), flat(self.fp_label), flat(self.fn_label)
-            f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+            f1 = _ratio(2 * labels["tp"], 2 * labels["tp"] + labels["fp"] + labels["fn"])
             if metric == "maf1":
                 return f1.mean(2)
-            support = tp + fn
+            support = labels["tp"] + labels["fn"]
             return _ratio((f1 * support).sum(2), support.sum(2))
         raise ValueError(f"metric {metric!r} cannot be bootstrapped; choose from {', '.join(BOOTSTRAP_METRICS)}")
-
-    def row_scores(self, weights: np.ndarray, metric: str, n_rows: int) -> np.ndarray:
-        """(B, rows): each row's score is the mean over its seeds."""
-        units = self.unit_scores(weights, metric)
-        sums = np.zeros((len(weights), n_rows))
-        np.add.at(sums.T, self.unit_row, units.T)
-        return sums / np.bincount(self.unit_row, minlength=n_rows)
 
 
 def _ratio(numerator, denominator):
@@ -142,20 +166,27 @@ def _check_paired(rows: list[RowSamples]) -> None:
                              "a paired comparison needs the same test split (same dataset fingerprint)")
 
 
-def bootstrap_scores(rows: list[RowSamples], metric: str, indices: np.ndarray) -> np.ndarray:
-    """(B, rows) scores of every row on every resample (rows share the indices)."""
+def bootstrap_table(rows: list[RowSamples], metrics, indices: np.ndarray) -> dict[str, np.ndarray]:
+    """{metric: (B, rows)} scores of every row on every resample (rows share the indices)."""
     _check_paired(rows)
-    pieces = _Pieces(rows)
-    out = [pieces.row_scores(_weights(indices[start:start + _CHUNK], pieces.n_samples), metric, len(rows))
-           for start in range(0, len(indices), _CHUNK)]
-    return np.concatenate(out, axis=0) if out else np.zeros((0, len(rows)))
+    metrics = list(dict.fromkeys(metrics))
+    pieces = _Pieces(rows, metrics)
+    chunks = [pieces.row_scores(_weights(indices[start:start + _CHUNK], pieces.n_samples), metrics)
+              for start in range(0, len(indices), _CHUNK)]
+    return {m: np.concatenate([c[m] for c in chunks], axis=0) if chunks else np.zeros((0, len(rows)))
+            for m in metrics}
+
+
+def bootstrap_scores(rows: list[RowSamples], metric: str, indices: np.ndarray) -> np.ndarray:
+    """(B, rows) scores of every row on every resample of one metric."""
+    return bootstrap_table(rows, [metric], indices)[metric]
 
 
 def observed_scores(rows: list[RowSamples], metric: str) -> np.ndarray:
     """Each row's score on the whole test split (mean over its seeds)."""
     _check_paired(rows)
-    pieces = _Pieces(rows)
-    return pieces.row_scores(np.ones((1, pieces.n_samples)), metric, len(rows))[0]
+    pieces = _Pieces(rows, [metric])
+    return pieces.row_scores(np.ones((1, pieces.n_samples)), [metric])[metric][0]
 
 
 def holm(p_values) -> np.ndarray:
@@ -199,16 +230,16 @@ def compare_to_best(rows: list[RowSamples], metric: str = "mif1", *, n_resamples
     observed = observed_scores(rows, metric)
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     best = int(np.argmax(sign * observed))
-    scores = bootstrap_scores(rows, metric, indices)
+    table = bootstrap_table(rows, [metric, *interval_metrics], indices)
+    scores = table[metric]
     advantage = sign * (scores[:, [best]] - scores)  # > 0 where the best row stays ahead
     others = [i for i in range(len(rows)) if i != best]
     raw = {labels[i]: float(np.mean(advantage[:, i] <= 0)) for i in others}
     adjusted = dict(zip([labels[i] for i in others], holm([raw[labels[i]] for i in others]).tolist()))
     not_worse = {label: label == labels[best] or adjusted[label] >= alpha for label in labels}
     intervals: dict[str, dict] = {label: {} for label in labels}
-    for name in dict.fromkeys([*interval_metrics]):
-        table = scores if name == metric else bootstrap_scores(rows, name, indices)
-        low, high = np.percentile(table, [2.5, 97.5], axis=0)
+    for name in dict.fromkeys(interval_metrics):
+        low, high = np.percentile(table[name], [2.5, 97.5], axis=0)
         for i, label in enumerate(labels):
             intervals[label][name] = (float(low[i]), float(high[i]))
     return Comparison(metric, labels, labels[best], dict(zip(labels, observed.tolist())), raw, adjusted,
@@ -231,10 +262,15 @@ def per_seed_tests(best: dict[int, float], other: dict[int, float]) -> dict:
         result.update(wilcoxon_p=1.0, ttest_p=1.0, note="identical per-seed scores")
         return result
     result["wilcoxon_p"] = float(stats.wilcoxon(a, b).pvalue)
-    t_p = stats.ttest_rel(a, b).pvalue
-    result["ttest_p"] = None if math.isnan(t_p) else float(t_p)
+    notes = []
+    if np.allclose(differences, differences[0]):
+        notes.append("the same difference on every seed: the t statistic is undefined")
+    else:
+        t_p = stats.ttest_rel(a, b).pvalue
+        result["ttest_p"] = None if math.isnan(t_p) else float(t_p)
     smallest = 2.0 / 2 ** len(seeds)
     if smallest >= ALPHA:
-        result["note"] = (f"with {len(seeds)} seeds the two-sided Wilcoxon p-value cannot go below "
-                          f"{smallest:.4g}; for information only")
+        notes.append(f"with {len(seeds)} seeds the two-sided Wilcoxon p-value cannot go below {smallest:.4g}; "
+                     "for information only")
+    result["note"] = "; ".join(notes)
     return result

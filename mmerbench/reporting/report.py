@@ -157,7 +157,7 @@ class _DatasetReport:
                          diagram, f"{self.dataset}: {label} ({kind}, seeds pooled)")
             drawn = True
         if not drawn:
-            self._skip("reliability diagrams", "no job record has reliability data (`record['reliability']`)")
+            self._skip("reliability diagrams", "no job record has reliability data in `record['reliability']`")
         self.step(f"{self.dataset}: reliability diagrams")
 
     def risk_coverage(self) -> None:
