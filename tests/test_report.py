@@ -57,6 +57,7 @@ def full_store(tmp_path, monkeypatch):
     make_fake_store(results, {"lddu": 1.6, "br": 1.0, "prior": 0.2}, datasets=("synthetic", "synthetic-mosei"),
                     seeds=(0, 1), n_test=120, deep=("lddu",), own_uncertainty=("lddu",))
     labels = (np.random.default_rng(1).random((120, 6)) < 0.3).astype(np.uint8)
+    monkeypatch.setattr(report, "TSNE_SAMPLES", 40)  # t-SNE's cost is not what this test is about
     monkeypatch.setattr(report, "load_job_model", lambda results_dir, key: FakeLDDU())
     monkeypatch.setattr(report, "load_test_split", lambda record: (
         FakeSplit(labels), ["happy", "sad", "anger", "surprise", "disgust", "fear"], ["text", "audio", "vision"]))
