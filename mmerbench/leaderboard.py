@@ -192,7 +192,8 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
     titles = [METRIC_TITLES.get(m, m) for m in metrics]
     if legacy_pr:
         titles = [f"{t} (legacy)" if m in ("p", "r") else t for m, t in zip(metrics, titles)]
-    table = [[r.label + r.mark, r.n if not r.reported else "reported"] + [_cell(r, m, best[m], bold, digits) for m in metrics]
+    table = [[f"{r.label} {r.mark}".strip(), r.n if not r.reported else "reported"]
+             + [_cell(r, m, best[m], bold, digits) for m in metrics]
              for r in rows]
     return tabulate(table, headers=["method", "n"] + titles,
                     tablefmt="github" if fmt == "markdown" else "latex_raw", disable_numparse=True)

@@ -60,7 +60,7 @@ def _label_cells(markdown: str) -> dict[str, str]:
 def test_mark_on_rows_not_worse_than_the_best_and_footer_explains(store_dir):
     text = leaderboard_markdown(_records(store_dir), "d", results_dir=store_dir)
     labels = set(_label_cells(text))
-    assert {f"good{MARK}", f"twin{MARK}", "bad"} == labels
+    assert {f"good {MARK}", f"twin {MARK}", "bad"} == labels
     assert "paired bootstrap over the 400 test samples" in text and "Holm" in text and "α = 0.05" in text
     assert "per-sample only" not in text  # three seeds
 
@@ -75,7 +75,7 @@ def test_without_predictions_there_is_no_mark_and_a_note(store_dir):
     (store_dir / "predictions" / "bad-d-0.npz").unlink()
     text = leaderboard_markdown(_records(store_dir), "d", results_dir=store_dir)
     assert "bad: no mark" in text and "bad-d-0.npz is missing" in text
-    assert f"good{MARK}" in _label_cells(text)
+    assert f"good {MARK}" in _label_cells(text)
 
 
 def test_ci_shows_intervals_around_the_mean(store_dir):
@@ -131,4 +131,4 @@ def test_reported_markdown_has_gap_table_and_footnote():
     assert "### Gap: ours − reported" in text
     gap_line = next(line for line in text.splitlines() if line.startswith("| lddu ") and "LDDU (reported)" in line)
     assert "+0.013" in gap_line and "+0.006" in gap_line
-    assert f"LDDU (reported){INCONSISTENT_MARK}" in text and "not the harmonic mean" in text
+    assert f"LDDU (reported) {INCONSISTENT_MARK}" in text and "not the harmonic mean" in text

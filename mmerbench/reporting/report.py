@@ -136,7 +136,7 @@ class _DatasetReport:
                 continue
             seeds = info.get("per_seed") or {}
             fmt = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
-            table.append([row.label + row.mark, row.n, fmt(row.mean("mif1")),
+            table.append([f"{row.label} {row.mark}".strip(), row.n, fmt(row.mean("mif1")),
                           "best" if info["is_best"] else fmt(info["bootstrap_p"]),
                           "" if info["is_best"] else fmt(info["holm_p"]), fmt(seeds.get("wilcoxon_p")),
                           fmt(seeds.get("ttest_p")), seeds.get("note", "")])
