@@ -71,6 +71,14 @@ def test_one_seed_says_the_mark_is_per_sample_only(store_dir):
     assert "the mark is per-sample only" in text
 
 
+def test_rows_with_one_seed_are_named_and_a_lone_row_gets_no_mark(store_dir):
+    records = [r for r in _records(store_dir) if r["method"] != "bad" or r["seed"] == 0]
+    text = leaderboard_markdown(records, "d", results_dir=store_dir)
+    assert "Rows with one seed (bad): their mark is per-sample only" in text
+    alone = leaderboard_markdown([r for r in records if r["method"] == "good"], "d", results_dir=store_dir)
+    assert MARK not in alone
+
+
 def test_without_predictions_there_is_no_mark_and_a_note(store_dir):
     (store_dir / "predictions" / "bad-d-0.npz").unlink()
     text = leaderboard_markdown(_records(store_dir), "d", results_dir=store_dir)

@@ -82,6 +82,8 @@ def annotate_rows(rows, records: list[dict], results_dir, *, ci: bool = False, m
         return [f"No significance marks: {'; '.join(notes) or 'no stored predictions'}."] if notes else []
     paired, unpaired = _paired_group(samples)
     notes += [f"{s.label}: no mark (scored on other test samples than the other rows)" for s in unpaired]
+    if len(paired) < 2:
+        return notes  # one row has nothing to be compared with
     interval_metrics = [m for m in metrics if m in BOOTSTRAP_METRICS] if ci else []
     comparison = compare_to_best(paired, MARK_METRIC, n_resamples=n_resamples, seed=seed,
                                  interval_metrics=interval_metrics)
@@ -98,7 +100,8 @@ def annotate_rows(rows, records: list[dict], results_dir, *, ci: bool = False, m
         if label != comparison.best:
             info["per_seed"] = per_seed_tests(per_seed[comparison.best], per_seed[label])
         row.annotations["significance"] = info
-    return footer_lines(comparison, len(paired[0].y_true), max(len(s.y_pred) for s in paired), ci, notes)
+    single_seed = [s.label for s in paired if len(s.y_pred) == 1]
+    return footer_lines(comparison, len(paired[0].y_true), single_seed, ci, notes)
 
 
 def _per_seed_scores(row, records: list[dict]) -> dict[int, float]:
@@ -111,7 +114,7 @@ def _per_seed_scores(row, records: list[dict]) -> dict[int, float]:
     return scores
 
 
-def footer_lines(comparison, n_samples: int, max_seeds: int, ci: bool, notes: list[str]) -> list[str]:
+def footer_lines(comparison, n_samples: int, single_seed: list[str], ci: bool, notes: list[str]) -> list[str]:
     others = len(comparison.labels) - 1
     lines = [
         f"{MARK} best miF1 ({comparison.best}), or not significantly worse than it at α = {comparison.alpha:g}: "
@@ -124,9 +127,12 @@ def footer_lines(comparison, n_samples: int, max_seeds: int, ci: bool, notes: li
     ]
     if ci:
         lines.append("[low, high]: 95% percentile bootstrap interval of the row's score (same resamples).")
-    if max_seeds == 1:
+    if len(single_seed) == len(comparison.labels):
         lines.append("Every row has one seed: the mark is per-sample only. It says whether the difference would "
                      "survive resampling the test samples, not whether it would survive retraining with another "
                      "seed.")
+    elif single_seed:
+        lines.append(f"Rows with one seed ({', '.join(single_seed)}): their mark is per-sample only (it says "
+                     "nothing about retraining with another seed).")
     lines += notes
     return lines
