@@ -70,7 +70,10 @@ def risk_coverage(proba: np.ndarray, labels: np.ndarray, threshold, uncertainty:
     labels = np.asarray(labels).astype(bool)
     if single_label:
         errors = (proba.argmax(1) != labels.argmax(1))[:, None]
-        scores = (1 - proba.max(1))[:, None] if uncertainty is None else np.asarray(uncertainty).reshape(len(proba), -1)[:, :1]
+        if uncertainty is None:
+            scores = (1 - proba.max(1))[:, None]
+        else:  # the method's own uncertainty about the class it predicted
+            scores = np.take_along_axis(np.asarray(uncertainty, dtype=float), proba.argmax(1)[:, None], axis=1)
     else:
         errors = (proba > np.asarray(threshold, dtype=float)) != labels
         scores = bernoulli_entropy(proba) if uncertainty is None else np.asarray(uncertainty, dtype=float)

@@ -90,7 +90,8 @@ class _DatasetReport:
     def __init__(self, results_dir: Path, out_dir: Path, dataset: str, records: list[dict], step):
         from mmerbench.leaderboard import build_rows
 
-        self.results_dir, self.out_dir, self.dataset, self.records, self.step = results_dir, out_dir, dataset, records, step
+        self.results_dir, self.out_dir, self.dataset = results_dir, out_dir, dataset
+        self.records, self.step = records, step
         self.rows = build_rows(records, dataset)
         by_key = {r["key"]: r for r in records}
         self.records_by_row = {row.label: [by_key[k] for k in row.keys] for row in self.rows}
