@@ -37,7 +37,7 @@ class FakeLDDU:
         n, q = split.labels.shape
         centres = rng.normal(size=(1, 3, q, 8)) * 3
         mu = centres + rng.normal(size=(n, 3, q, 8))
-        return {"mu": mu, "sigma": np.abs(mu) + 0.1}
+        return {"mu": mu, "sigma": np.abs(mu) + 0.1, "modalities": ["text", "audio", "vision"]}
 
 
 class FakeSplit:

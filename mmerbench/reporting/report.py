@@ -268,6 +268,9 @@ class _DatasetReport:
         chosen = np.sort(np.random.default_rng(0).permutation(len(split))[:TSNE_SAMPLES])
         split = split.take(chosen)
         latent = method.latent_distributions(split)
+        # the M and q axes are in the model's order, which it reports when it can
+        modality_names = list(latent.get("modalities") or modality_names)
+        label_names = list(latent.get("label_names") or label_names)
         points, label_index, modality_index = tsne_points(latent["mu"], latent["sigma"], np.asarray(split.labels))
         self._figure(f"t-SNE {label}", plots.latent_tsne, f"tsne-{slug(label)}", points, label_index, modality_index,
                      label_names, modality_names,
