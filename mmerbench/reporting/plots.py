@@ -95,6 +95,7 @@ def grouped_bars(values: dict[str, dict[str, float]], title: str, xlabel: str, y
         ax.bar(x + (i - (len(rows) - 1) / 2) * width, heights, width=width, label=_short(row))
     ax.set_xticks(x, groups, rotation=20 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel, ylim=(0, 1.2))  # headroom for the legend
+    ax.set_yticks(np.linspace(0, 1, 6))  # scores live in [0, 1]; the headroom gets no tick
     ax.legend(fontsize="small", loc="upper center", ncols=min(len(rows), 4))
     return _save(figure, path)
 
