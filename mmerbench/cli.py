@@ -211,6 +211,8 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmerbench.leaderboard import build_rows, leaderboard_markdown, publish, render, reported_rows
+    from mmerbench.leaderboard import significance_footer
+    from mmerbench.reporting.reported_gap import annotate_reported
     from mmerbench.store import ResultStore
 
     with ResultStore(args.results, create=False, read_only=True) as store:
@@ -223,15 +225,29 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     for dataset in datasets:
         if args.publish:
             path = publish(records, dataset, args.output_dir, with_reported=args.reported,
-                           legacy_pr=args.legacy_pr, metrics=metrics)
+                           legacy_pr=args.legacy_pr, metrics=metrics, results_dir=args.results, ci=args.ci)
             print(f"wrote {path}")
             continue
         if args.format == "markdown":
             print(leaderboard_markdown(records, dataset, with_reported=args.reported, legacy_pr=args.legacy_pr,
-                                       metrics=metrics))
+                                       metrics=metrics, results_dir=args.results, ci=args.ci))
         else:
-            rows = build_rows(records, dataset) + (reported_rows(dataset) if args.reported else [])
-            print(render(rows, args.format, metrics, legacy_pr=args.legacy_pr))
+            ours = build_rows(records, dataset)
+            footer = significance_footer(ours, records, args.results, args.ci, metrics)
+            reported = reported_rows(dataset) if args.reported else []
+            footer += annotate_reported(ours, reported, args.legacy_pr) if reported else []
+            print(render(ours + reported, args.format, metrics, legacy_pr=args.legacy_pr))
+            if args.format == "latex":
+                print("\n".join(f"% {line}" for line in footer))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from mmerbench.reporting.report import write_report
+
+    report = write_report(args.results, args.out, dataset=args.dataset)
+    print(f"wrote {report.path} and {len(report.figures)} figure(s)"
+          + (f"; {len(report.skipped)} figure(s) skipped (see report.md)" if report.skipped else ""))
     return 0
 
 
@@ -322,7 +338,15 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--reported", action="store_true", help="add rows reported in papers, marked as such")
     board.add_argument("--legacy-pr", action="store_true",
                        help="show P and R swapped as the TAILOR/CARAT/LDDU code printed them (marked legacy)")
+    board.add_argument("--ci", action="store_true",
+                       help="show 95%% paired-bootstrap intervals (test samples resampled, seeds pooled) in the cells")
     board.set_defaults(func=cmd_leaderboard)
+
+    report = commands.add_parser("report", help="write report.md with leaderboards, significance and PNG figures")
+    report.add_argument("--results", default=DEFAULT_RESULTS)
+    report.add_argument("--dataset", help="only this dataset (default: every dataset with finished jobs)")
+    report.add_argument("--out", required=True, help="folder for report.md and figures/")
+    report.set_defaults(func=cmd_report)
 
     try:
         from mmerbench.cli_data import register as register_data_commands
