@@ -357,7 +357,7 @@ def write_report(results_dir, out_dir, dataset: str | None = None, progress=None
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} exists and is not a directory; choose a folder for the report")
-    with ResultStore(results_dir, create=False) as store:
+    with ResultStore(results_dir, create=False, read_only=True) as store:
         records = store.records()
     available = sorted({r["dataset"] for r in records if r.get("status") == "ok"})
     if not available:
