@@ -24,7 +24,9 @@ says why each default was chosen). Reads top to bottom, per used modality m
 4. APC (in the method): cosine similarity of ``fused`` with each label
    embedding, cos(fused, L_j)                                        (B, q)
 
-A sample missing a modality (no valid frame) has H_m = 0 and h_m = 0: its
+Aligned and unaligned input alike: every modality is encoded and attended on
+its own time axis and only pooled vectors meet, so lengths may differ (no
+alignment or CTC). A sample missing a modality (no valid frame) has H_m = 0 and h_m = 0: its
 label attention has nothing to read (the first, zeroed, frame is unmasked to
 avoid NaN, and the result is zeroed).
 """

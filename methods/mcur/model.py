@@ -20,6 +20,8 @@ leaves open (each choice is a config field; the method's docstring says why):
    z = normalize(MLP(fused)) (p), the embedding the contrastive loss compares.
 
 At prediction time a sample has one view: the modalities it actually has.
+Aligned and unaligned input alike: modalities meet only as pooled vectors,
+so their lengths may differ (no alignment or CTC).
 """
 
 from __future__ import annotations
