@@ -205,6 +205,20 @@ def test_works_on_multi_label_and_single_label_data():
     mmerbench.make_method("mcur", **SMALL, category_agreement="per-label").fit(multi.train, multi.valid)
 
 
+def test_predict_uncertainty_is_the_normalised_entropy_of_the_prediction():
+    multi = make_tiny_dataset(q=3)
+    single = as_single_label(multi)
+    fitted = mmerbench.make_method("mcur", **SMALL).fit(single.train, single.valid)
+    proba = fitted.predict_proba(single.test)
+    expected = -(proba * np.log(proba)).sum(axis=1) / np.log(3)
+    uncertainty = fitted.predict_uncertainty(single.test)
+    assert uncertainty.shape == proba.shape and np.allclose(uncertainty, expected[:, None], atol=1e-5)
+    fitted = mmerbench.make_method("mcur", **SMALL).fit(multi.train, multi.valid)
+    p = fitted.predict_proba(multi.test)
+    bernoulli = -(p * np.log(p) + (1 - p) * np.log(1 - p)) / np.log(2)
+    assert np.allclose(fitted.predict_uncertainty(multi.test), bernoulli, atol=1e-5)
+
+
 def test_options_of_the_other_label_kind_are_refused():
     multi = make_tiny_dataset(q=3)
     single = as_single_label(multi)

@@ -59,6 +59,7 @@ Training
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from mmerbench.data import Split
@@ -201,3 +202,16 @@ class MCURMethod(TorchMethod):
 
     def forward_proba(self, model: MCUR, batch: Batch) -> torch.Tensor:
         return probabilities(model(batch.features, batch.masks)["logits"], self.mode_)
+
+    def predict_uncertainty(self, split: Split) -> np.ndarray:
+        """(N, q), higher = less certain: the normalised entropy SUGR weighs by, of each sample's
+        prediction through the modalities it has -- per label (multi-label), or the softmax's
+        entropy repeated in every column (single-label: one prediction per sample)."""
+        proba = torch.as_tensor(self.predict_proba(split), dtype=torch.float32)
+        if self.mode_ == "multi":
+            p = proba.clamp(1e-7, 1 - 1e-7)
+            per_label = -(p * p.log() + (1 - p) * (1 - p).log()) / np.log(2.0)
+            return per_label.double().numpy()
+        views = torch.arange(proba.shape[0])
+        per_sample = predictive_uncertainty(proba, "single", "entropy", views)
+        return per_sample[:, None].expand_as(proba).double().numpy().copy()
