@@ -29,6 +29,7 @@ test_score.__test__ = False  # a helper, not a test
 
 
 @pytest.mark.slow
+@pytest.mark.learning
 @pytest.mark.parametrize("name", ["lsgmer", "mcur"])
 def test_beats_the_label_prior(name, small):
     prior = test_score(make_method("prior"), small)
