@@ -163,6 +163,31 @@ def test_fit_damps_the_label_embeddings_updates():
     assert moved_damped < 0.5 * moved_free, (float(moved_damped), float(moved_free))
 
 
+def test_class_mean_update_moves_each_present_label_towards_its_batch_centroid():
+    method = mmerbench.make_method("lsgmer", **SMALL, label_update="class-mean", label_momentum=0.5)
+    model = LSGMER(LSGMERConfig(modality_dims={"audio": 5, "text": 6}, n_labels=3, hidden=4, layers=1, heads=2,
+                                feedforward=8))
+    before = model.label_embeddings.detach().clone()
+    fused = torch.tensor([[1.0, 0, 0, 0], [3.0, 0, 0, 0], [0, 2.0, 0, 0]])
+    labels = torch.tensor([[1, 0, 0], [1, 1, 0], [0, 1, 0]])  # label 2 is absent from the batch
+    method.move_labels_to_class_means(model, fused, labels)
+    after = model.label_embeddings
+    assert torch.allclose(after[0], 0.5 * before[0] + 0.5 * torch.tensor([2.0, 0, 0, 0]))
+    assert torch.allclose(after[1], 0.5 * before[1] + 0.5 * torch.tensor([1.5, 1.0, 0, 0]))
+    assert torch.equal(after[2], before[2])
+
+
+def test_class_mean_embeddings_get_no_gradient_and_still_learn_in_fit():
+    data = make_tiny_dataset(q=3)
+    fitted = mmerbench.make_method("lsgmer", **SMALL, label_update="class-mean").fit(data.train, data.valid)
+    assert not fitted.model_.label_embeddings.requires_grad
+    torch.manual_seed(0)
+    start = LSGMER(fitted.model_.config).label_embeddings
+    assert not torch.allclose(fitted.model_.label_embeddings, start)  # moved by the centroids
+    proba = fitted.predict_proba(data.test)
+    assert np.isfinite(proba).all() and proba.shape == (len(data.test), 3)
+
+
 # --------------------------------------------------------------------------- modalities and label modes
 
 
@@ -219,6 +244,7 @@ def test_label_modes_follow_the_data_and_refuse_the_wrong_kind():
 
 @pytest.mark.parametrize("change,word", [
     ({"gate_reduction": "sum"}, "gate_reduction"), ({"label_momentum": 1.0}, "label_momentum"),
+    ({"label_update": "sgd"}, "label_update"),
     ({"apc_temperature": 0.0}, "apc_temperature"), ({"label_mode": "both"}, "label_mode"),
 ])
 def test_bad_hyperparameters_are_refused_by_name(change, word):

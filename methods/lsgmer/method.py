@@ -27,11 +27,22 @@ Network (model.py)
   keeps every label's signal and adds no parameters ("max" and "frames" --
   each frame attending to the label-enhanced rows -- are offered).
 Label embeddings
-- ``label_momentum`` (alpha) 0.9: after every optimiser step the label
-  embeddings become L_t = alpha L_(t-1) + (1 - alpha) L'_(t-1), L' being the
-  value the step produced; 0.9 is the conventional moving-average
-  coefficient and amounts to a 10x smaller step for the embeddings, which is
-  the stabilising the paper asks of it. 0 turns the moving average off.
+- ``label_update``: what L' is in the paper's L_t = alpha L_(t-1) +
+  (1 - alpha) L'_(t-1), which the paper leaves open.
+  "damped-step" (default): L is a trained parameter and L' the value an
+  optimiser step produced, so after every step L_t = alpha L_(t-1) +
+  (1 - alpha) L'_(t-1) -- the gradient keeps shaping the embeddings through
+  the attention and APC, the average only slows them down, which is the
+  stabilising the paper asks of it.
+  "class-mean": L is not trained by gradient; L'_j is the mean fused feature
+  of the batch's samples with label j (labels absent from a batch keep
+  their embedding), i.e. the embeddings are moving-average class centroids
+  of the fused space, a common reading of "label embeddings updated by
+  moving average".
+- ``label_momentum`` (alpha) 0.9, the conventional moving-average
+  coefficient; with "damped-step" it amounts to a 10x smaller step for the
+  embeddings. 0 turns the moving average off (the step, or the batch
+  centroid, is taken as is).
 Joint objective: L = CE (or BCE) + ``apc_weight`` * APC
 - ``apc_weight`` 1.0: the paper calls the objective joint and publishes no
   weight; equal weighting is the neutral choice.
@@ -61,6 +72,7 @@ from mmerbench_methods.lsgmer.losses import apc_loss
 from mmerbench_methods.lsgmer.model import GATE_REDUCTIONS, LSGMER, LSGMERConfig
 
 PAPER_MODALITIES = ("audio", "text")
+LABEL_UPDATES = ("damped-step", "class-mean")
 
 
 class LSGMERMethod(TorchMethod):
@@ -85,7 +97,7 @@ class LSGMERMethod(TorchMethod):
 
     def __init__(self, use_vision: bool = False, label_mode: str = "auto", hidden: int = 128, layers: int = 2,
                  heads: int = 4, feedforward: int = 256, dropout: float = 0.1, gate_reduction: str = "mean",
-                 label_momentum: float = 0.9, apc_weight: float = 1.0, apc_temperature: float = 0.1,
+                 label_update: str = "damped-step", label_momentum: float = 0.9, apc_weight: float = 1.0, apc_temperature: float = 0.1,
                  epochs: int = 40, batch_size: int = 32, lr: float = 1e-4, weight_decay: float = 0.0,
                  patience: int = 8, grad_clip: float = 1.0, device: str = "auto", random_state: int = 0,
                  threshold: str = "valid"):
@@ -97,6 +109,7 @@ class LSGMERMethod(TorchMethod):
         self.feedforward = feedforward
         self.dropout = dropout
         self.gate_reduction = gate_reduction
+        self.label_update = label_update
         self.label_momentum = label_momentum
         self.apc_weight = apc_weight
         self.apc_temperature = apc_temperature
@@ -126,6 +139,9 @@ class LSGMERMethod(TorchMethod):
         if self.gate_reduction not in GATE_REDUCTIONS:
             raise UsageError(f"lsgmer.gate_reduction={self.gate_reduction!r} is not valid: "
                              f"use one of {', '.join(GATE_REDUCTIONS)}")
+        if self.label_update not in LABEL_UPDATES:
+            raise UsageError(f"lsgmer.label_update={self.label_update!r} is not valid: "
+                             f"use one of {', '.join(LABEL_UPDATES)}")
         if not 0.0 <= float(self.label_momentum) < 1.0:
             raise UsageError(f"lsgmer.label_momentum={self.label_momentum} must be in [0, 1) "
                              "(0: no moving average; 1 would freeze the label embeddings)")
@@ -145,7 +161,10 @@ class LSGMERMethod(TorchMethod):
             dropout=float(self.dropout), gate_reduction=self.gate_reduction,
             max_steps=max(4096, *train.steps.values()),
         )
-        return LSGMER(config)
+        model = LSGMER(config)
+        if self.label_update == "class-mean":  # moved by the centroids only, not by gradients
+            model.label_embeddings.requires_grad_(False)
+        return model
 
     # ------------------------------------------------------------------ the label moving average
 
@@ -160,10 +179,24 @@ class LSGMERMethod(TorchMethod):
         every optimiser step; the first call only remembers L.
         """
         current = model.label_embeddings
+        if self.label_update != "damped-step":
+            return
         alpha = float(self.label_momentum)
         if self.previous_labels_ is not None and alpha > 0:
             current.copy_(alpha * self.previous_labels_ + (1.0 - alpha) * current)
         self.previous_labels_ = current.detach().clone()
+
+    @torch.no_grad()
+    def move_labels_to_class_means(self, model: LSGMER, fused: torch.Tensor, labels: torch.Tensor) -> None:
+        """label_update="class-mean": L_j = alpha L_j + (1 - alpha) mean of fused over the batch's samples
+        with label j, for the labels present in the batch (after this step's forward pass)."""
+        labels = labels.float()
+        counts = labels.sum(dim=0)  # (q,)
+        centroids = labels.T @ fused.detach().float() / counts.clamp_min(1.0).unsqueeze(1)  # (q, d)
+        present = counts > 0
+        alpha = float(self.label_momentum)
+        current = model.label_embeddings
+        current[present] = (alpha * current[present] + (1.0 - alpha) * centroids[present]).to(current.dtype)
 
     def on_epoch_end(self, model: nn.Module, epoch: int) -> None:
         self.moving_average_labels(model)
@@ -180,6 +213,8 @@ class LSGMERMethod(TorchMethod):
         out = model(batch.features, batch.masks)
         classification = per_sample_loss(out["logits"], batch.labels, self.mode_).mean()
         consistency = apc_loss(out["logits"], out["similarity"], self.mode_, float(self.apc_temperature))
+        if self.label_update == "class-mean":
+            self.move_labels_to_class_means(model, out["fused"], batch.labels)
         loss = classification + float(self.apc_weight) * consistency
         return loss, {"cls": float(classification.detach()), "apc": float(consistency.detach())}
 
