@@ -17,7 +17,14 @@ Example (what the MulT/MISA/TAILOR note reports):
     python benchmarks/baselines_step.py --methods mult,misa,tailor \\
         --datasets synthetic-mosei,synthetic-mosei-aligned --presets cpu,paper
 
-Timings on a shared CPU are noisy: other processes compete for the cores.
+LSGMER and MCUR (their note; one thread, so that the CPU seconds are comparable):
+
+    python benchmarks/baselines_step.py --methods lsgmer,mcur \
+        --datasets synthetic-mosei-aligned,synthetic-mosei --presets paper,cpu --threads 1 --steps 3 --warmup 1
+
+Timings on a shared CPU are noisy: other processes compete for the cores. The CPU seconds
+per step (``cpu_seconds_per_step``, printed beside the wall time) count only this process's own
+work, so they stay meaningful on a loaded machine.
 """
 
 from __future__ import annotations
