@@ -31,7 +31,7 @@ MCB-CL (``losses.py``)
   option: on single-label data it is refused (it equals "label-set" there).
 - ``temperature`` 0.07 (SupCon's usual value; the paper gives none);
   ``contrastive_weight`` 0.1: at the start SupCon is about log(views in the
-  batch) ~ 5, the cross-entropy ~ 1-2, so 0.1 puts the auxiliary term on the
+  batch) ~ 6 (448 views for 64 samples), the cross-entropy ~ 1-2, so 0.1 puts the auxiliary term on the
   classification loss's scale instead of letting it dominate;
   ``projection`` 64: the size of the contrastive embedding.
 SUGR (``losses.py``)
