@@ -221,7 +221,7 @@ def _without(data, modality):
 def test_missing_required_modalities_are_named():
     data = make_tiny_dataset(q=3)
     no_audio = _without(data, "audio")
-    with pytest.raises(UsageError, match=r"lsgmer needs modalities \['audio', 'text'\].*\['text', 'vision'\]"):
+    with pytest.raises(UsageError, match=r"lsgmer needs modalities \['audio', 'text'\].*\['text', 'vision'\]: audio missing"):
         mmerbench.make_method("lsgmer", **SMALL).fit(no_audio.train, no_audio.valid)
     no_vision = _without(data, "vision")
     mmerbench.make_method("lsgmer", **SMALL).fit(no_vision.train, no_vision.valid)  # the paper's setting

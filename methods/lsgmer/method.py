@@ -135,6 +135,10 @@ class LSGMERMethod(TorchMethod):
                              f"{list(train.modalities)}: {', '.join(missing)} missing")
         return [m for m in train.modalities if m in wanted]
 
+    def _check_requirements(self, train: Split) -> None:
+        # Before anything is built: names the missing modality (vision too, with use_vision).
+        self.used_modalities(train)
+
     def _check_choices(self) -> None:
         if self.gate_reduction not in GATE_REDUCTIONS:
             raise UsageError(f"lsgmer.gate_reduction={self.gate_reduction!r} is not valid: "
