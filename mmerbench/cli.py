@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import warnings
 from pathlib import Path
 
+from mmerbench.cli_checks import check_config_types, check_leaderboard_args
 from mmerbench.errors import MMERBenchError, UsageError
 
 DEFAULT_RESULTS = "./mmerbench-results"
@@ -32,12 +35,30 @@ def _setting(text: str) -> tuple[str, object]:
     return target_param.strip(), parse_value(value)
 
 
+@contextlib.contextmanager
+def _user_warnings():
+    """Show each warning meant for users (a skipped malformed row) as one plain line, every time."""
+    from mmerbench.store_rows import MalformedRowWarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, MalformedRowWarning):
+            print(f"mmerbench: warning: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", MalformedRowWarning)
+        default, warnings.showwarning = warnings.showwarning, show
+        yield
+
+
 # --------------------------------------------------------------------------- run
 
 
 RUN_DEFAULTS = {
     "methods": None, "datasets": ["synthetic"], "seeds": [0], "device": "auto", "jobs": 1,
     "results": DEFAULT_RESULTS, "preset": None, "threshold": None, "set": {}, "resume": True,
+    "save_models": True,
 }
 
 
@@ -56,11 +77,12 @@ def load_run_config(path: str) -> dict:
     unknown = sorted(set(config) - set(RUN_DEFAULTS))
     if unknown:
         raise UsageError(f"--config {path}: unknown setting(s) {unknown}; valid: {sorted(RUN_DEFAULTS)}")
+    check_config_types(config, path)
     for key in ("methods", "datasets"):
         if isinstance(config.get(key), str):
             config[key] = _csv_list(config[key])
     if isinstance(config.get("seeds"), (int, str)):
-        config["seeds"] = _seed_list(str(config["seeds"]))
+        config["seeds"] = [int(part) for part in _csv_list(str(config["seeds"]))]
     settings = {}
     for target, value in (config.get("set") or {}).items():
         if isinstance(value, dict):  # [set.lddu] use_queue = false
@@ -103,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             options["methods"], options["datasets"], options["seeds"], device=options["device"],
             jobs=options["jobs"], results=options["results"], preset=options["preset"], settings=options["set"],
             threshold=options["threshold"], resume=options["resume"], dry_run=args.dry_run,
-            on_event=display if not args.dry_run else None,
+            on_event=display if not args.dry_run else None, save_models=options["save_models"],
         )
     if args.dry_run:
         for note in outcome.notes:  # a real run showed them before its first job
@@ -114,12 +136,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             state = "done" if job.key in done else "to run"
             print(f"  [{state}] {job.key}  {job.command}")
         return 0
-    with ResultStore(options["results"], create=False) as store:
+    with ResultStore(options["results"], create=False, read_only=True) as store:
         records = store.records()
     for dataset in options["datasets"]:
         print(f"\n{dataset} (test split)\n")
         print(render(build_rows(records, dataset)))
     print(f"\nResults: {Path(options['results']).resolve()}  (mmerbench leaderboard --results {options['results']})")
+    unsaved = [r for r in outcome.records if r.get("model_error")]
+    if unsaved:
+        print(f"\n{len(unsaved)} job(s) finished but their model could not be saved (their scores stand):",
+              file=sys.stderr)
+        for record in unsaved:
+            print(f"  {record['method']} on {record['dataset']} seed {record['seed']}: {record['model_error']}",
+                  file=sys.stderr)
     if outcome.failed:
         print(f"\n{len(outcome.failed)} job(s) failed (they are retried on the next run):", file=sys.stderr)
         for record in outcome.failed:
@@ -161,7 +190,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_results(args: argparse.Namespace) -> int:
     from mmerbench.store import ResultStore
 
-    with ResultStore(args.results, create=False) as store:
+    with ResultStore(args.results, create=False, read_only=True) as store:
         records = store.records(dataset=args.dataset)
     if args.format == "json":
         print(json.dumps(records, indent=2))
@@ -184,11 +213,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmerbench.leaderboard import build_rows, leaderboard_markdown, publish, render, reported_rows
     from mmerbench.store import ResultStore
 
-    with ResultStore(args.results, create=False) as store:
+    with ResultStore(args.results, create=False, read_only=True) as store:
         records = store.records()
     datasets = [args.dataset] if args.dataset else sorted({r["dataset"] for r in records if r["status"] == "ok"})
     if not datasets:
         raise UsageError(f"no finished jobs in {args.results}")
+    check_leaderboard_args(args, records, store.db_path)
     metrics = _csv_list(args.metrics) if args.metrics else None
     for dataset in datasets:
         if args.publish:
@@ -202,6 +232,30 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         else:
             rows = build_rows(records, dataset) + (reported_rows(dataset) if args.reported else [])
             print(render(rows, args.format, metrics, legacy_pr=args.legacy_pr))
+    return 0
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from mmerbench.prediction import run_predict
+
+    dataset_params = {}
+    for target_param, value in args.set or []:
+        target, _, param = target_param.partition(".")
+        if target != args.on:
+            raise UsageError(f"--set {target_param}: predict takes settings of the --on dataset ({args.on}) only")
+        dataset_params[param] = value
+    text, summary = run_predict(
+        args.results, on=args.on, dataset_params=dataset_params, key=args.key, method=args.method,
+        trained_on=args.trained_on, seed=args.seed, split=args.split, output=args.output, device=args.device,
+    )
+    if text:
+        sys.stdout.write(text)
+        print(summary, file=sys.stderr)
+    else:
+        print(summary)
     return 0
 
 
@@ -229,7 +283,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-resume", action="store_true", help="re-run jobs even when their results exist")
     run.add_argument("--dry-run", action="store_true", help="list the jobs and which are done; run nothing")
     run.add_argument("--config", help="TOML file with the same settings (command-line options win)")
+    run.add_argument("--no-save-models", dest="save_models", action="store_false", default=None,
+                     help="do not save each job's fitted model under <results>/models/<key>/")
     run.set_defaults(func=cmd_run)
+
+    predict = commands.add_parser("predict", help="apply a finished job's saved model to another dataset")
+    predict.add_argument("--results", default=DEFAULT_RESULTS)
+    predict.add_argument("--key", help="the job's key (or a unique prefix), as `mmerbench results` shows it")
+    predict.add_argument("--method", help="with --trained-on (and --seed): the job's method")
+    predict.add_argument("--trained-on", help="the dataset the job trained on")
+    predict.add_argument("--seed", type=int, help="the job's seed (needed when several jobs match)")
+    predict.add_argument("--on", required=True, help="the dataset to predict (same labels and modalities)")
+    predict.add_argument("--set", action="append", type=_setting, metavar="DATASET.PARAM=VALUE",
+                         help="a parameter of the --on dataset")
+    predict.add_argument("--split", default="test", choices=["test", "valid", "train", "all"],
+                         help="which split of the --on dataset (default: test)")
+    predict.add_argument("--output", help="CSV file to write (default: standard output)")
+    predict.add_argument("--device", help="cpu or cuda[:k] (default: where the model was fitted, if present)")
+    predict.set_defaults(func=cmd_predict)
 
     listing = commands.add_parser("list", help="list methods and datasets with their plugins")
     listing.add_argument("what", nargs="?", choices=["methods", "datasets"])
@@ -266,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with _user_warnings():
+            return int(args.func(args) or 0)
     except MMERBenchError as exc:
         print(f"mmerbench: error: {exc}", file=sys.stderr)
         return exc.exit_code
