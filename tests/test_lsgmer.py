@@ -41,7 +41,11 @@ def test_enhancement_is_label_attention_then_sigmoid_gate():
     h0, h1, mask = _frames([6, 4])
     out, h2 = module(labels, h0, h1, mask)
     # H2 = Attention(query = L, key = value = H1), padded frames masked.
-    expected_h2, _ = module.attention(labels.expand(2, -1, -1), h1, h1, key_padding_mask=~mask)
+    expected_h2 = module.attention(labels.expand(2, -1, -1), h1, h1, mask)
+    reference = torch.nn.MultiheadAttention(8, 2, batch_first=True).eval()
+    reference.load_state_dict(module.attention.state_dict())  # the shared block keeps nn's parameter names
+    by_torch, _ = reference(labels.expand(2, -1, -1), h1, h1, key_padding_mask=~mask)
+    assert torch.allclose(expected_h2, by_torch, atol=1e-5)
     assert torch.allclose(h2, expected_h2, atol=1e-6)
     enhanced = h2.mean(dim=1, keepdim=True)  # (B, 1, d)
     expected = (torch.sigmoid(enhanced) * h0 + enhanced) * mask[..., None]

@@ -9,7 +9,7 @@ says why each default was chosen). Reads top to bottom, per used modality m
    H1_m = Transformer encoder over H0_m (``_blocks.encoders``)      (B, T_m, d)
 2. Label Signal Enhancement, with label embeddings L (q, d) shared by the
    modalities as queries (one multi-head attention per modality, padded
-   frames masked, ``scaled_dot_product_attention`` inside):
+   frames masked: ``_blocks.attention``, on ``scaled_dot_product_attention``):
       H2_m = Attention(query = L, key = value = H1_m)                (B, q, d)
    H2_m has one row per label while H0_m has one per frame; the paper does
    not say how one is brought to the other's shape (``gate_reduction``):
@@ -27,8 +27,8 @@ says why each default was chosen). Reads top to bottom, per used modality m
 Aligned and unaligned input alike: every modality is encoded and attended on
 its own time axis and only pooled vectors meet, so lengths may differ (no
 alignment or CTC). A sample missing a modality (no valid frame) has H_m = 0 and h_m = 0: its
-label attention has nothing to read (the first, zeroed, frame is unmasked to
-avoid NaN, and the result is zeroed).
+label attention has nothing to read (the shared block's padding rule: no NaN,
+a zero result).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmerbench_methods._blocks.attention import MultiheadAttention, masked_attention
 from mmerbench_methods._blocks.encoders import ModalityEncoder
 from mmerbench_methods._blocks.masking import masked_mean
 
@@ -58,14 +59,6 @@ class LSGMERConfig:
     max_steps: int = 4096
 
 
-def _keys_to_ignore(mask: torch.Tensor) -> torch.Tensor:
-    """(B, T) valid-frame mask -> key padding mask; a row with no valid frame keeps its first (zeroed)
-    frame so attention has something to normalise over (the caller zeroes that row's output)."""
-    padding = ~mask
-    padding[:, 0] &= mask.any(dim=1)
-    return padding
-
-
 class LabelSignalEnhancement(nn.Module):
     """Step 2 for one modality: label queries over its frames, then the sigmoid-gated mix."""
 
@@ -74,22 +67,19 @@ class LabelSignalEnhancement(nn.Module):
         if gate_reduction not in GATE_REDUCTIONS:
             raise ValueError(f"gate_reduction={gate_reduction!r}: use one of {GATE_REDUCTIONS}")
         self.gate_reduction = gate_reduction
-        # need_weights=False below makes MultiheadAttention run scaled_dot_product_attention.
-        self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.attention = MultiheadAttention(dim, heads, dropout)
 
     def forward(self, labels: torch.Tensor, h0: torch.Tensor, h1: torch.Tensor, mask: torch.Tensor):
         """labels (q, d), h0 and h1 (B, T, d), mask (B, T) -> (H (B, T, d), H2 (B, q, d))."""
         batch = h1.shape[0]
         queries = labels.unsqueeze(0).expand(batch, -1, -1)  # (B, q, d)
-        h2, _ = self.attention(queries, h1, h1, key_padding_mask=_keys_to_ignore(mask), need_weights=False)
-        present = mask.any(dim=1).to(h2.dtype)[:, None, None]  # (B, 1, 1)
-        h2 = h2 * present  # (B, q, d); 0 for a missing modality
+        h2 = self.attention(queries, h1, h1, mask)  # (B, q, d); 0 for a missing modality
         if self.gate_reduction == "mean":
             enhanced = h2.mean(dim=1, keepdim=True)  # (B, 1, d)
         elif self.gate_reduction == "max":
             enhanced = h2.max(dim=1, keepdim=True).values  # (B, 1, d)
         else:  # "frames": every frame reads the q label-enhanced vectors
-            enhanced = F.scaled_dot_product_attention(h1, h2, h2)  # (B, T, d)
+            enhanced = masked_attention(h1.unsqueeze(1), h2.unsqueeze(1), h2.unsqueeze(1), None).squeeze(1)  # (B, T, d)
         gate = torch.sigmoid(enhanced)
         out = gate * h0 + enhanced  # (B, T, d)
         return out * mask.unsqueeze(-1).to(out.dtype), h2

@@ -7,7 +7,7 @@ leaves open (each choice is a config field; the method's docstring says why):
 1. Per modality m: Transformer encoder over its frames (``_blocks.encoders``)
    -> (B, T_m, d), pooled to an utterance vector u_m (B, d): a learned query
    attending over the valid frames (``pooling="attention"``, through
-   ``scaled_dot_product_attention``) or their mean (``pooling="mean"``).
+   ``_blocks.attention``) or their mean (``pooling="mean"``).
 2. A modality combination is a non-empty subset of the modalities
    (7 for text, audio, vision), written as a bit mask (bit i = modality i).
    A *view* of a sample is the sample seen through one combination: the
@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmerbench_methods._blocks.attention import key_padding_fallback, masked_attention
 from mmerbench_methods._blocks.encoders import ModalityEncoder
 from mmerbench_methods._blocks.masking import masked_mean
 
@@ -80,11 +81,10 @@ class AttentionPooling(nn.Module):
         self.key = nn.Linear(dim, dim)
 
     def forward(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        valid = mask.clone()
-        valid[:, 0] |= ~mask.any(dim=1)  # a missing modality: read the zeroed first frame, zeroed below
-        query = self.query.expand(frames.shape[0], -1, -1)  # (B, 1, d)
-        pooled = F.scaled_dot_product_attention(query, self.key(frames), frames, attn_mask=valid[:, None, :])
-        return pooled.squeeze(1) * mask.any(dim=1, keepdim=True).to(frames.dtype)  # (B, d)
+        attendable, has_key = key_padding_fallback(mask)  # the shared padding rule: no NaN, zeroed below
+        query = self.query.expand(frames.shape[0], -1, -1).unsqueeze(1)  # (B, 1 head, 1, d)
+        pooled = masked_attention(query, self.key(frames).unsqueeze(1), frames.unsqueeze(1), attendable)
+        return pooled[:, 0, 0] * has_key.unsqueeze(1).to(frames.dtype)  # (B, d)
 
 
 class MCUR(nn.Module):
