@@ -85,10 +85,10 @@ class LSGMERMethod(TorchMethod):
         # For a 2-core CPU: width 64 instead of 128, one Transformer layer instead of two,
         # lr 2e-3 instead of 1e-4 (the paper-size lr barely moves in 12 epochs), at most 12
         # epochs (patience 4); every mechanism is kept. Measured (seed 0, loaded shared CPU):
-        # `synthetic` test miF1 0.673 (prior 0.480, BR 0.609), `synthetic-single` single_acc
-        # 0.742 (prior 0.263, BR 0.568), about 25 CPU-seconds of training per job at one
-        # thread; one step costs 0.072 CPU-s against the paper size's 0.243 on MOSEI-sized
-        # aligned input (benchmarks/baselines_step.py).
+        # `synthetic` test miF1 0.689 (prior 0.480, BR 0.609), `synthetic-single` single_acc
+        # 0.762 (prior 0.263, BR 0.568), about 23 CPU-seconds per job at one thread; one step
+        # costs 0.065 CPU-s against the paper size's 0.237 on MOSEI-sized aligned input
+        # (benchmarks/baselines_step.py).
         "cpu": {"hidden": 64, "layers": 1, "heads": 4, "feedforward": 128, "lr": 2e-3, "epochs": 12,
                 "patience": 4},
     }

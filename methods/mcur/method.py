@@ -90,10 +90,10 @@ class MCURMethod(TorchMethod):
         # For a 2-core CPU: width 64 instead of 128 (projection 32), one Transformer layer
         # instead of two, lr 2e-3 instead of 1e-4, batch 32 instead of 64, at most 12 epochs
         # (patience 4); every mechanism is kept (all 7 combination views, MCB-CL, SUGR).
-        # Measured (seed 0, loaded shared CPU): `synthetic` test miF1 0.699 (prior 0.480, BR
-        # 0.609), `synthetic-single` single_acc 0.793 (prior 0.263, BR 0.568), about 25
-        # CPU-seconds of training per job at one thread; one step costs 0.092 CPU-s against
-        # the paper size's 0.621 on MOSEI-sized aligned input (benchmarks/baselines_step.py).
+        # Measured (seed 0, loaded shared CPU): `synthetic` test miF1 0.697 (prior 0.480, BR
+        # 0.609), `synthetic-single` single_acc 0.772 (prior 0.263, BR 0.568), about 24
+        # CPU-seconds per job at one thread; one step costs 0.086 CPU-s against the paper
+        # size's 0.592 on MOSEI-sized aligned input (benchmarks/baselines_step.py).
         "cpu": {"hidden": 64, "layers": 1, "heads": 4, "feedforward": 128, "projection": 32, "lr": 2e-3,
                 "batch_size": 32, "epochs": 12, "patience": 4},
     }
