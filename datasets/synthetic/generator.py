@@ -47,6 +47,7 @@ class SyntheticParams:
     cue_strength: float = 6.0
     cue_steps: int = 3
     dtype: str = "float32"
+    single_label: bool = False  # synthetic-single: one IEMOCAP-like class per sample (single.py)
 
     def validate(self) -> None:
         owner = f"dataset {self.name}"
@@ -70,14 +71,18 @@ class SyntheticParams:
             raise UsageError(f"{owner}: dtype must be 'float32' or 'float16', got {self.dtype!r}")
 
     def key(self) -> str:
-        text = json.dumps({"generator_version": GENERATOR_VERSION, **asdict(self)}, sort_keys=True)
+        values = asdict(self)
+        if not values["single_label"]:  # so the multi-label datasets keep their cache keys (and cached files)
+            del values["single_label"]
+        text = json.dumps({"generator_version": GENERATOR_VERSION, **values}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def story(self):
         from mmerbench_datasets.synthetic.story import Story
 
         return Story(seed=self.seed, steps=dict(self.steps), dims=dict(self.dims), missing_rate=self.missing_rate,
-                     noise_scale=self.noise_scale, cue_strength=self.cue_strength, cue_steps=self.cue_steps)
+                     noise_scale=self.noise_scale, cue_strength=self.cue_strength, cue_steps=self.cue_steps,
+                     single_label=self.single_label)
 
 
 def cache_path(params: SyntheticParams) -> Path:
@@ -124,6 +129,7 @@ def check_disk_space(path: Path, params: SyntheticParams) -> None:
 
 def write_synthetic(path: str | Path, params: SyntheticParams, chunk_size: int | None = None) -> Path:
     """Generate the dataset chunk by chunk into a canonical HDF5 file (atomically renamed)."""
+    from mmerbench_datasets.synthetic.single import SINGLE_LABEL_NAMES
     from mmerbench_datasets.synthetic.story import LABEL_NAMES, generate_chunk, signatures
 
     params.validate()
@@ -134,14 +140,15 @@ def write_synthetic(path: str | Path, params: SyntheticParams, chunk_size: int |
     n_modalities = len(params.steps)
     attrs = {"generator": "mmerbench synthetic", "generator_version": GENERATOR_VERSION,
              "params": json.dumps(asdict(params))}
-    with CanonicalWriter(path, name=params.name, label_names=LABEL_NAMES, modalities=params.dims,
-                         dtype=params.dtype, attrs=attrs) as writer:
+    label_names = SINGLE_LABEL_NAMES if params.single_label else LABEL_NAMES
+    with CanonicalWriter(path, name=params.name, label_names=label_names, modalities=params.dims,
+                         single_label=params.single_label, dtype=params.dtype, attrs=attrs) as writer:
         for split_index, (split, size) in enumerate(zip(SPLITS, params.sizes)):
             if split == "valid" and size == 0:
                 continue
             writer.create_split(split, n=size, steps=params.steps,
-                                meta_shapes={"noise": (n_modalities,), "intensity": (len(LABEL_NAMES),),
-                                             "cued": (len(LABEL_NAMES), n_modalities)})
+                                meta_shapes={"noise": (n_modalities,), "intensity": (len(label_names),),
+                                             "cued": (len(label_names), n_modalities)})
             for start in range(0, size, chunk_size):
                 stop = min(start + chunk_size, size)
                 writer.write_rows(split, **generate_chunk(story, pattern, split_index, range(start, stop)))
@@ -253,7 +260,30 @@ def load_synthetic_unaligned(
     return _load("synthetic-unaligned", locals())
 
 
-def _load(name: str, given: dict) -> Dataset:
+def load_synthetic_single(
+    seed: int = 0,
+    n_train: int = 1500,
+    n_valid: int = 300,
+    n_test: int = 600,
+    steps: int = 24,
+    text_dim: int = 48,
+    audio_dim: int = 24,
+    vision_dim: int = 16,
+    unaligned: bool = False,
+    frame_ratio: int = 4,
+    missing_rate: float = 0.0,
+    noise_scale: float = 1.0,
+    cue_strength: float = 6.0,
+    cue_steps: int = 3,
+    dtype: str = "float32",
+) -> Dataset:
+    """IEMOCAP-like single-label data: one of six classes per sample (happy, sad, neutral, angry,
+    excited, frustrated, at IEMOCAP's class frequencies); otherwise the small default's story and
+    parameters. Scored with ``single_acc`` and weighted F1 besides the multi-label scores."""
+    return _load("synthetic-single", locals(), single_label=True)
+
+
+def _load(name: str, given: dict, single_label: bool = False) -> Dataset:
     ratio = given["frame_ratio"] if given["unaligned"] else 1
     if ratio < 1:
         raise UsageError(f"dataset {name}: frame_ratio must be >= 1, got {ratio}")
@@ -264,6 +294,7 @@ def _load(name: str, given: dict) -> Dataset:
         dims={"text": given["text_dim"], "audio": given["audio_dim"], "vision": given["vision_dim"]},
         missing_rate=given["missing_rate"], noise_scale=given["noise_scale"],
         cue_strength=given["cue_strength"], cue_steps=given["cue_steps"], dtype=given["dtype"],
+        single_label=single_label,
     )
     return load_params(params, given)
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmerbench_datasets.synthetic.single import draw_single_label
+
 LABEL_NAMES = ("happy", "sad", "anger", "surprise", "disgust", "fear")
 MODALITIES = ("text", "audio", "vision")
 
@@ -93,6 +95,8 @@ class Story:
     # noise level: the per-step signal-to-noise ratio that attention can use.
     cue_strength: float = 6.0
     cue_steps: int = 3  # width of a cue window, in text steps
+    # One class per sample (``single.py``: IEMOCAP-like classes) instead of correlated label sets.
+    single_label: bool = False
 
     def __post_init__(self):
         for what, mapping in (("steps", self.steps), ("dims", self.dims)):
@@ -154,7 +158,7 @@ def generate_chunk(story: Story, signature: dict[str, np.ndarray], split_index: 
 
     for row, sample_index in enumerate(indices):
         rng = sample_rng(story.seed, split_index, sample_index)
-        labels[row], intensity[row] = draw_labels(rng)
+        labels[row], intensity[row] = draw_single_label(rng) if story.single_label else draw_labels(rng)
         base_length = int(rng.integers(_min_length(story), story.base_steps + 1))
         dropped = rng.random(len(modalities)) < story.missing_rate
         if dropped.all():
