@@ -37,7 +37,7 @@ def _setting(text: str) -> tuple[str, object]:
 
 RUN_DEFAULTS = {
     "methods": None, "datasets": ["synthetic"], "seeds": [0], "device": "auto", "jobs": 1,
-    "results": DEFAULT_RESULTS, "preset": None, "threshold": None, "set": {}, "resume": True,
+    "results": DEFAULT_RESULTS, "preset": None, "threshold": None, "set": {}, "resume": True, "protocols": [],
 }
 
 
@@ -103,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             options["methods"], options["datasets"], options["seeds"], device=options["device"],
             jobs=options["jobs"], results=options["results"], preset=options["preset"], settings=options["set"],
             threshold=options["threshold"], resume=options["resume"], dry_run=args.dry_run,
-            on_event=display if not args.dry_run else None,
+            on_event=display if not args.dry_run else None, protocols=options["protocols"],
         )
     if args.dry_run:
         for note in outcome.notes:  # a real run showed them before its first job
@@ -120,6 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\n{dataset} (test split)\n")
         print(render(build_rows(records, dataset)))
     print(f"\nResults: {Path(options['results']).resolve()}  (mmerbench leaderboard --results {options['results']})")
+    print_condition_errors(outcome.records)
     if outcome.failed:
         print(f"\n{len(outcome.failed)} job(s) failed (they are retried on the next run):", file=sys.stderr)
         for record in outcome.failed:
@@ -127,6 +128,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         return 1
     return 0
+
+
+def print_condition_errors(records) -> None:
+    """The robustness conditions some methods could not take (their jobs stay ok)."""
+    lines = [f"  {r['method']} on {r['dataset']} seed {r['seed']}, {condition}: {message}"
+             for r in records for condition, message in sorted((r.get("condition_errors") or {}).items())]
+    if lines:
+        print(f"\n{len(lines)} robustness condition(s) without scores:", file=sys.stderr)
+        print("\n".join(lines), file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- list
@@ -229,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-resume", action="store_true", help="re-run jobs even when their results exist")
     run.add_argument("--dry-run", action="store_true", help="list the jobs and which are done; run nothing")
     run.add_argument("--config", help="TOML file with the same settings (command-line options win)")
+    run.add_argument("--protocol", dest="protocols", action="append", metavar="SPEC",
+                     help="robustness protocol evaluated on each fitted model, repeatable: missing | "
+                          "missing-rate:0.1,0.3 | noise:0.5,1,2 (not part of the job key)")
     run.set_defaults(func=cmd_run)
 
     listing = commands.add_parser("list", help="list methods and datasets with their plugins")

@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 from mmerbench.api import load_dataset, method_class
 from mmerbench.errors import UnknownNameError, UsageError
+from mmerbench.evaluation.protocols import parse_protocol
 from mmerbench.jobs import (
     Job,
     check_dataset_params,
@@ -170,10 +171,18 @@ def run(
     resume: bool = True,
     dry_run: bool = False,
     on_event: Callable[[dict], None] | None = None,
+    protocols: Sequence[str] = (),
 ) -> RunResult:
-    """Plan and run a benchmark; the Python twin of ``mmerbench run``."""
+    """Plan and run a benchmark; the Python twin of ``mmerbench run``.
+
+    ``protocols`` (``--protocol``) are robustness protocols evaluated on each
+    fitted model; they are not part of the job key.
+    """
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    protocols = [str(p) for p in protocols or ()]
+    for protocol in protocols:
+        parse_protocol(protocol)  # a bad spec stops the run before anything is trained
     planned, notes = plan(methods, datasets, seeds, preset=preset, settings=settings, threshold=threshold,
                           device=device)
     outcome = RunResult(planned=planned, notes=notes)
@@ -191,7 +200,8 @@ def run(
               "notes": notes})
         if dry_run or not todo:
             return outcome
-        context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node()}
+        context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node(),
+                   "protocols": protocols}
         _execute(todo, store, results, jobs, device, context, emit, outcome)
     return outcome
 
