@@ -86,6 +86,9 @@ def test_noise_touches_only_the_target_modalitys_valid_steps_at_the_training_sca
     valid = np.arange(difference.shape[1])[None, :] < original.lengths["audio"][:, None]
     assert not difference[~valid].any()  # padding stays zero
     train_std = perturb.feature_std(dataset.train)["audio"]
+    train = read_all(dataset.train)
+    steps = np.arange(train.features["audio"].shape[1])[None, :] < train.lengths["audio"][:, None]
+    np.testing.assert_allclose(train_std, train.features["audio"][steps].std(axis=0), rtol=1e-5)
     ratio = difference[valid].std(axis=0) / (2 * train_std)
     assert np.all(np.abs(ratio - 1) < 0.3)
     # The same rows get the same noise whatever batch they are read in.
