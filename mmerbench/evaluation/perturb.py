@@ -10,11 +10,16 @@ noise is drawn from a stream seeded by (seed, condition, modality, row).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 import numpy as np
 
 from mmerbench.data import Split, _read_rows
+from mmerbench.errors import UsageError
+
+TRAIN_MISSING_RULE = "train-missing-v1"
+_TRAIN_MISSING_STREAM = 40961
 
 
 class LazyRows:
@@ -149,3 +154,33 @@ def feature_std(split: Split, chunk: int = 1024) -> dict[str, np.ndarray]:
         mean = sums[m] / n
         out[m] = np.sqrt(np.maximum(squares[m] / n - mean ** 2, 0.0))
     return out
+
+
+def with_train_missing(dataset, rate: float):
+    """The dataset with modalities dropped from its train and valid samples (``train_missing_rate``).
+
+    Rule ``train-missing-v1``: each present modality of each train / valid
+    sample is dropped independently with probability ``rate``, at least one
+    kept, from a stream fixed by the rate and the split (not by the job seed:
+    every seed of a method sees the same data, as with the dataset's own
+    parameters). The test split is untouched; the rate and the rule enter
+    the fingerprint.
+    """
+    if not 0.0 <= float(rate) < 1.0:
+        raise UsageError(f"dataset {dataset.name}: train_missing_rate must be in [0, 1), got {rate}")
+    if not rate:
+        return dataset
+    changed = {}
+    for index, split_name in enumerate(("train", "valid")):
+        split = getattr(dataset, split_name)
+        if split is None:
+            continue
+        rng = np.random.default_rng([_TRAIN_MISSING_STREAM, index, int(round(float(rate) * 1e6))])
+        changed[split_name] = with_dropped(split, drop_mask(split.lengths, float(rate), rng))
+    tag = f"{dataset.fingerprint}|{TRAIN_MISSING_RULE}|rate={float(rate)!r}"
+    return replace(
+        dataset, **changed,
+        fingerprint=hashlib.sha256(tag.encode()).hexdigest()[:16],
+        params={**dataset.params, "train_missing_rate": float(rate)},
+        notes=dataset.notes + [f"modalities dropped from train and valid at rate {rate:g} ({TRAIN_MISSING_RULE})"],
+    )
