@@ -38,6 +38,7 @@ def _setting(text: str) -> tuple[str, object]:
 RUN_DEFAULTS = {
     "methods": None, "datasets": ["synthetic"], "seeds": [0], "device": "auto", "jobs": 1,
     "results": DEFAULT_RESULTS, "preset": None, "threshold": None, "set": {}, "resume": True, "protocols": [],
+    "save_models": True,
 }
 
 
@@ -104,6 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             jobs=options["jobs"], results=options["results"], preset=options["preset"], settings=options["set"],
             threshold=options["threshold"], resume=options["resume"], dry_run=args.dry_run,
             on_event=display if not args.dry_run else None, protocols=options["protocols"],
+            save_models=options["save_models"],
         )
     if args.dry_run:
         for note in outcome.notes:  # a real run showed them before its first job
@@ -120,6 +122,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\n{dataset} (test split)\n")
         print(render(build_rows(records, dataset)))
     print(f"\nResults: {Path(options['results']).resolve()}  (mmerbench leaderboard --results {options['results']})")
+    unsaved = [r for r in outcome.records if r.get("model_error")]
+    if unsaved:
+        print(f"\n{len(unsaved)} job(s) finished but their model could not be saved (their scores stand):",
+              file=sys.stderr)
+        for record in unsaved:
+            print(f"  {record['method']} on {record['dataset']} seed {record['seed']}: {record['model_error']}",
+                  file=sys.stderr)
     print_condition_errors(outcome.records)
     if outcome.failed:
         print(f"\n{len(outcome.failed)} job(s) failed (they are retried on the next run):", file=sys.stderr)
@@ -215,6 +224,30 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- predict
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from mmerbench.prediction import run_predict
+
+    dataset_params = {}
+    for target_param, value in args.set or []:
+        target, _, param = target_param.partition(".")
+        if target != args.on:
+            raise UsageError(f"--set {target_param}: predict takes settings of the --on dataset ({args.on}) only")
+        dataset_params[param] = value
+    text, summary = run_predict(
+        args.results, on=args.on, dataset_params=dataset_params, key=args.key, method=args.method,
+        trained_on=args.trained_on, seed=args.seed, split=args.split, output=args.output, device=args.device,
+    )
+    if text:
+        sys.stdout.write(text)
+        print(summary, file=sys.stderr)
+    else:
+        print(summary)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -242,7 +275,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--protocol", dest="protocols", action="append", metavar="SPEC",
                      help="robustness protocol evaluated on each fitted model, repeatable: missing | "
                           "missing-rate:0.1,0.3 | noise:0.5,1,2 (not part of the job key)")
+    run.add_argument("--no-save-models", dest="save_models", action="store_false", default=None,
+                     help="do not save each job's fitted model under <results>/models/<key>/")
     run.set_defaults(func=cmd_run)
+
+    predict = commands.add_parser("predict", help="apply a finished job's saved model to another dataset")
+    predict.add_argument("--results", default=DEFAULT_RESULTS)
+    predict.add_argument("--key", help="the job's key (or a unique prefix), as `mmerbench results` shows it")
+    predict.add_argument("--method", help="with --trained-on (and --seed): the job's method")
+    predict.add_argument("--trained-on", help="the dataset the job trained on")
+    predict.add_argument("--seed", type=int, help="the job's seed (needed when several jobs match)")
+    predict.add_argument("--on", required=True, help="the dataset to predict (same labels and modalities)")
+    predict.add_argument("--set", action="append", type=_setting, metavar="DATASET.PARAM=VALUE",
+                         help="a parameter of the --on dataset")
+    predict.add_argument("--split", default="test", choices=["test", "valid", "train", "all"],
+                         help="which split of the --on dataset (default: test)")
+    predict.add_argument("--output", help="CSV file to write (default: standard output)")
+    predict.add_argument("--device", help="cpu or cuda[:k] (default: where the model was fitted, if present)")
+    predict.set_defaults(func=cmd_predict)
 
     listing = commands.add_parser("list", help="list methods and datasets with their plugins")
     listing.add_argument("what", nargs="?", choices=["methods", "datasets"])

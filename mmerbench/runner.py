@@ -172,6 +172,7 @@ def run(
     dry_run: bool = False,
     on_event: Callable[[dict], None] | None = None,
     protocols: Sequence[str] = (),
+    save_models: bool = True,
 ) -> RunResult:
     """Plan and run a benchmark; the Python twin of ``mmerbench run``.
 
@@ -202,7 +203,7 @@ def run(
             return outcome
         context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node(),
                    "protocols": protocols}
-        _execute(todo, store, results, jobs, device, context, emit, outcome)
+        _execute(todo, store, results, jobs, device, context, emit, outcome, save_models)
     return outcome
 
 
@@ -225,7 +226,7 @@ def _job_device(device: str, index: int, gpus: int) -> str:
     return device
 
 
-def _execute(todo, store, results, workers, device, context, emit, outcome) -> None:
+def _execute(todo, store, results, workers, device, context, emit, outcome, save_models=True) -> None:
     cores = os.cpu_count() or 1
     workers = min(workers, len(todo))
     threads = max(1, cores // workers)
@@ -243,7 +244,7 @@ def _execute(todo, store, results, workers, device, context, emit, outcome) -> N
                 job_device = _job_device(device, index, gpus)
                 context_for_job = {**context, "requested_device": device}
                 future = pool.submit(run_job, job.to_dict(), str(results), threads, job_device,
-                                     context_for_job)
+                                     context_for_job, save_models)
                 futures[future] = job
                 emit({"kind": "job-start", "job": job.to_dict(), "index": index + 1, "total": len(todo)})
             for done, future in enumerate(as_completed(futures), start=1):

@@ -10,6 +10,7 @@ import traceback
 from datetime import datetime, timezone
 
 from mmerbench import progress
+from mmerbench.saved_models import save_model_for_record
 from mmerbench.store import ResultStore
 
 
@@ -51,7 +52,8 @@ def _forward_progress(queue, job_label: str):
     return listener
 
 
-def run_job(job: dict, results_dir: str, threads: int, device: str, context: dict) -> dict:
+def run_job(job: dict, results_dir: str, threads: int, device: str, context: dict,
+            save_models: bool = True) -> dict:
     """Fit, predict, score and store one job; never raises (failures are records)."""
     _configure_threads(threads)
     label = f"{job['method']} on {job['dataset']} seed {job['seed']}"
@@ -132,6 +134,7 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
         )
         with ResultStore(results_dir) as store:
             store.save_predictions(job["key"], arrays)
+        record.update(save_model_for_record(results_dir, job["key"], method, save_models))
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()

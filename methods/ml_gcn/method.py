@@ -7,6 +7,7 @@ Adam (lr 1e-3). The graph hyperparameters are the paper's: tau = 0.4, p = 0.2.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -64,6 +65,13 @@ class MLGCNMethod(TorchMethod):
             label_embedding_dim=int(self.label_embedding_dim), gcn_hidden=int(self.gcn_hidden),
         )
         return MLGCN(config, adjacency)
+
+    def extra_state(self):
+        # The model's buffer holds the same matrix; this keeps the fitted attribute a loaded model reports.
+        return {"adjacency": self.adjacency_}
+
+    def set_extra_state(self, state):
+        self.adjacency_ = np.asarray(state["adjacency"])
 
     def training_loss(self, model: MLGCN, batch, epoch: int):
         logits = model(batch.features, batch.masks)

@@ -82,6 +82,14 @@ class SGMMethod(TorchMethod):
         )
         return SGM(config)
 
+    def extra_state(self):
+        # The training-frequency order of labels: build_model derives it from training labels, which a
+        # loaded model does not have (a resumed fit needs it to order label sequences the same way).
+        return {"label_order": self.label_order_}
+
+    def set_extra_state(self, state):
+        self.label_order_ = np.asarray(state["label_order"], dtype=np.int64)
+
     def label_sequences(self, labels: torch.Tensor) -> torch.Tensor:
         """(B, q) multi-hot -> (B, max_set + 1) label ids in frequency order, EOS, then -100 padding."""
         order = torch.as_tensor(self.label_order_, device=labels.device)
