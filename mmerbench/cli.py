@@ -130,6 +130,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  {record['method']} on {record['dataset']} seed {record['seed']}: {record['model_error']}",
                   file=sys.stderr)
     print_condition_errors(outcome.records)
+    if outcome.evaluation is not None:
+        print_evaluation(outcome.evaluation)
     if outcome.failed:
         print(f"\n{len(outcome.failed)} job(s) failed (they are retried on the next run):", file=sys.stderr)
         for record in outcome.failed:
@@ -146,6 +148,35 @@ def print_condition_errors(records) -> None:
     if lines:
         print(f"\n{len(lines)} robustness condition(s) without scores:", file=sys.stderr)
         print("\n".join(lines), file=sys.stderr)
+
+
+def print_evaluation(evaluation) -> bool:
+    """Print what an evaluation of finished jobs did; True when every job could be evaluated."""
+    from mmerbench.evaluation.reevaluate import summary
+
+    out, err = summary(evaluation)
+    for line in out:
+        print(line)
+    if err:
+        print("\n".join(err), file=sys.stderr)
+    print_condition_errors(evaluation.updated)
+    return not (evaluation.no_model or evaluation.failed)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mmerbench.evaluation.reevaluate import evaluate_finished
+    from mmerbench.store import ResultStore
+
+    protocols = list(args.protocols or [])
+    with ResultStore(args.results, create=False) as store:
+        records = [r for r in store.records(dataset=args.dataset, status="ok")
+                   if (not args.methods or r["method"] in args.methods)
+                   and (not args.key or r["key"].startswith(args.key))]
+        if not records:
+            raise UsageError(f"no finished jobs in {args.results} match (dataset {args.dataset or 'any'}, "
+                             f"methods {','.join(args.methods or []) or 'any'}, key {args.key or 'any'})")
+        evaluation = evaluate_finished(store, args.results, records, protocols, device=args.device)
+    return 0 if print_evaluation(evaluation) else 1
 
 
 # --------------------------------------------------------------------------- list
@@ -278,6 +309,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-save-models", dest="save_models", action="store_false", default=None,
                      help="do not save each job's fitted model under <results>/models/<key>/")
     run.set_defaults(func=cmd_run)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score finished jobs under new robustness protocols on their saved models (no refit)",
+        description="Evaluate finished jobs again without refitting: the conditions of each --protocol that a job "
+                    "lacks run on its saved model; jobs stored before calibration and uncertainty scores existed "
+                    "get them from their stored probabilities. Exits 1 when a job has no saved model.")
+    evaluate.add_argument("--results", default=DEFAULT_RESULTS)
+    evaluate.add_argument("--protocol", dest="protocols", action="append", metavar="SPEC",
+                          help="missing | missing-rate:0.1,0.3 | noise:0.5,1,2 (repeatable)")
+    evaluate.add_argument("--dataset", help="only jobs on this dataset")
+    evaluate.add_argument("--methods", type=_csv_list, help="only jobs of these methods")
+    evaluate.add_argument("--key", help="only the job with this key (or key prefix)")
+    evaluate.add_argument("--device", help="cpu or cuda[:k] (default: where the model was fitted, if present)")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     predict = commands.add_parser("predict", help="apply a finished job's saved model to another dataset")
     predict.add_argument("--results", default=DEFAULT_RESULTS)

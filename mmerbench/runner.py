@@ -48,6 +48,7 @@ class RunResult:
     skipped: list[Job] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    evaluation: Any = None  # finished jobs given the run's --protocol conditions (an EvaluateOutcome)
 
     @property
     def failed(self) -> list[dict]:
@@ -199,6 +200,12 @@ def run(
         outcome.skipped = [job for job in planned if job.key in finished]
         emit({"kind": "plan", "planned": len(planned), "todo": len(todo), "skipped": len(outcome.skipped),
               "notes": notes})
+        if protocols and outcome.skipped and not dry_run:
+            # Finished jobs are not refitted: the conditions they lack run on their saved models.
+            from mmerbench.evaluation.reevaluate import evaluate_finished
+
+            outcome.evaluation = evaluate_finished(store, results, [store.get(job.key) for job in outcome.skipped],
+                                                   protocols)
         if dry_run or not todo:
             return outcome
         context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node(),
