@@ -222,11 +222,17 @@ def cmd_results(args: argparse.Namespace) -> int:
                    "threshold_policy", "threshold", "fit_seconds", "predict_seconds", "peak_rss_mb", "device",
                    "git_revision", "error", "command"]
         metric_names = sorted({m for r in records for m in (r.get("metrics", {}).get("test") or {})})
+        # Robustness conditions (test@...) after the plain splits, each with its own metrics.
+        conditions = sorted({c for r in records for c in r.get("metrics", {}) if c.startswith("test@")})
+        extra = [(c, m) for c in conditions
+                 for m in sorted({m for r in records for m in (r.get("metrics", {}).get(c) or {})})]
         writer = csv.writer(sys.stdout)
-        writer.writerow(columns + [f"test_{m}" for m in metric_names] + [f"valid_{m}" for m in metric_names])
+        writer.writerow(columns + [f"test_{m}" for m in metric_names] + [f"valid_{m}" for m in metric_names]
+                        + [f"{c}_{m}" for c, m in extra])
         for r in records:
             writer.writerow([json.dumps(r.get(c)) if isinstance(r.get(c), (dict, list)) else r.get(c) for c in columns]
-                            + [r.get("metrics", {}).get(s, {}).get(m) for s in ("test", "valid") for m in metric_names])
+                            + [r.get("metrics", {}).get(s, {}).get(m) for s in ("test", "valid") for m in metric_names]
+                            + [(r.get("metrics", {}).get(c) or {}).get(m) for c, m in extra])
     return 0
 
 
@@ -240,15 +246,16 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not datasets:
         raise UsageError(f"no finished jobs in {args.results}")
     metrics = _csv_list(args.metrics) if args.metrics else None
+    robustness = {"metric": args.robustness_metric, "reference": args.robustness_reference}
     for dataset in datasets:
         if args.publish:
             path = publish(records, dataset, args.output_dir, with_reported=args.reported,
-                           legacy_pr=args.legacy_pr, metrics=metrics)
+                           legacy_pr=args.legacy_pr, metrics=metrics, robustness_options=robustness)
             print(f"wrote {path}")
             continue
         if args.format == "markdown":
             print(leaderboard_markdown(records, dataset, with_reported=args.reported, legacy_pr=args.legacy_pr,
-                                       metrics=metrics))
+                                       metrics=metrics, robustness_options=robustness))
         else:
             rows = build_rows(records, dataset) + (reported_rows(dataset) if args.reported else [])
             print(render(rows, args.format, metrics, legacy_pr=args.legacy_pr))
@@ -359,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--reported", action="store_true", help="add rows reported in papers, marked as such")
     board.add_argument("--legacy-pr", action="store_true",
                        help="show P and R swapped as the TAILOR/CARAT/LDDU code printed them (marked legacy)")
+    board.add_argument("--robustness-metric", default="mif1",
+                       help="metric of the robustness tables (conditions of --protocol; default: mif1)")
+    board.add_argument("--robustness-reference", default="br",
+                       help="method whose curve effective robustness is measured against (default: br)")
     board.set_defaults(func=cmd_leaderboard)
 
     try:

@@ -24,6 +24,8 @@ SINGLE_LABEL_METRICS = ("single_acc", "wf1")
 METRIC_TITLES = {
     "acc": "Acc", "p": "P", "r": "R", "mif1": "miF1", "maf1": "maF1", "hamming": "HL",
     "subset_acc": "SubsetAcc", "single_acc": "Acc(1)", "wf1": "wF1",
+    "ece": "ECE", "ece_label": "ECE(label)", "brier": "Brier", "nll": "NLL", "unc_auroc": "UncAUROC",
+    "aurc": "AURC", "noise_spearman": "NoiseRho",
 }
 FORMATS = ("markdown", "csv", "json", "latex")
 
@@ -219,7 +221,7 @@ def provenance(records: list[dict], dataset: str) -> str:
 
 
 def leaderboard_markdown(records: list[dict], dataset: str, *, with_reported: bool = False,
-                         legacy_pr: bool = False, metrics=None) -> str:
+                         legacy_pr: bool = False, metrics=None, robustness_options=None) -> str:
     rows = build_rows(records, dataset)
     parts = [f"# {dataset}", "", render(rows, "markdown", metrics, legacy_pr=legacy_pr)]
     if with_reported:
@@ -230,6 +232,11 @@ def leaderboard_markdown(records: list[dict], dataset: str, *, with_reported: bo
                       "", "Sources: " + "; ".join(sorted({r.source for r in reported})) +
                       ". Caveats: the LDDU, TAILOR and CARAT code swapped P and R when printing; LDDU's released "
                       "code selects its epoch on the test set; features differ between papers."]
+    from mmerbench.evaluation.robustness import robustness_markdown
+
+    robustness = robustness_markdown(records, dataset, **(robustness_options or {}))
+    if robustness:
+        parts += ["", robustness]
     parts += ["", "## Provenance", "", provenance(records, dataset)]
     return "\n".join(parts) + "\n"
 
