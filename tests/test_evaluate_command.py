@@ -79,3 +79,17 @@ def test_jobs_stored_before_calibration_scores_get_them_from_their_probabilities
         for metric in ("ece", "ece_label", "brier", "nll", "unc_auroc", "aurc"):
             assert rescored["metrics"][split][metric] == pytest.approx(original["metrics"][split][metric], abs=1e-6)
     assert rescored["reliability"]["test"]["count"] == original["reliability"]["test"]["count"]
+
+
+def test_cli_run_takes_protocols_from_options_and_config_and_refuses_bad_ones(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text('methods = ["prior"]\ndatasets = ["tiny-single"]\nprotocols = ["missing"]\n')
+    assert main(["run", "--config", str(config), "--results", str(tmp_path / "r"),
+                 "--protocol", "missing-rate:0.5"]) == 0
+    (record,) = records(tmp_path / "r").values()
+    assert "test@missing-rate=0.5" in record["metrics"]  # the command line wins over the file
+    assert record["reliability"]["test"]["kind"] == "top-class"  # single-label data
+    capsys.readouterr()
+    assert main(["run", "--methods", "prior", "--datasets", "tiny", "--results", str(tmp_path / "r"),
+                 "--protocol", "noise:loud"]) == 2
+    assert "Valid: missing | missing-rate" in capsys.readouterr().err
