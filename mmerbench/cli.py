@@ -150,11 +150,11 @@ def print_condition_errors(records) -> None:
         print("\n".join(lines), file=sys.stderr)
 
 
-def print_evaluation(evaluation) -> bool:
+def print_evaluation(evaluation, with_progress: bool = True) -> bool:
     """Print what an evaluation of finished jobs did; True when every job could be evaluated."""
     from mmerbench.evaluation.reevaluate import summary
 
-    out, err = summary(evaluation)
+    out, err = summary(evaluation, with_progress)
     for line in out:
         print(line)
     if err:
@@ -164,8 +164,11 @@ def print_evaluation(evaluation) -> bool:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mmerbench.evaluation.reevaluate import evaluate_finished
+    from mmerbench.evaluation.reevaluate import evaluate_finished, progress_line
     from mmerbench.store import ResultStore
+
+    def show(event: dict) -> None:  # a line per job as it finishes: loading and predicting can take minutes
+        print(progress_line(event["record"]), flush=True)
 
     protocols = list(args.protocols or [])
     with ResultStore(args.results, create=False) as store:
@@ -175,8 +178,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not records:
             raise UsageError(f"no finished jobs in {args.results} match (dataset {args.dataset or 'any'}, "
                              f"methods {','.join(args.methods or []) or 'any'}, key {args.key or 'any'})")
-        evaluation = evaluate_finished(store, args.results, records, protocols, device=args.device)
-    return 0 if print_evaluation(evaluation) else 1
+        evaluation = evaluate_finished(store, args.results, records, protocols, device=args.device, on_event=show)
+    return 0 if print_evaluation(evaluation, with_progress=False) else 1
 
 
 # --------------------------------------------------------------------------- list

@@ -135,7 +135,7 @@ def with_noise(split: Split, scales: dict[str, np.ndarray], stream: tuple[int, .
     return replace(split, features=features)
 
 
-def feature_std(split: Split, chunk: int = 1024) -> dict[str, np.ndarray]:
+def feature_std(split: Split, chunk: int = 256) -> dict[str, np.ndarray]:
     """Per modality, the (D,) standard deviation of each feature dimension over the valid steps."""
     sums = {m: np.zeros(d) for m, d in split.modality_dims.items()}
     squares = {m: np.zeros(d) for m, d in split.modality_dims.items()}

@@ -146,17 +146,23 @@ def _label(record: dict) -> str:
     return f"{record['method']} on {record['dataset']} seed {record['seed']} ({record['key']})"
 
 
-def summary(outcome: EvaluateOutcome) -> tuple[list[str], list[str]]:
-    """(lines for standard output, lines for standard error) describing an evaluation."""
+def progress_line(record: dict) -> str:
+    """One line for a job just evaluated."""
+    last = record["evaluations"][-1]
+    what = []
+    if last["conditions"]:
+        what.append(f"{len(last['conditions'])} condition(s)")
+    if last["rescored"]:
+        what.append("calibration and uncertainty scores")
+    return f"evaluated {_label(record)}: {', '.join(what)} in {last['seconds']:.1f} s"
+
+
+def summary(outcome: EvaluateOutcome, with_progress: bool = True) -> tuple[list[str], list[str]]:
+    """(lines for standard output, lines for standard error) describing an evaluation; ``with_progress``
+    includes one line per evaluated job (leave it out when they were printed as they happened)."""
     out, err = [], []
-    for record in outcome.updated:
-        last = record["evaluations"][-1]
-        what = []
-        if last["conditions"]:
-            what.append(f"{len(last['conditions'])} condition(s)")
-        if last["rescored"]:
-            what.append("calibration and uncertainty scores")
-        out.append(f"evaluated {_label(record)}: {', '.join(what)} in {last['seconds']:.1f} s")
+    if with_progress:
+        out += [progress_line(record) for record in outcome.updated]
     if outcome.up_to_date:
         out.append(f"{len(outcome.up_to_date)} job(s) already had every condition asked for")
     if outcome.no_model:
