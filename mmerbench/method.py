@@ -8,6 +8,9 @@
   records what happened in ``fit_info_``.
 - ``predict_proba(split) -> (N, q)`` in [0, 1]; ``predict(split) -> (N, q)``
   in {0, 1} using ``threshold_``; optional ``predict_uncertainty(split)``.
+- ``save(directory)`` / ``Method.load(directory)``: the fitted method as safe
+  files (docs/saved-models.md); fitted state outside a torch model goes through
+  the ``extra_state`` / ``set_extra_state`` hooks.
 """
 
 from __future__ import annotations

@@ -126,6 +126,9 @@ def run_predict(results: str, *, on: str, dataset_params: dict | None = None, ke
     rows = sum(len(part) for _, part, _, _ in predicted)
     summary = f"{rows} samples of {on} predicted with {described}: " + ", ".join(scores)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--output {output}: cannot be written ({exc.strerror or exc})") from None
         return "", summary + f"; written to {output}"
     return text, summary

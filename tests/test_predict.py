@@ -30,21 +30,15 @@ def cli(*args, timeout=300):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """prior and br on `tiny`, seed 0, models saved (the default)."""
-    import os as _os
-
-    previous = _os.environ.get("MMERBENCH_PLUGINS")
-    _os.environ["MMERBENCH_PLUGINS"] = "mmerbench.testing.plugin"
     from mmerbench.plugins import reset_registry
 
+    with pytest.MonkeyPatch.context() as patch:  # the testing plugin, as the function-scoped fixture sets it
+        patch.setenv("MMERBENCH_PLUGINS", "mmerbench.testing.plugin")
+        reset_registry()
+        results = tmp_path_factory.mktemp("predict") / "results"
+        outcome = mmerbench.run(["prior", "br"], ["tiny"], [0], results=results)
     reset_registry()
-    results = tmp_path_factory.mktemp("predict") / "results"
-    outcome = mmerbench.run(["prior", "br"], ["tiny"], [0], results=results)
     assert not outcome.failed, outcome.failed
-    if previous is None:
-        _os.environ.pop("MMERBENCH_PLUGINS")
-    else:
-        _os.environ["MMERBENCH_PLUGINS"] = previous
-    reset_registry()
     return results
 
 
@@ -158,3 +152,12 @@ def test_find_job_explains_what_matches():
         find_job(records, key="aaa")  # a prefix of two keys
     with pytest.raises(UsageError, match="not both"):
         find_job(records, key="aaa1", method="br")
+
+
+def test_predict_to_an_unwritable_output_is_a_clear_error(finished_run, tmp_path, capsys):
+    from mmerbench.cli import main
+
+    target = tmp_path / "no-such-folder" / "preds.csv"
+    code = main(["predict", "--results", str(finished_run), "--method", "prior", "--trained-on", "tiny",
+                 "--on", "tiny", "--output", str(target)])
+    assert code == 2 and f"--output {target}: cannot be written" in capsys.readouterr().err

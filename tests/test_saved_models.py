@@ -97,6 +97,17 @@ def test_pickle_payload_in_place_of_weights_is_refused_and_never_runs(tmp_path, 
     assert not marker.exists()
 
 
+def test_pickle_payload_in_place_of_extra_arrays_is_refused_and_never_runs(tmp_path, data):
+    from mmerbench.saved_models import EXTRA_ARRAYS
+
+    saved = make_method("prior").fit(data.train, data.valid).save(tmp_path / "model")
+    marker = tmp_path / MARKER_NAME
+    _rewrite(saved, EXTRA_ARRAYS, pickle.dumps(Payload(str(marker))))
+    with pytest.raises(ModelFileError, match=r"extra_state\.safetensors: not a valid safetensors file"):
+        Method.load(saved)
+    assert not marker.exists()
+
+
 def test_safetensors_with_a_bogus_header_is_refused(tmp_path, fitted_lddu):
     saved = fitted_lddu.save(tmp_path / "model")
     bogus = (10**12).to_bytes(8, "little") + b'{"__metadata__": "not what it says"}'
@@ -266,3 +277,45 @@ def test_load_job_model_without_a_model_says_why(tmp_path):
 def test_load_method_puts_a_torch_model_on_the_requested_device(tmp_path, fitted_lddu):
     loaded = load_method(fitted_lddu.save(tmp_path / "model"), device="cpu")
     assert str(loaded.device_) == "cpu" and next(loaded.model_.parameters()).device.type == "cpu"
+
+
+def test_a_model_fitted_on_a_gpu_loads_on_the_cpu_when_there_is_none():
+    import torch
+
+    from mmerbench.training import load_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert load_device(None, "cuda:0") == torch.device("cpu")
+    assert load_device(None, "cpu") == torch.device("cpu")
+    assert load_device("cpu", "cuda:1") == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        load_device("cuda:0", "cpu")
+
+
+class ObjectParam(Method):
+    """A method whose hyperparameter is a function: JSON cannot hold it."""
+
+    name = "object-param"
+
+    def __init__(self, transform=np.tanh, threshold="valid"):
+        self.transform = transform
+        self.threshold = threshold
+
+    def _fit(self, train, valid):
+        self.mean_ = self.transform(np.asarray(train.labels, dtype=float).mean(axis=0))
+
+    def _predict_proba(self, split):
+        return np.tile(self.mean_, (len(split), 1))
+
+
+def test_a_model_that_cannot_be_saved_leaves_the_job_valid_and_says_why(tmp_path, data):
+    from mmerbench.saved_models import save_model_for_record
+
+    fitted = ObjectParam().fit(data.train, data.valid)
+    fields = save_model_for_record(tmp_path, "k1", fitted)
+    assert fields["model_path"] is None
+    assert "hyperparameters of object-param['transform'] is a numpy.ufunc" in fields["model_error"]
+    assert not (tmp_path / "models" / "k1").exists()
+    assert not [p for p in (tmp_path / "models").iterdir()], "a temporary directory was left behind"
+    assert save_model_for_record(tmp_path, "k2", fitted, enabled=False) == {"model_path": None}

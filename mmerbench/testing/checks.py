@@ -21,6 +21,11 @@ variants derived from it: a modality missing for some samples, single-label
 labels, a label constant in training. The fitted model is shared by the
 checks of one method, so the whole suite costs about six fits.
 
+The ``save_load`` check saves the fitted model to a temporary directory and
+loads it back (``Method.save`` / ``Method.load``, docs/saved-models.md): a
+method whose fitted state lives outside its torch model must implement
+``extra_state`` / ``set_extra_state``.
+
 A failed check raises AssertionError whose message names the method and the
 check. A check that does not apply (no ``predict_uncertainty``; the registered
 version when given a class rather than a name) is skipped.
