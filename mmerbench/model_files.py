@@ -151,7 +151,9 @@ def write_skops(path: Path, objects: dict[str, Any]) -> None:
     try:
         skops.io.dump(objects, str(path))
     except Exception as exc:
-        raise ModelFileError(f"cannot save the scikit-learn objects to {path} with skops ({type(exc).__name__}: {exc})")
+        raise ModelFileError(
+            f"cannot save the scikit-learn objects to {path} with skops ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def read_skops(path: Path, trusted: Iterable[str] = ()) -> Any:
@@ -186,10 +188,6 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def file_megabytes(paths: Iterable[Path]) -> float:
-    return sum(Path(p).stat().st_size for p in paths) / 1e6
 
 
 def _usual_permissions(path: Path) -> None:

@@ -138,6 +138,7 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
+    record.setdefault("model_path", None)  # a failed job has no model
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)
     record["finished_at"] = _now()
     return record

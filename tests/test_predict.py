@@ -29,16 +29,22 @@ def cli(*args, timeout=300):
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    """prior and br on `tiny`, seed 0, models saved (the default)."""
+    """prior and br on `tiny`, seed 0, models saved (the default): the worker's own function, in process."""
     from mmerbench.plugins import reset_registry
+    from mmerbench.runner import plan
+    from mmerbench.worker import run_job
 
     with pytest.MonkeyPatch.context() as patch:  # the testing plugin, as the function-scoped fixture sets it
         patch.setenv("MMERBENCH_PLUGINS", "mmerbench.testing.plugin")
         reset_registry()
         results = tmp_path_factory.mktemp("predict") / "results"
-        outcome = mmerbench.run(["prior", "br"], ["tiny"], [0], results=results)
+        jobs, _ = plan(["prior", "br"], ["tiny"], [0])
+        with ResultStore(results) as store:
+            for job in jobs:
+                record = run_job(job.to_dict(), str(results), 1, "cpu", {})
+                assert record["status"] == "ok", record.get("traceback")
+                store.put(record)
     reset_registry()
-    assert not outcome.failed, outcome.failed
     return results
 
 
@@ -161,3 +167,30 @@ def test_predict_to_an_unwritable_output_is_a_clear_error(finished_run, tmp_path
     code = main(["predict", "--results", str(finished_run), "--method", "prior", "--trained-on", "tiny",
                  "--on", "tiny", "--output", str(target)])
     assert code == 2 and f"--output {target}: cannot be written" in capsys.readouterr().err
+
+
+def test_save_models_is_on_by_default_and_off_by_flag_or_config(tmp_path):
+    from mmerbench.cli import build_parser, resolve_run_options
+
+    def options(*argv):
+        return resolve_run_options(build_parser().parse_args(["run", "--methods", "prior", *argv]))
+
+    assert options()["save_models"] is True
+    assert options("--no-save-models")["save_models"] is False
+    config = tmp_path / "run.toml"
+    config.write_text("save_models = false\n")
+    assert options("--config", str(config))["save_models"] is False
+
+
+def test_the_record_says_where_the_model_is_or_null(tmp_path):
+    from mmerbench.runner import plan
+    from mmerbench.worker import run_job
+
+    jobs, _ = plan(["prior", "failing"], ["tiny"], [0])
+    ok, failed = (run_job(job.to_dict(), str(tmp_path), 1, "cpu", {}) for job in jobs)
+    assert ok["status"] == "ok" and ok["model_path"] == f"models/{ok['key']}"
+    assert (tmp_path / ok["model_path"] / "mmerbench-model.json").is_file()
+    assert failed["status"] == "failed" and failed["model_path"] is None
+    unsaved = run_job(jobs[0].to_dict(), str(tmp_path / "other"), 1, "cpu", {}, save_models=False)
+    assert unsaved["status"] == "ok" and unsaved["model_path"] is None
+    assert not (tmp_path / "other" / "models").exists()

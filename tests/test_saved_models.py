@@ -319,3 +319,11 @@ def test_a_model_that_cannot_be_saved_leaves_the_job_valid_and_says_why(tmp_path
     assert not (tmp_path / "models" / "k1").exists()
     assert not [p for p in (tmp_path / "models").iterdir()], "a temporary directory was left behind"
     assert save_model_for_record(tmp_path, "k2", fitted, enabled=False) == {"model_path": None}
+
+
+@pytest.mark.parametrize("name, estimator", [("br", "svc"), ("br", "rf"), ("cc", "rf"), ("lp", "svc")])
+def test_every_named_base_learner_round_trips(tmp_path, data, name, estimator):
+    params = {"estimator_params": {"n_estimators": 5}} if estimator == "rf" else {}
+    fitted = make_method(name, estimator=estimator, **params).fit(data.train, data.valid)
+    loaded = Method.load(fitted.save(tmp_path / "model"))
+    np.testing.assert_array_equal(loaded.predict_proba(data.test), fitted.predict_proba(data.test))
