@@ -79,3 +79,13 @@ def test_leaderboard_shows_robustness_tables_and_new_metrics(tmp_path, capsys):
     assert main(["results", "--results", str(results), "--format", "csv"]) == 0
     rows = {row["key"]: row for row in csv.DictReader(io.StringIO(capsys.readouterr().out))}
     assert rows["br-0"]["test@text+audio_mif1"] == "0.6" and rows["lddu-1"]["test_ece"] == "0.05"
+
+
+def test_an_unknown_metric_name_is_a_clear_error(tmp_path, capsys):
+    results = tmp_path / "results"
+    with ResultStore(results) as store:
+        for r in RECORDS:
+            store.put(r)
+    assert main(["leaderboard", "--results", str(results), "--metrics", "mif1,ecee"]) == 2
+    err = capsys.readouterr().err
+    assert "--metrics ecee" in err and "Available: ece, mif1" in err
