@@ -48,6 +48,14 @@ class SyntheticParams:
     cue_steps: int = 3
     dtype: str = "float32"
     single_label: bool = False  # synthetic-single: one IEMOCAP-like class per sample (single.py)
+    # The synthetic-uncertain knobs (see story.Story). They enter the cache key only when they differ
+    # from these defaults, so the original datasets keep their cache files (and, being the same
+    # arrays, their fingerprints).
+    noise_log_sd: float = 0.5
+    always_cued: bool = False
+    fixed_intensity: float = 0.0
+    confuser_probability: float = 0.25
+    shared_noise: bool = False
 
     def validate(self) -> None:
         owner = f"dataset {self.name}"
@@ -69,11 +77,17 @@ class SyntheticParams:
                              f"{self.noise_scale} and {self.cue_strength}")
         if self.dtype not in ("float32", "float16"):
             raise UsageError(f"{owner}: dtype must be 'float32' or 'float16', got {self.dtype!r}")
+        if self.noise_log_sd < 0 or self.fixed_intensity < 0 or not 0.0 <= self.confuser_probability <= 1.0:
+            raise UsageError(f"{owner}: noise_log_sd and fixed_intensity must be >= 0 and confuser_probability in "
+                             f"[0, 1], got {self.noise_log_sd}, {self.fixed_intensity} and {self.confuser_probability}")
 
     def key(self) -> str:
         values = asdict(self)
         if not values["single_label"]:  # so the multi-label datasets keep their cache keys (and cached files)
             del values["single_label"]
+        for name, default in UNCERTAIN_DEFAULTS.items():
+            if values[name] == default:
+                del values[name]
         text = json.dumps({"generator_version": GENERATOR_VERSION, **values}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -82,7 +96,14 @@ class SyntheticParams:
 
         return Story(seed=self.seed, steps=dict(self.steps), dims=dict(self.dims), missing_rate=self.missing_rate,
                      noise_scale=self.noise_scale, cue_strength=self.cue_strength, cue_steps=self.cue_steps,
-                     single_label=self.single_label)
+                     single_label=self.single_label,
+                     noise_log_sd=self.noise_log_sd, always_cued=self.always_cued,
+                     fixed_intensity=self.fixed_intensity, confuser_probability=self.confuser_probability,
+                     shared_noise=self.shared_noise)
+
+
+UNCERTAIN_DEFAULTS = {"noise_log_sd": 0.5, "always_cued": False, "fixed_intensity": 0.0, "confuser_probability": 0.25,
+                      "shared_noise": False}
 
 
 def cache_path(params: SyntheticParams) -> Path:
@@ -283,6 +304,41 @@ def load_synthetic_single(
     return _load("synthetic-single", locals(), single_label=True)
 
 
+def load_synthetic_uncertain(
+    seed: int = 0,
+    n_train: int = 1500,
+    n_valid: int = 300,
+    n_test: int = 600,
+    steps: int = 24,
+    text_dim: int = 48,
+    audio_dim: int = 24,
+    vision_dim: int = 16,
+    unaligned: bool = False,
+    frame_ratio: int = 4,
+    missing_rate: float = 0.0,
+    noise_scale: float = 1.0,
+    cue_strength: float = 3.0,
+    cue_steps: int = 3,
+    dtype: str = "float32",
+    noise_log_sd: float = 0.8,
+    always_cued: bool = True,
+    fixed_intensity: float = 1.0,
+    confuser_probability: float = 0.0,
+    shared_noise: bool = True,
+) -> Dataset:
+    """The small default's story with the true noise level as the main driver of difficulty.
+
+    Every present emotion shows in every modality at one fixed intensity, no
+    confusers, and the per-sample noise level spreads wider (log-normal sd
+    ``noise_log_sd`` instead of 0.5) against weaker cues: what separates an
+    easy sample from a hard one is how noisy it is, which ``meta["noise"]``
+    records. On ``synthetic`` an ideal detector's loss barely follows the
+    noise; here it does (tests/test_synthetic_uncertain.py), so uncertainty
+    estimates can be judged against the truth (``noise_spearman``).
+    """
+    return _load("synthetic-uncertain", locals())
+
+
 def _load(name: str, given: dict, single_label: bool = False) -> Dataset:
     ratio = given["frame_ratio"] if given["unaligned"] else 1
     if ratio < 1:
@@ -295,6 +351,7 @@ def _load(name: str, given: dict, single_label: bool = False) -> Dataset:
         missing_rate=given["missing_rate"], noise_scale=given["noise_scale"],
         cue_strength=given["cue_strength"], cue_steps=given["cue_steps"], dtype=given["dtype"],
         single_label=single_label,
+        **{name: given[name] for name in UNCERTAIN_DEFAULTS if name in given},
     )
     return load_params(params, given)
 
