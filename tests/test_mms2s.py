@@ -123,3 +123,16 @@ def test_mms2s_learns_a_small_synthetic_set_better_than_the_prior(target):
     prior_f1 = mmerbench.score(data.test.labels, prior.predict(data.test))["mif1"]
     method_f1 = mmerbench.score(data.test.labels, method.predict(data.test))["mif1"]
     assert method_f1 >= prior_f1 + 0.05, f"MMS2S ({target}) test miF1 {method_f1:.3f} vs prior {prior_f1:.3f}"
+
+
+def test_a_decoder_step_never_sees_later_labels():
+    model = _model()
+    features, masks = random_masked_inputs(DIMS, {"text": [4], "audio": [6], "vision": [3]},
+                                           {"text": 4, "audio": 6, "vision": 3})
+    memory = model.encode(features, masks)
+    prefix = torch.tensor([[model.bos, 1, 2]])
+    none = torch.zeros(1, 3, 4, dtype=torch.bool)
+    full, _ = model.decode_logits(prefix, memory, masks, none)
+    first, _ = model.decode_logits(prefix[:, :1], memory, masks, none[:, :1])
+    two, _ = model.decode_logits(prefix[:, :2], memory, masks, none[:, :2])
+    assert torch.allclose(full[:, :1], first, atol=1e-5) and torch.allclose(full[:, :2], two, atol=1e-5)
