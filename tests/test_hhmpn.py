@@ -62,6 +62,9 @@ def test_padding_batch_mates_and_missing_modalities():
     for m in DIMS:
         garbage[m][~masks[m]] = 40.0
     assert torch.allclose(logits, model(garbage, masks), atol=1e-5)
+    longer = {m: torch.nn.functional.pad(x, (0, 0, 0, 3)) for m, x in features.items()}  # more padded steps
+    longer_masks = {m: torch.nn.functional.pad(k, (0, 3)) for m, k in masks.items()}
+    assert torch.allclose(logits, model(longer, longer_masks), atol=1e-5)
     for i in range(3):
         alone = model({m: x[i:i + 1] for m, x in features.items()}, {m: k[i:i + 1] for m, k in masks.items()})
         assert torch.allclose(alone, logits[i:i + 1], atol=1e-5)
