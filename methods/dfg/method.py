@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from mmerbench.errors import UsageError
 from mmerbench.training import Batch, TorchMethod
 from mmerbench_methods.dfg.model import GraphMFN, GraphMFNConfig
 
@@ -69,8 +70,6 @@ class DFGMethod(TorchMethod):
         self.threshold = threshold
 
     def build_model(self, train) -> GraphMFN:
-        from mmerbench.errors import UsageError
-
         reference = self.reference
         if reference == "auto":
             reference = "text" if "text" in train.modalities else train.modalities[0]

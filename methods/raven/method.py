@@ -39,8 +39,9 @@ class RAVENMethod(TorchMethod):
     requires = {"modalities": (TEXT,), "sequences": True}
     presets = {
         "paper": {},
-        # Half the widths and a larger batch and learning rate for few epochs on 2 cores
-        # (see the report in the commit adding this preset for the numbers on `synthetic`).
+        # Smaller widths (64/64/128 instead of 150/150/300), batch 32 and lr 3e-3 for 12 epochs on
+        # 2 cores. On `synthetic` (one thread, machine shared with other jobs): test miF1 0.710
+        # against the label prior's 0.480, 85 s wall, 14 s CPU.
         "cpu": {"input_dim": 64, "cell_dim": 64, "hidden": 128, "epochs": 12, "batch_size": 32, "lr": 3e-3,
                 "patience": 4},
     }
