@@ -22,6 +22,12 @@ class HHMPNMethod(TorchMethod):
     sends messages to label i when P(j | i) in training exceeds it (0: they
     co-occurred at least once).
 
+    Known difference from the released code: its encoder (``lamp/multran.py``) is a MulT with
+    fixed widths -- d 512, 4 heads, 6 crossmodal layers, 6-layer memories at width 1024 over the
+    concatenated pair -- that ignores ``-n_layers_enc``; ours uses ``encoder_layers`` (3) and
+    ``heads`` for the crossmodal and memory stacks and merges each pair back to d with a Linear,
+    which keeps the paper preset at about 112M parameters instead of several hundred million.
+
     Input: any modalities, any lengths -- crossmodal attention and
     label-to-modality attention work across different lengths, so unaligned
     data need no alignment. A modality a sample lacks gets no fusion weight.
