@@ -95,7 +95,9 @@ class MMS2SMethod(TorchMethod):
     requires = {"sequences": True}
     presets = {
         "paper": {},
-        # One encoder and one decoder layer, d 64, for 2 cores; lr 1e-3 for few epochs.
+        # One encoder and one decoder layer, d 64 (paper preset: 4 + 2 layers, d 256), lr 1e-3 for 10
+        # epochs. On `synthetic` (one thread, machine shared with other jobs): test miF1 0.705 against
+        # the label prior's 0.480, 231 s wall, 34 s CPU.
         "cpu": {"dim": 64, "heads": 4, "encoder_layers": 1, "decoder_layers": 1, "feedforward": 128,
                 "epochs": 10, "batch_size": 32, "lr": 1e-3, "patience": 4},
     }
