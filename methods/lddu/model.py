@@ -10,6 +10,18 @@ The network, top to bottom (M modalities, q labels, B samples):
        y_mu = MLP_j([mu^1; ...; mu^M]), y_sigma = MLP_j([sigma^1; ...; sigma^M])
        y    = g * y_mu + (1 - g) * y_sigma,   g = y_dir (or the truth-aware gate while training)
 
+Differences from the released code's network (``src/models/myModels.py``),
+all in the encoder of step 1 (the shared ``ModalityEncoder``): pre-LN
+Transformer layers (the code's BERT layers are post-LN), fixed sinusoidal
+positions (code: learned position embeddings, 60 of them, which cannot
+cover 500-frame unaligned inputs), ReLU feed-forward (code: GELU), dropout
+on the residual branches only (code: also 0.3 on the attention
+probabilities), PyTorch's default initialisation (code: normal(0, 0.02) in
+the encoders), and padded frames masked in the label-wise attention (the
+code's attention softmax also covers padding). Everything after the
+encoders follows the code's shapes; the latent encoder keeps PyTorch's
+default initialisation where the code uses Xavier.
+
 The losses (SupCon over the distributions, the ordinal calibration loss) live
 in ``losses.py``; the training loop and the hyperparameters in ``method.py``.
 Per-modality and per-label layers are stored as grouped weights and applied
@@ -25,9 +37,9 @@ import torch
 from torch import nn
 
 from mmerbench_methods._blocks.encoders import ModalityEncoder
-from mmerbench_methods._blocks.label_attention import LabelWiseAttention, PooledLabelProjection
+from mmerbench_methods._blocks.label_attention import LabelWiseAttention, MLPLabelAttention, PooledLabelProjection
 
-EMOTION_SPACES = ("attention", "pooled")
+EMOTION_SPACES = ("attention", "mlp-attention", "pooled")
 
 
 @dataclass
@@ -44,7 +56,9 @@ class LDDUConfig:
     emotion_dim: int = 128  # size of Z^m per label (paper 128; the released code uses hidden, 256)
     latent: int = 64  # size of mu and sigma (paper 64; code 128)
     dropout: float = 0.1  # dropout in the heads
-    emotion_space: str = "attention"  # "attention" | "pooled" (ablation: no label-wise attention)
+    # "attention" (label embeddings as queries) | "mlp-attention" (the paper's Table 3 ablation (1):
+    # additive attention scored by an MLP, no label embeddings) | "pooled" (mean-pool + MLP, cruder)
+    emotion_space: str = "attention"
     max_steps: int = 4096  # longest sequence the position table covers
     log_variance_limit: float = 15.0  # clamp on log sigma^2, so exp() never overflows
 
@@ -103,6 +117,10 @@ class LDDUModel(nn.Module):
                 name: LabelWiseAttention(config.label_dim, d, config.attention_dim, z, config.dropout)
                 for name in self.modalities
             })
+        elif config.emotion_space == "mlp-attention":
+            self.emotion_space = nn.ModuleDict({
+                name: MLPLabelAttention(q, d, config.attention_dim, z, config.dropout) for name in self.modalities
+            })
         else:
             self.emotion_space = nn.ModuleDict({
                 name: PooledLabelProjection(q, d, z, config.dropout) for name in self.modalities
@@ -152,6 +170,7 @@ class LDDUModel(nn.Module):
             "y_dir": torch.sigmoid(dir_logit),
             "mu": mu,
             "sigma": sigma,
+            "log_variance": log_variance.view(m, batch, q, -1).permute(1, 0, 2, 3),  # (B, M, q, latent)
             "y_mu": torch.sigmoid(mu_logit),
             "y_sigma": torch.sigmoid(sigma_logit),
         }
