@@ -438,3 +438,26 @@ def test_latent_distributions_are_the_models_gaussians(dataset):
     # predict_uncertainty is ||sigma|| over modalities and latent axes.
     norms = np.sqrt((latent["sigma"].astype(np.float64) ** 2).sum(axis=(1, 3)))
     assert np.allclose(method.predict_uncertainty(dataset.test), norms, rtol=1e-5)
+
+
+def test_encoder_checkpointing_changes_no_number_and_attention_dropout_is_separate(dataset):
+    batch = first_batch(dataset.train)
+    results = []
+    for checkpoint_encoders in (False, True):
+        method, model = prepared(dataset, checkpoint_encoders=checkpoint_encoders, encoder_dropout=0.3,
+                                 attention_dropout=0.2)
+        model.train()  # dropout on: the recomputation must replay the same masks
+        torch.manual_seed(5)
+        loss, _ = method.training_loss(model, batch, epoch=1)
+        loss.backward()
+        results.append((float(loss.detach()), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+        attention = [m.dropout for m in model.modules() if isinstance(m, torch.nn.MultiheadAttention)]
+        assert attention and all(p == 0.2 for p in attention)
+        residual = [m.p for m in model.encoders.modules() if isinstance(m, torch.nn.Dropout)]
+        assert residual and all(p == 0.3 for p in residual)
+    (plain_loss, plain_grads), (checkpointed_loss, checkpointed_grads) = results
+    assert plain_loss == pytest.approx(checkpointed_loss, rel=1e-6)
+    assert len(plain_grads) == len(checkpointed_grads)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain_grads, checkpointed_grads))
+    assert make_method("lddu", preset="reference-code").attention_dropout == 0.3  # the released code's
+    assert make_method("lddu").attention_dropout == 0.0

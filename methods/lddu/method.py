@@ -22,7 +22,12 @@ Training
   ``amp``: bfloat16 autocast on CUDA (off by default, ignored on CPU).
 Network (model.py)
 - ``hidden`` 256; ``layers`` 3; ``heads`` 8; ``feedforward`` 256 and
-  ``encoder_dropout`` 0.3 (code; paper silent); ``label_dim`` and
+  ``encoder_dropout`` 0.3 (code; paper silent); ``attention_dropout`` on the
+  encoders' attention probabilities 0.0 | 0.3 (paper silent; at 0 the fused
+  attention kernels apply on CPU, which take no dropout, so no (B, heads,
+  T, T) map is kept: what lets 500-frame unaligned batches of 128 fit);
+  ``checkpoint_encoders`` False (True recomputes the encoders in backward:
+  identical numbers, less memory, ~1/3 more time); ``label_dim`` and
   ``attention_dim`` 256 (code); ``emotion_dim`` (Z) 128 | 256;
   ``latent`` 64 | 128; ``dropout`` 0.1 in the heads.
 Loss: L = weight_cls L_cls + weight_ocl L_ocl + weight_scl L_scl + weight_dir L_dir + weight_kl L_kl
@@ -143,7 +148,7 @@ class LDDU(TorchMethod):
         "paper": {},
         "reference-code": {
             "batch_size": 64, "lr": 2e-4, "optimizer": "bertadam", "weight_decay": 0.01,
-            "emotion_dim": 256, "latent": 128,
+            "emotion_dim": 256, "latent": 128, "attention_dropout": 0.3,
             "weight_ocl": 0.3, "weight_scl": 1.0, "weight_dir": 0.3,
             "similarity_scale": 0.5, "scl_anchors": "batch+queue", "scl_anchors_without_positives": "zero",
             "ocl_pairs": ["DS"], "ocl_signals": "reference-code", "threshold": "published",
@@ -170,6 +175,7 @@ class LDDU(TorchMethod):
         self,
         # network
         hidden: int = 256, layers: int = 3, heads: int = 8, feedforward: int = 256, encoder_dropout: float = 0.3,
+        attention_dropout: float = 0.0, checkpoint_encoders: bool = False,
         label_dim: int = 256, attention_dim: int = 256, emotion_dim: int = 128, latent: int = 64,
         dropout: float = 0.1,
         # loss weights
@@ -196,6 +202,8 @@ class LDDU(TorchMethod):
         self.heads = heads
         self.feedforward = feedforward
         self.encoder_dropout = encoder_dropout
+        self.attention_dropout = attention_dropout
+        self.checkpoint_encoders = checkpoint_encoders
         self.label_dim = label_dim
         self.attention_dim = attention_dim
         self.emotion_dim = emotion_dim
@@ -264,7 +272,8 @@ class LDDU(TorchMethod):
         return LDDUConfig(
             modality_dims=dict(train.modality_dims), n_labels=train.n_labels, hidden=self.hidden,
             layers=self.layers, heads=self.heads, feedforward=self.feedforward,
-            encoder_dropout=self.encoder_dropout, label_dim=self.label_dim, attention_dim=self.attention_dim,
+            encoder_dropout=self.encoder_dropout, attention_dropout=float(self.attention_dropout),
+            checkpoint_encoders=bool(self.checkpoint_encoders), label_dim=self.label_dim, attention_dim=self.attention_dim,
             emotion_dim=self.emotion_dim, latent=self.latent, dropout=self.dropout,
             emotion_space=("attention" if self.use_emotion_attention else
                            "mlp-attention" if self.emotion_space_ablation == "mlp-attention" else "pooled"),

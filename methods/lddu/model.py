@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from mmerbench_methods._blocks.encoders import ModalityEncoder
 from mmerbench_methods._blocks.label_attention import LabelWiseAttention, MLPLabelAttention, PooledLabelProjection
@@ -51,6 +52,13 @@ class LDDUConfig:
     heads: int = 8
     feedforward: int = 256  # Transformer feed-forward width (the released code: 256)
     encoder_dropout: float = 0.3  # dropout inside the encoders (the released code: 0.3)
+    # dropout on the encoders' attention probabilities (the released code: 0.3). At 0 the CPU's
+    # fused attention kernels apply (they take no dropout): no (B, heads, T, T) map is kept.
+    attention_dropout: float = 0.0
+    # recompute each modality's encoder in backward instead of keeping its activations: the same
+    # numbers (dropout's random state is replayed), about one more encoder forward per step, and a
+    # fraction of the memory on long (e.g. 500-frame unaligned) inputs.
+    checkpoint_encoders: bool = False
     label_dim: int = 256  # label embedding size
     attention_dim: int = 256  # query/key space of the emotion-space attention ("pro_dim")
     emotion_dim: int = 128  # size of Z^m per label (paper 128; the released code uses hidden, 256)
@@ -110,6 +118,8 @@ class LDDUModel(nn.Module):
                                   feedforward=config.feedforward, max_steps=config.max_steps)
             for name, dim_in in config.modality_dims.items()
         })
+        for encoder in self.encoders.values():
+            set_attention_dropout(encoder, config.attention_dropout)
         # 2. emotion space: shared label embeddings, one attention per modality
         self.label_embeddings = nn.Parameter(nn.init.xavier_uniform_(torch.empty(q, config.label_dim)))
         if config.emotion_space == "attention":
@@ -139,7 +149,10 @@ class LDDUModel(nn.Module):
     def forward(self, features: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         emotion = []
         for name in self.modalities:  # modalities differ in length, so one encoder call each
-            frames = self.encoders[name](features[name], masks[name])  # (B, T_m, d)
+            if self.config.checkpoint_encoders and torch.is_grad_enabled():
+                frames = checkpoint(self.encoders[name], features[name], masks[name], use_reentrant=False)
+            else:
+                frames = self.encoders[name](features[name], masks[name])  # (B, T_m, d)
             if self.config.emotion_space == "attention":
                 z_m, _ = self.emotion_space[name](self.label_embeddings, frames, masks[name])  # (B, q, z)
             else:
@@ -174,6 +187,18 @@ class LDDUModel(nn.Module):
             "y_mu": torch.sigmoid(mu_logit),
             "y_sigma": torch.sigmoid(sigma_logit),
         }
+
+
+def set_attention_dropout(encoder: nn.Module, probability: float) -> None:
+    """Set the dropout on attention probabilities of every multi-head attention in ``encoder``.
+
+    ``nn.TransformerEncoderLayer`` uses one dropout for its residual branches
+    and its attention probabilities; this separates the second, so that the
+    residual dropout can stay while attention runs in a fused kernel.
+    """
+    for module in encoder.modules():
+        if isinstance(module, nn.MultiheadAttention):
+            module.dropout = float(probability)
 
 
 def fuse(y_mu: torch.Tensor, y_sigma: torch.Tensor, gate: torch.Tensor, use_y_mu: bool = True,
