@@ -63,8 +63,24 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=None,
                         help="override the batch size (e.g. to fit paper-preset unaligned steps in CPU memory); "
                              "the implied epoch time is then scaled per sample")
+    parser.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                        help="override an LDDU hyperparameter (value parsed as JSON when it parses), "
+                             "e.g. --set checkpoint_encoders=true; repeatable")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
+
+
+def overrides(pairs: list[str]) -> dict:
+    parsed = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {pair!r}: expected PARAM=VALUE, e.g. --set checkpoint_encoders=true")
+        try:
+            parsed[name] = json.loads(text)
+        except json.JSONDecodeError:
+            parsed[name] = text
+    return parsed
 
 
 def random_split(n: int, steps: int, rng: np.random.Generator):
@@ -95,6 +111,8 @@ def build(args):
         method = make_method("lddu", preset=args.preset or "paper", device="cpu")
         if args.batch_size:
             method.set_params(batch_size=args.batch_size)
+    if args.set:
+        method.set_params(**overrides(args.set))
     return method, train, default_n_train
 
 
