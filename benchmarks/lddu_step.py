@@ -27,6 +27,11 @@ is inflated by waiting for a core, the CPU time much less.
     python benchmarks/lddu_step.py --dataset synthetic-mosei --preset paper
     python benchmarks/lddu_step.py --dataset synthetic-mosei-aligned --preset paper
 
+Peak RSS depends on the allocator: by default this script fixes glibc's
+mmap threshold (``--malloc-mmap-threshold``; the same as running with
+``MALLOC_MMAP_THRESHOLD_=131072``), so freed activations go back to the OS;
+``--malloc-mmap-threshold 0`` measures with glibc's dynamic default.
+
 Timings on a shared CPU are noisy: other processes compete for the cores.
 The last line is ``JSON {"seconds_per_step": ..., "peak_rss_mb": ...}``.
 """
@@ -63,8 +68,48 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=None,
                         help="override the batch size (e.g. to fit paper-preset unaligned steps in CPU memory); "
                              "the implied epoch time is then scaled per sample")
+    parser.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                        help="override an LDDU hyperparameter (value parsed as JSON when it parses), "
+                             "e.g. --set checkpoint_encoders=true; repeatable")
+    parser.add_argument("--malloc-mmap-threshold", type=int, default=131072, metavar="BYTES",
+                        help="fix glibc's mmap threshold (bytes; 0 = leave glibc's dynamic default). With the "
+                             "dynamic default, freed activation tensors stay in the heap and RSS only grows")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
+
+
+def fix_mmap_threshold(threshold: int) -> bool:
+    """mallopt(M_MMAP_THRESHOLD, threshold) on glibc: large tensors are then mmapped and go back to the OS when freed.
+
+    glibc raises its mmap threshold each time a large mmapped block is freed,
+    so after the first step PyTorch's activation buffers come from the heap,
+    which is never trimmed: peak RSS then counts freed memory too. Setting
+    the threshold explicitly turns that adjustment off (the same as the
+    environment variable MALLOC_MMAP_THRESHOLD_). False when not on glibc.
+    """
+    if threshold <= 0:
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(-3, int(threshold)))  # -3 = M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
+def overrides(pairs: list[str]) -> dict:
+    parsed = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {pair!r}: expected PARAM=VALUE, e.g. --set checkpoint_encoders=true")
+        try:
+            parsed[name] = json.loads(text)
+        except json.JSONDecodeError:
+            parsed[name] = text
+    return parsed
 
 
 def random_split(n: int, steps: int, rng: np.random.Generator):
@@ -95,6 +140,8 @@ def build(args):
         method = make_method("lddu", preset=args.preset or "paper", device="cpu")
         if args.batch_size:
             method.set_params(batch_size=args.batch_size)
+    if args.set:
+        method.set_params(**overrides(args.set))
     return method, train, default_n_train
 
 
@@ -109,6 +156,7 @@ def fill_queue(method, rng_seed: int) -> None:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    mmap_fixed = fix_mmap_threshold(args.malloc_mmap_threshold)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     args.batch_rows = 64 * (args.warmup + args.steps)
@@ -148,7 +196,8 @@ def main(argv=None) -> dict:
     print(f"  steps (s): {', '.join(f'{t:.3f}' for t in timed)}")
     print(f"  median seconds per step: {seconds:.3f}  (contrastive loss alone, fwd+bwd: {statistics.median(timed_loss):.3f})")
     print(f"  median CPU seconds per step (all threads of this process): {cpu_seconds:.3f}")
-    print(f"  peak RSS: {peak_mb:.0f} MB")
+    print(f"  peak RSS: {peak_mb:.0f} MB  (glibc mmap threshold "
+          f"{'fixed at ' + str(args.malloc_mmap_threshold) + ' bytes' if mmap_fixed else 'dynamic'})")
     result = {"seconds_per_step": round(seconds, 4), "peak_rss_mb": round(peak_mb, 1),
               "cpu_seconds_per_step": round(cpu_seconds, 4),
               "contrastive_seconds": round(statistics.median(timed_loss), 4)}

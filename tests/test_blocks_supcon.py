@@ -158,3 +158,38 @@ def test_queue_contents_stay_valid_for_backward_after_enqueue():
     queue.enqueue(batch, torch.tensor([0, 1, 0, 1]))  # the usual order: loss, enqueue, backward
     loss.backward()
     assert torch.isfinite(batch.grad).all()
+
+
+def masked_supcon(batch, classes, anchors, queue, queue_classes, queue_anchors, temperature, scale):
+    """The loss with every (anchor, contrast) logit and an explicit positives mask, in autograd ("skip")."""
+    contrast = torch.cat([batch, queue.detach()])
+    contrast_classes = torch.cat([classes, queue_classes])
+    rows = torch.arange(len(batch))[anchors] if anchors is not None else torch.arange(len(batch))
+    if queue_anchors:
+        rows = torch.cat([rows, torch.arange(len(batch), len(contrast))])
+    logits = contrast[rows] @ contrast.T * (scale / temperature)
+    not_self = torch.ones_like(logits, dtype=torch.bool)
+    not_self[torch.arange(len(rows)), rows] = False
+    positives = (contrast_classes[rows, None] == contrast_classes[None, :]) & not_self
+    log_prob = logits - torch.logsumexp(logits.masked_fill(~not_self, float("-inf")), dim=1, keepdim=True)
+    counts = positives.sum(1)
+    per_anchor = -(log_prob * positives).sum(1)[counts > 0] / counts[counts > 0]
+    return per_anchor.mean()
+
+
+@pytest.mark.parametrize("queue_anchors", [False, True])
+def test_supcon_gradient_equals_the_masked_formulas(queue_anchors):
+    generator = torch.Generator().manual_seed(7)
+    batch = normalised(10, 6, generator).requires_grad_(True)
+    classes = torch.tensor([0, 1, 0, 2, 1, 3, 0, 2, 4, 1])
+    anchors = torch.tensor([1, 1, 0, 1, 0, 1, 1, 0, 1, 1], dtype=torch.bool)
+    queue, queue_classes = normalised(7, 6, generator), torch.tensor([1, 2, 5, 0, 0, 4, 3])
+    got = supervised_contrastive_loss(batch, classes, temperature=0.2, anchors=anchors, queue_embeddings=queue,
+                                      queue_classes=queue_classes, queue_anchors=queue_anchors,
+                                      similarity_scale=0.5)
+    (got_grad,) = torch.autograd.grad(got, batch)
+    expected = masked_supcon(batch, classes, anchors, queue, queue_classes, queue_anchors, 0.2, 0.5)
+    (expected_grad,) = torch.autograd.grad(expected, batch)
+    # The loss computes its softmax in float32 (also under autocast): float32 tolerances.
+    assert float(got.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
+    assert torch.allclose(got_grad, expected_grad, rtol=1e-5, atol=1e-6)

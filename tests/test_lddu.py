@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -12,13 +13,16 @@ from mmerbench.api import make_method, method_class
 from mmerbench.errors import UsageError
 from mmerbench.testing.fixtures import make_tiny_dataset
 from mmerbench.training import Batch
-from mmerbench_methods._blocks.label_attention import PooledLabelProjection
+from mmerbench_methods._blocks.label_attention import MLPLabelAttention, PooledLabelProjection
 from mmerbench_methods.lddu.losses import (
     CorrectnessHistory,
     calibration_signals,
     distribution_rows,
+    gaussian_kl,
     ordinal_calibration_loss,
     parse_pairs,
+    reference_code_calibration_loss,
+    symmetric_kl,
 )
 from mmerbench_methods.lddu.model import fuse
 
@@ -81,15 +85,32 @@ def test_fusion_gate():
     assert torch.equal(fuse(y_mu, y_sigma, gate, use_y_mu=False), y_sigma)
 
 
-def test_gate_is_y_dir_at_test_time_and_optionally_truth_aware_in_training(dataset):
+def test_gate_is_y_dir_by_default_and_the_truth_gate_uses_the_plug_in_agreement_at_test_time(dataset):
     method, model = prepared(dataset, train_gate="truth")
     batch = first_batch(dataset.train)
     out = model(batch.features, batch.masks)
-    expected = out["y_dir"] * out["y_mu"] + (1 - out["y_dir"]) * out["y_sigma"]
+    agreement = torch.maximum(out["y_dir"], 1 - out["y_dir"])
+    expected = agreement * out["y_mu"] + (1 - agreement) * out["y_sigma"]
     assert torch.allclose(method.forward_proba(model, batch), expected, atol=1e-6)
     truth_gate = method.gate(out, batch.labels)
     assert torch.allclose(truth_gate, 1 - (out["y_dir"] - batch.labels).abs())
-    assert torch.equal(prepared(dataset)[0].gate(out, batch.labels), out["y_dir"])  # the default: y_dir
+    default, _ = prepared(dataset)
+    assert torch.equal(default.gate(out, batch.labels), out["y_dir"])  # the default: y_dir in training...
+    assert torch.equal(default.gate(out, None), out["y_dir"])  # ... and at test time
+    default_expected = out["y_dir"] * out["y_mu"] + (1 - out["y_dir"]) * out["y_sigma"]
+    assert torch.allclose(default.forward_proba(model, batch), default_expected, atol=1e-6)
+
+
+def test_truth_gate_agrees_between_training_and_test_when_y_dir_is_confident_and_correct(dataset):
+    method, _ = prepared(dataset, train_gate="truth")
+    y_dir = torch.tensor([[0.97, 0.02, 0.9], [0.08, 0.99, 0.6]])
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])  # the last entry is wrong
+    outputs = {"y_dir": y_dir}
+    train, test = method.gate(outputs, labels), method.gate(outputs, None)
+    right = (y_dir > 0.5) == (labels > 0.5)
+    assert torch.allclose(train[right], test[right])
+    assert torch.all(test[right] > 0.85)  # a correctly rejected absent label is gated to y_mu in both
+    assert not torch.allclose(train[~right], test[~right])  # only the truth can tell a confident mistake
 
 
 # ---------------------------------------------------------------------------- contrastive rows
@@ -277,11 +298,16 @@ def test_each_ablation_switch_removes_its_term_and_only_it(dataset):
         assert all(terms[k] == pytest.approx(full[k], rel=1e-5) for k in ("dir", "scl", "ocl"))
 
 
-def test_no_emotion_attention_swaps_the_layer(dataset):
-    _, model = prepared(dataset, use_emotion_attention=False)
-    assert all(isinstance(layer, PooledLabelProjection) for layer in model.emotion_space.values())
+def test_no_emotion_attention_swaps_the_layer_for_the_papers_mlp_attention_or_mean_pooling(dataset):
+    _, model = prepared(dataset, use_emotion_attention=False)  # the paper's ablation (1): MLP-based attention
+    assert all(isinstance(layer, MLPLabelAttention) for layer in model.emotion_space.values())
     batch = first_batch(dataset.train)
     assert model(batch.features, batch.masks)["y_dir"].shape == (12, 4)
+    _, pooled = prepared(dataset, use_emotion_attention=False, emotion_space_ablation="mean-pool")
+    assert all(isinstance(layer, PooledLabelProjection) for layer in pooled.emotion_space.values())
+    assert pooled(batch.features, batch.masks)["y_dir"].shape == (12, 4)
+    with pytest.raises(UsageError, match="emotion_space_ablation='max'"):
+        prepared(dataset, use_emotion_attention=False, emotion_space_ablation="max")
 
 
 def test_both_fusion_branches_off_is_refused(dataset):
@@ -305,3 +331,133 @@ def test_presets_resolve_and_fit_is_deterministic_with_uncertainty(dataset):
     assert np.array_equal(uncertainty, second.predict_uncertainty(dataset.test))
     reference.fit(dataset.train, dataset.valid)
     assert reference.threshold_ == pytest.approx(0.21)
+
+
+# ---------------------------------------------------------------------------- issue 12 fixes
+
+
+def released_crldis_transcription(common_result, stds_features):
+    """The released CRLDis's first term, written out with every implicit choice made explicit.
+
+    common_result (B, q) = y_dir; stds_features (B, q, M * latent), the modalities' sigmas side by side.
+    """
+    var_norm2 = torch.norm(stds_features, p=2, dim=-1).view(-1)
+    var_scores = torch.nn.functional.softmax(var_norm2, dim=0)  # 1-D: PyTorch's implicit dim is 0
+    common_scores = torch.nn.functional.softmax(common_result, dim=1)  # 2-D: PyTorch's implicit dim is 1
+    kl_loss1 = (torch.nn.functional.kl_div(var_scores.log(), common_scores.view(-1), reduction="batchmean")
+                + torch.nn.functional.kl_div(common_scores.view(-1).log(), var_scores, reduction="batchmean"))
+    return kl_loss1 / 2
+
+
+def test_reference_code_calibration_is_the_released_formula_in_value_and_gradient():
+    generator = torch.Generator().manual_seed(4)
+    y_dir = torch.rand(5, 6, generator=generator).requires_grad_(True)
+    sigma = (torch.rand(5, 3, 6, 8, generator=generator) * 2 + 0.1).requires_grad_(True)  # (B, M, q, latent)
+    got = reference_code_calibration_loss(y_dir, sigma)
+    got_grads = torch.autograd.grad(got, (y_dir, sigma))
+    stds_features = sigma.permute(0, 2, 1, 3).reshape(5, 6, 3 * 8)  # torch.cat(stds, -1) in the code
+    expected = released_crldis_transcription(y_dir, stds_features)
+    expected_grads = torch.autograd.grad(expected, (y_dir, sigma))
+    assert float(got.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+    for a, b in zip(got_grads, expected_grads):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-9)
+    # The former formula (one softmax over all B*q entries for both, no division by B*q)
+    # gave sigma a gradient an order of magnitude larger.
+    sigma_norm = sigma.pow(2).sum(dim=(1, 3)).sqrt()
+    (old_grad,) = torch.autograd.grad(symmetric_kl(sigma_norm, y_dir) / 2, sigma)
+    assert float(old_grad.norm() / got_grads[1].norm()) > 5
+
+
+def test_reference_code_preset_uses_the_released_calibration_term(dataset):
+    method, model = prepared(dataset, ocl_signals="reference-code")
+    batch = first_batch(dataset.train)
+    out = model(batch.features, batch.masks)
+    got = method.calibration_loss(out, batch.labels, batch.index)
+    assert torch.allclose(got, reference_code_calibration_loss(out["y_dir"], out["sigma"]))
+
+
+def test_sigma_anchor_is_the_gaussian_kl_and_off_in_the_faithful_presets(dataset):
+    for preset in ("paper", "reference-code", "cpu"):
+        assert make_method("lddu", preset=preset).weight_kl == 0.0
+    mu, log_variance = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.2, -0.4]])
+    expected = 0.5 * sum(m * m + math.exp(v) - 1 - v for m, v in zip([0.5, -1.0], [0.2, -0.4]))
+    assert float(gaussian_kl(mu, log_variance)) == pytest.approx(expected, rel=1e-6)
+    assert float(gaussian_kl(torch.zeros(3, 4), torch.zeros(3, 4))) == 0.0  # the prior itself
+    _, _, total, terms = loss_terms(dataset)
+    _, _, total_kl, terms_kl = loss_terms(dataset, weight_kl=0.5)
+    assert "kl" not in terms and terms_kl["kl"] > 0
+    assert total_kl == pytest.approx(total + 0.5 * terms_kl["kl"], rel=1e-5)
+    method, model = prepared(dataset, weight_kl=0.5)
+    batch = first_batch(dataset.train)
+    out = model(batch.features, batch.masks)
+    assert torch.allclose(out["sigma"], torch.exp(0.5 * out["log_variance"]))
+    method.training_loss(model, batch, epoch=1)[0].backward()
+    assert model.log_variance_head.weight.grad.abs().sum() > 0
+
+
+def test_a_missing_modality_enters_neither_the_contrastive_loss_nor_the_queue(dataset):
+    method, model = prepared(dataset, queue_size=1000)
+    batch = first_batch(dataset.train, 6)
+    vision = batch.masks["vision"].clone()
+    vision[[1, 4]] = False  # samples 1 and 4 have no vision
+    masks = dict(batch.masks, vision=vision)
+    out = model(batch.features, masks)
+    present = torch.stack([masks[name].any(dim=1) for name in model.modalities], dim=1)  # (B, M)
+    loss = method.contrastive_loss(out, batch.labels, present)
+    q = batch.labels.shape[1]
+    assert len(method.queue_) == (6 * 3 - 2) * q
+    rows, classes, is_present = distribution_rows(out["mu"], out["sigma"], batch.labels)
+    keep = present.unsqueeze(-1).expand(-1, -1, q).reshape(-1)
+    fresh, _ = prepared(dataset, queue_size=1000)
+    expected = fresh.contrastive_loss({"mu": out["mu"], "sigma": out["sigma"]}, batch.labels)  # all rows
+    assert float(loss) != pytest.approx(float(expected))
+    from mmerbench_methods._blocks.supcon import supervised_contrastive_loss
+    kept = supervised_contrastive_loss(rows[keep], classes[keep], temperature=fresh.temperature,
+                                       anchors=is_present[keep])
+    assert float(loss) == pytest.approx(float(kept), rel=1e-6)
+    # The training step finds the missing modality from the masks by itself.
+    step_method, step_model = prepared(dataset, queue_size=1000)
+    step_method.training_loss(step_model, dataclasses.replace(batch, masks=masks), epoch=1)
+    assert len(step_method.queue_) == (6 * 3 - 2) * q
+
+
+def test_latent_distributions_are_the_models_gaussians(dataset):
+    method = make_method("lddu", **{**TINY, "epochs": 1}).fit(dataset.train, dataset.valid)
+    latent = method.latent_distributions(dataset.test)
+    assert latent["mu"].shape == latent["sigma"].shape == (16, 3, 4, TINY["latent"])
+    assert latent["mu"].dtype == np.float32 and np.all(latent["sigma"] > 0)
+    assert latent["modalities"] == list(dataset.train.modality_dims)
+    assert latent["label_names"] == list(dataset.train.label_names)
+    indices = np.arange(5)
+    batch = Batch.from_split(dataset.test.take(indices), indices, torch.device("cpu"))
+    method.model_.eval()
+    with torch.no_grad():
+        out = method.model_(batch.features, batch.masks)
+    assert np.allclose(latent["mu"][:5], out["mu"].numpy(), atol=1e-5)
+    assert np.allclose(latent["sigma"][:5], out["sigma"].numpy(), rtol=1e-5)
+    # predict_uncertainty is ||sigma|| over modalities and latent axes.
+    norms = np.sqrt((latent["sigma"].astype(np.float64) ** 2).sum(axis=(1, 3)))
+    assert np.allclose(method.predict_uncertainty(dataset.test), norms, rtol=1e-5)
+
+
+def test_encoder_checkpointing_changes_no_number_and_attention_dropout_is_separate(dataset):
+    batch = first_batch(dataset.train)
+    results = []
+    for checkpoint_encoders in (False, True):
+        method, model = prepared(dataset, checkpoint_encoders=checkpoint_encoders, encoder_dropout=0.3,
+                                 attention_dropout=0.2)
+        model.train()  # dropout on: the recomputation must replay the same masks
+        torch.manual_seed(5)
+        loss, _ = method.training_loss(model, batch, epoch=1)
+        loss.backward()
+        results.append((float(loss.detach()), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+        attention = [m.dropout for m in model.modules() if isinstance(m, torch.nn.MultiheadAttention)]
+        assert attention and all(p == 0.2 for p in attention)
+        residual = [m.p for m in model.encoders.modules() if isinstance(m, torch.nn.Dropout)]
+        assert residual and all(p == 0.3 for p in residual)
+    (plain_loss, plain_grads), (checkpointed_loss, checkpointed_grads) = results
+    assert plain_loss == pytest.approx(checkpointed_loss, rel=1e-6)
+    assert len(plain_grads) == len(checkpointed_grads)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain_grads, checkpointed_grads))
+    assert make_method("lddu", preset="reference-code").attention_dropout == 0.3  # the released code's
+    assert make_method("lddu").attention_dropout == 0.0

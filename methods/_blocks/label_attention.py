@@ -21,6 +21,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from mmerbench_methods._blocks.masking import masked_softmax
 
@@ -42,9 +43,12 @@ class LabelWiseAttention(nn.Module):
             shrinking a projection, which CARAT's MSE terms would otherwise do.
 
     forward(labels (q, label_dim) or (B, q, label_dim), frames (B, T, frame_dim),
-    mask (B, T) bool, True at valid frames)
-    -> (context (B, q, output_dim), weights (B, q, T)); weights are 0 at padded
-    frames and each row sums to 1 (or is all 0 when the sample has no frame).
+    mask (B, T) bool, True at valid frames, need_weights=False)
+    -> (context (B, q, output_dim), weights (B, q, T) or None). The context is
+    computed by ``scaled_dot_product_attention`` (no (B, q, T) map is kept for
+    backward when a fused kernel applies); the weights are only computed when
+    asked for: 0 at padded frames, each row summing to 1 (all 0 when the
+    sample has no frame).
     """
 
     def __init__(self, label_dim: int, frame_dim: int, attention_dim: int, output_dim: int, dropout: float = 0.1,
@@ -59,28 +63,80 @@ class LabelWiseAttention(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.scale = 1.0 / math.sqrt(attention_dim)
 
-    def forward(self, labels: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, labels: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor,
+                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         if frames.dim() != 3 or mask.shape != frames.shape[:2]:
             raise ValueError(
                 f"frames must be (B, T, D) with a (B, T) mask; got frames {tuple(frames.shape)}, mask {tuple(mask.shape)}"
             )
         queries = self.label_projection(labels)  # (q, d_a) or (B, q, d_a)
-        keys = self.frame_projection(frames)  # (B, T, d_a)
         if queries.dim() == 2:
-            scores = torch.einsum("qa,bta->bqt", queries, keys)
-        else:
-            scores = torch.einsum("bqa,bta->bqt", queries, keys)
-        weights = masked_softmax(scores * self.scale, mask.unsqueeze(1), dim=-1)  # (B, q, T)
-        # Padded frames have weight exactly 0, but 0 * NaN/inf would still leak,
-        # so zero the projected frames there too.
+            queries = queries.unsqueeze(0).expand(frames.shape[0], -1, -1)  # (B, q, d_a), a view
+        keys = self.frame_projection(frames)  # (B, T, d_a)
+        # Padded frames get weight exactly 0, but 0 * NaN/inf would still leak,
+        # so zero the values there too; a sample without any frame then gets a
+        # zero context whichever step it is allowed to attend to.
         values = keys if self.project_values else frames
         values = values.masked_fill(~mask.unsqueeze(-1), 0.0)
-        context = torch.bmm(weights, values)  # (B, q, d_a), or (B, q, frame_dim) without value projection
+        context = attend(queries, keys, values, mask, self.scale)  # (B, q, d_a) or (B, q, frame_dim)
+        weights = None
+        if need_weights:
+            scores = torch.einsum("bqa,bta->bqt", queries, keys) * self.scale
+            weights = masked_softmax(scores, mask.unsqueeze(1), dim=-1)  # (B, q, T)
         return self.output_projection(self.dropout(context)), weights
 
 
+class MLPLabelAttention(nn.Module):
+    """The paper's "w/o emotion space" ablation: MLP-based (additive) attention, one score per label.
+
+    Instead of label embeddings as queries, an MLP scores each frame for each
+    label, s_ij = w_i . tanh(W o_j), and a label's context is the
+    softmax_j-weighted sum of the frames, projected: z_i = Out(sum_j a_ij o_j).
+    Padding is masked exactly as in :class:`LabelWiseAttention` (same output
+    shape, so a model can swap one for the other). The scores are a dot
+    product of a learned query w_i with the key tanh(W o_j), so this goes
+    through the same fused attention.
+
+    forward(frames (B, T, frame_dim), mask (B, T)) -> (B, q, output_dim).
+    """
+
+    def __init__(self, n_labels: int, frame_dim: int, attention_dim: int, output_dim: int, dropout: float = 0.1):
+        super().__init__()
+        self.key_projection = nn.Linear(frame_dim, attention_dim)
+        self.label_scores = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_labels, attention_dim)))  # w_i
+        self.output_projection = nn.Linear(frame_dim, output_dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        keys = torch.tanh(self.key_projection(frames))  # (B, T, d_a)
+        queries = self.label_scores.unsqueeze(0).expand(frames.shape[0], -1, -1)  # (B, q, d_a)
+        values = frames.masked_fill(~mask.unsqueeze(-1), 0.0)
+        context = attend(queries, keys, values, mask, scale=1.0)  # (B, q, frame_dim)
+        return self.output_projection(self.dropout(context))
+
+
+def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
+           scale: float) -> torch.Tensor:
+    """softmax(scale * Q K^T, masked) V with ``scaled_dot_product_attention``: (B, q, a), (B, T, a), (B, T, v).
+
+    A sample with no valid frame may attend to its first step instead (the
+    fused kernels return NaN for a row with nothing to attend to); callers
+    zero the values at padded steps, so its context is exactly 0.
+    """
+    allowed = mask.clone()
+    allowed[:, 0] |= ~mask.any(dim=1)
+    return F.scaled_dot_product_attention(
+        queries.unsqueeze(1), keys.unsqueeze(1), values.unsqueeze(1),
+        attn_mask=allowed[:, None, None, :], scale=scale,
+    ).squeeze(1)
+
+
 class PooledLabelProjection(nn.Module):
-    """The no-attention ablation: mean-pool the valid frames, then one MLP per label.
+    """A cruder no-attention ablation: mean-pool the valid frames, then one MLP per label.
+
+    Not the paper's ablation (that is :class:`MLPLabelAttention`): mean-pooling
+    dilutes short cues over the whole sequence, which biases a "without
+    emotion space" comparison against itself. Kept as a separate option.
 
     forward(frames (B, T, frame_dim), mask (B, T)) -> (B, q, output_dim).
     Same output shape as :class:`LabelWiseAttention`, so a model can swap one

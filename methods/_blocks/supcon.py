@@ -138,19 +138,27 @@ def supervised_contrastive_loss(
     logits = anchor_embeddings @ embeddings.T  # (A, N)
     if has_queue:
         logits = torch.cat([logits, anchor_embeddings @ queue_embeddings.T], dim=1)  # (A, N + K)
-    logits = logits.float() * scale  # the softmax in float32 even under autocast
-    not_self = torch.ones_like(logits, dtype=torch.bool)
-    not_self[torch.arange(anchor_rows.numel(), device=logits.device), anchor_rows] = False
-    positives = (contrast_classes[anchor_rows].unsqueeze(1) == contrast_classes.unsqueeze(0)) & not_self
-
+    logits = logits.float() * scale  # the softmax in float32 even under autocast; a fresh tensor
+    # An anchor never contrasts with itself. In place (the product above keeps
+    # nothing for backward that this would spoil): with every queue row an
+    # anchor, (A, N + K) is ~9344^2 entries, and each extra copy costs 350 MB.
     # A large finite value rather than -inf: an anchor with nothing to contrast
     # with (a batch of one, no queue) must give 0, not a NaN gradient.
-    logits = logits.masked_fill(~not_self, -1e9)
-    # -log p(a, p) = logsumexp_c(logits_ac) - logits_ap, averaged over positives,
-    # without materialising the full log-probability matrix.
+    logits[torch.arange(anchor_rows.numel(), device=logits.device), anchor_rows] = -1e9
     log_normaliser = torch.logsumexp(logits, dim=1)  # (A,)
-    positive_counts = positives.sum(1)  # (A,)
-    positive_logits = torch.where(positives, logits, torch.zeros_like(logits)).sum(1)  # (A,)
+
+    # -log p(a, p) averaged over a's positives = logsumexp_c(logits_ac) - mean_p logits_ap.
+    # sum_p logits_ap = scale * e_a . (sum of a's class's rows - e_a): the same
+    # number and gradient as summing the logits over a positives mask, without
+    # building the (A, N + K) mask.
+    contrast = torch.cat([embeddings, queue_embeddings]) if has_queue else embeddings  # (N + K, E)
+    class_ids, class_index = torch.unique(contrast_classes, return_inverse=True)  # (C,), (N + K,)
+    class_sums = torch.zeros(class_ids.numel(), contrast.shape[1], device=contrast.device, dtype=torch.float32)
+    class_sums = class_sums.index_add(0, class_index, contrast.float())  # (C, E)
+    anchor_class = class_index[anchor_rows]  # (A,)
+    anchors_float = anchor_embeddings.float()
+    positive_logits = scale * (anchors_float * (class_sums[anchor_class] - anchors_float)).sum(1)  # (A,)
+    positive_counts = torch.bincount(class_index, minlength=class_ids.numel())[anchor_class] - 1  # (A,)
     has_positive = positive_counts > 0
     per_anchor = torch.where(has_positive, log_normaliser - positive_logits / positive_counts.clamp_min(1),
                              torch.zeros_like(log_normaliser))  # (A,)

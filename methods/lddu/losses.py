@@ -52,6 +52,39 @@ def symmetric_kl(scores_a: torch.Tensor, scores_b: torch.Tensor) -> torch.Tensor
     return (log_a.exp() * (log_a - log_b)).sum() + (log_b.exp() * (log_b - log_a)).sum()
 
 
+def reference_code_calibration_loss(y_dir: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """The released code's calibration term (``CRLDis``), reproduced exactly.
+
+    y_dir (B, q); sigma (B, M, q, latent). With n = B * q entries:
+    P_S = softmax of ||sigma_ij|| (norm over modalities and latent) over all n
+    entries; P_D = softmax of y_dir *per sample over its labels* (the code
+    calls ``F.softmax`` without ``dim`` on a 2-D tensor, which PyTorch
+    resolves to dim 1), flattened, so it sums to B, not 1; each KL is
+    ``kl_div(..., reduction="batchmean")`` on the flattened (n,) input, i.e.
+    the pointwise sum divided by n; the two directions are averaged:
+
+        (sum P_D (log P_D - log P_S) + sum P_S (log P_S - log P_D)) / (2 n)
+    """
+    norms = sigma.float().pow(2).sum(dim=(1, 3)).sqrt().reshape(-1)  # (B*q,), sample-major
+    log_p_sigma = torch.log_softmax(norms, dim=0)
+    log_p_dir = torch.log_softmax(y_dir.float(), dim=1).reshape(-1)
+    n = norms.numel()
+    forward = (log_p_dir.exp() * (log_p_dir - log_p_sigma)).sum() / n
+    backward = (log_p_sigma.exp() * (log_p_sigma - log_p_dir)).sum() / n
+    return (forward + backward) / 2.0
+
+
+def gaussian_kl(mu: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) summed over the latent axis, averaged over (sample, modality, label).
+
+    The anchor on sigma's scale (``weight_kl``): without it nothing fixes
+    ||sigma||, and S = 1 / ||sigma|| can drift by orders of magnitude. The
+    released code has this term with weight 0.
+    """
+    mu, log_variance = mu.float(), log_variance.float()
+    return 0.5 * (mu.pow(2) + log_variance.exp() - 1.0 - log_variance).sum(dim=-1).mean()
+
+
 def parse_pairs(pairs) -> list[tuple[str, str]]:
     """``["DR", "SR"]`` -> [("D", "R"), ("S", "R")], checked."""
     parsed = []

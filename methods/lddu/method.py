@@ -12,18 +12,31 @@ Hyperparameters (paper default | released code):
 
 Training
 - ``epochs`` 30 | 30; ``batch_size`` 128 | 64; ``lr`` 2e-5 | 2e-4;
-  ``optimizer`` "adam" | "adamw" (BertAdam: decoupled ``weight_decay`` 0.01);
+  ``optimizer`` "adam" | "bertadam" (the code's BertAdam: no bias
+  correction, eps 1e-6, decoupled ``weight_decay`` 0.01 except on biases and
+  LayerNorms, and its schedule, a cosine over the whole run after the
+  warm-up; see ``bert_adam.py``); "adamw" is also offered;
   ``weight_decay`` 0.0 | 0.01; cosine decay after a linear warm-up over
   ``warmup_fraction`` 0.1 of the steps (both); ``grad_clip`` 1.0 (code; paper
   silent); ``patience`` 5 (the code's EarlyStopping; paper silent);
   ``amp``: bfloat16 autocast on CUDA (off by default, ignored on CPU).
 Network (model.py)
 - ``hidden`` 256; ``layers`` 3; ``heads`` 8; ``feedforward`` 256 and
-  ``encoder_dropout`` 0.3 (code; paper silent); ``label_dim`` and
+  ``encoder_dropout`` 0.3 (code; paper silent); ``attention_dropout`` on the
+  encoders' attention probabilities 0.0 | 0.3 (paper silent; at 0 the fused
+  attention kernels apply on CPU, which take no dropout, so no (B, heads,
+  T, T) map is kept: what lets 500-frame unaligned batches of 128 fit);
+  ``checkpoint_encoders`` False (True recomputes the encoders in backward:
+  identical numbers, less memory, ~1/3 more time); ``label_dim`` and
   ``attention_dim`` 256 (code); ``emotion_dim`` (Z) 128 | 256;
   ``latent`` 64 | 128; ``dropout`` 0.1 in the heads.
-Loss: L = weight_cls L_cls + weight_ocl L_ocl + weight_scl L_scl + weight_dir L_dir
+Loss: L = weight_cls L_cls + weight_ocl L_ocl + weight_scl L_scl + weight_dir L_dir + weight_kl L_kl
 - weights (cls, ocl, scl, dir): paper (1, 0.1, 0.8, 0.1) | code (1, 0.3, 1.0, 0.3).
+- ``weight_kl`` 0 | 0 (the code's ``kll``): L_kl = KL(N(mu, sigma^2) || N(0, I)),
+  the only thing that can anchor sigma's scale. Off in every preset, so
+  they stay faithful; without it ||sigma|| drifts freely (on ``synthetic``
+  to thousands for frequent labels, log sigma^2 near its clamp), and
+  S = 1/||sigma|| in L_ocl is then nearly uniform over the batch.
 Contrastive disentangled distributions (L_scl, the shared SupCon block)
 - ``temperature`` 0.07 (both); ``queue_size`` 8192 (both; the code fills its
   queue with random vectors at start; here it starts empty);
@@ -34,36 +47,65 @@ Contrastive disentangled distributions (L_scl, the shared SupCon block)
   ``scl_anchors_without_positives``: "skip" (left out of the mean) | "zero"
   (code: counted as 0). Classes are modality x label x present/absent
   (2*M*q, 36 on MOSEI) in both, so positives share modality, label and presence.
+  The loss is the *mean* over anchors (the code's and SupCon's); the
+  paper's eq. writes a sum, which is the mean times the batch's anchor count
+  (a learning-rate-like factor that changes with the batch).
+  A sample whose modality is missing (length 0) has no distribution for it:
+  its rows enter neither L_scl nor the queue.
 Fusion
 - ``train_gate``: "y_dir" (code and default: g = y_dir at train and test) |
   "truth" (paper's g = d(y_dir, y) while training, read as the agreement
-  1 - |y_dir - y|; test time always uses g = y_dir because y is unknown).
+  1 - |y_dir - y|; y is unknown at test time, so the test-time gate is the
+  plug-in agreement max(y_dir, 1 - y_dir): the rounded y_dir in place of y,
+  which equals the training gate wherever y_dir is right).
 Ordinal calibration (L_ocl) over the batch's (sample, label) entries
 - ``ocl_pairs`` ["DR", "SR"] (eq. 15); any of "DR", "SR", "DS".
   D = 1 - |y_dir - y|, S = 1 / ||sigma|| (sigma over all modalities),
   R = r, the fraction of finished epochs in which the info classifier got the
   entry right (recorded on the training batches, indexed by the sample's
-  position in the training split). In the first epoch there is no history
-  and pairs with R are skipped.
-- ``ocl_signals``: "paper" | "reference-code": the code compares
-  softmax(||sigma||) with softmax(y_dir) (not 1/||sigma|| and 1 - d) and
-  halves the sum; its r_i tracking never worked (a dict keyed by tensors),
-  so it used only that one pair.
+  position in the training split; "right" at a fixed 0.5 threshold). In
+  the first epoch there is no history and pairs with R are skipped.
+- ``ocl_signals``: "paper" | "reference-code": the code's ``CRLDis``,
+  exactly (``losses.reference_code_calibration_loss``): softmax of ||sigma||
+  over the batch's B*q entries against softmax of y_dir per sample over its
+  labels (``F.softmax`` without ``dim``), both KLs divided by B*q
+  (``batchmean`` on flattened input), averaged; its r_i tracking never
+  worked (a dict keyed by tensors), so it used only that one pair.
 Ablations (the paper's Table 3), each removing its term and only it
-- ``use_emotion_attention`` (False: mean-pool frames + MLP per label),
+- ``use_emotion_attention`` (False: the paper's "MLP-based attention",
+  additive attention per label with no label embeddings; with
+  ``emotion_space_ablation="mean-pool"`` mean-pooling + MLP per label
+  instead, which dilutes short cues and so biases the ablation against
+  itself),
   ``use_dir_loss``, ``use_scl``, ``use_queue``, ``scl_representation``
   ("mu+sigma" | "mu": without sigma | "sigma": without mu), ``use_ocl``,
   ``ocl_pairs`` (one pair), ``use_y_mu`` / ``use_y_sigma`` (fusion branches).
 
 Presets: ``paper`` (the defaults), ``reference-code`` (the released code's
-values above, its 36-class SupCon with every queue row an anchor, threshold
-0.21; epochs still selected on validation), ``cpu`` (smaller widths, one
+values above: BertAdam and its schedule, its 36-class SupCon with every
+queue row an anchor, its calibration term, threshold 0.21; epochs still
+selected on validation; the encoder stays mmerbench's, see model.py), ``cpu`` (smaller widths, one
 Transformer layer, lr 3e-3, batch 32, 12 epochs and L_scl weight 0.1, for a
 2-core CPU; see the preset's comment).
 
 ``predict_uncertainty(split)`` returns ||sigma_ij|| over the modalities per
 sample and label (higher = less certain); the paper's confidence S is its
-inverse.
+inverse. What it measures depends on what trained sigma:
+- ``paper`` and ``cpu``: L_ocl pulls softmax(1/||sigma||) over the batch
+  towards the info classifier's closeness to the truth (D) and its past
+  correctness (R); nothing fixes ||sigma||'s scale (``weight_kl`` 0), so
+  it is an uncertainty only up to a per-label scale, and may also encode
+  label presence (L_scl separates present and absent rows by sigma's
+  direction, y_sigma classifies from it).
+- ``reference-code``: L_ocl trains softmax(||sigma||) towards softmax(y_dir),
+  i.e. ||sigma|| towards the info classifier's output: it is a *presence
+  score* by construction (high where y_dir is high), not an uncertainty.
+- any preset with ``weight_kl`` > 0: sigma is pulled towards the prior
+  N(0, I), so ||sigma|| has a fixed reference scale (~sqrt(M * latent)).
+Whether it ranks errors better than the predictive entropy is measured, not
+assumed: ``benchmarks/lddu_uncertainty.py`` and the README.
+``latent_distributions(split)`` returns every (sample, modality, label)
+Gaussian (mu, sigma) for figures such as the paper's t-SNE (Figure 4).
 """
 
 from __future__ import annotations
@@ -78,32 +120,35 @@ from mmerbench.data import Split
 from mmerbench.errors import UsageError
 from mmerbench.training import Batch, TorchMethod
 from mmerbench_methods._blocks.supcon import EmbeddingQueue, supervised_contrastive_loss
+from mmerbench_methods.lddu.bert_adam import BertAdam, decay_groups, warmup_cosine_factor
 from mmerbench_methods.lddu.losses import (
     CorrectnessHistory,
     binary_cross_entropy,
     calibration_signals,
     distribution_rows,
     ordinal_calibration_loss,
+    gaussian_kl,
     parse_pairs,
-    symmetric_kl,
+    reference_code_calibration_loss,
 )
 from mmerbench_methods.lddu.model import LDDUConfig, LDDUModel, fuse
 
 SCL_ANCHORS = ("present", "batch", "batch+queue")
 TRAIN_GATES = ("y_dir", "truth")
 OCL_SIGNALS = ("paper", "reference-code")
-OPTIMIZERS = ("adam", "adamw")
+OPTIMIZERS = ("adam", "adamw", "bertadam")
+EMOTION_SPACE_ABLATIONS = ("mlp-attention", "mean-pool")
 
 
 class LDDU(TorchMethod):
     name = "lddu"
-    version = "1"
+    version = "2"
     published_threshold = 0.21  # the released code's fixed threshold; the paper states none
     presets = {
         "paper": {},
         "reference-code": {
-            "batch_size": 64, "lr": 2e-4, "optimizer": "adamw", "weight_decay": 0.01,
-            "emotion_dim": 256, "latent": 128,
+            "batch_size": 64, "lr": 2e-4, "optimizer": "bertadam", "weight_decay": 0.01,
+            "emotion_dim": 256, "latent": 128, "attention_dropout": 0.3,
             "weight_ocl": 0.3, "weight_scl": 1.0, "weight_dir": 0.3,
             "similarity_scale": 0.5, "scl_anchors": "batch+queue", "scl_anchors_without_positives": "zero",
             "ocl_pairs": ["DS"], "ocl_signals": "reference-code", "threshold": "published",
@@ -116,6 +161,7 @@ class LDDU(TorchMethod):
         # `synthetic` (test miF1 0.595 against 0.685 with 0.1, 0.649 without L_scl).
         "cpu": {
             "hidden": 64, "layers": 1, "heads": 4, "feedforward": 128, "encoder_dropout": 0.1,
+            "attention_dropout": 0.1,  # as before the two were separate; short sequences need no fused kernel
             "label_dim": 64, "attention_dim": 64, "emotion_dim": 64, "latent": 32,
             "batch_size": 32, "lr": 3e-3, "epochs": 12, "queue_size": 2048, "patience": 4,
             "weight_scl": 0.1,
@@ -130,10 +176,12 @@ class LDDU(TorchMethod):
         self,
         # network
         hidden: int = 256, layers: int = 3, heads: int = 8, feedforward: int = 256, encoder_dropout: float = 0.3,
+        attention_dropout: float = 0.0, checkpoint_encoders: bool = False,
         label_dim: int = 256, attention_dim: int = 256, emotion_dim: int = 128, latent: int = 64,
         dropout: float = 0.1,
         # loss weights
         weight_cls: float = 1.0, weight_ocl: float = 0.1, weight_scl: float = 0.8, weight_dir: float = 0.1,
+        weight_kl: float = 0.0,
         # contrastive distributions
         temperature: float = 0.07, queue_size: int = 8192, similarity_scale: float = 1.0,
         scl_anchors: str = "present", scl_anchors_without_positives: str = "skip",
@@ -143,6 +191,7 @@ class LDDU(TorchMethod):
         # ablation switches (the paper's Table 3)
         use_emotion_attention: bool = True, use_dir_loss: bool = True, use_scl: bool = True,
         use_queue: bool = True, use_ocl: bool = True, use_y_mu: bool = True, use_y_sigma: bool = True,
+        emotion_space_ablation: str = "mlp-attention",
         # training loop
         epochs: int = 30, batch_size: int = 128, lr: float = 2e-5, optimizer: str = "adam",
         weight_decay: float = 0.0, warmup_fraction: float = 0.1, patience: int = 5, grad_clip: float = 1.0,
@@ -154,6 +203,8 @@ class LDDU(TorchMethod):
         self.heads = heads
         self.feedforward = feedforward
         self.encoder_dropout = encoder_dropout
+        self.attention_dropout = attention_dropout
+        self.checkpoint_encoders = checkpoint_encoders
         self.label_dim = label_dim
         self.attention_dim = attention_dim
         self.emotion_dim = emotion_dim
@@ -163,6 +214,7 @@ class LDDU(TorchMethod):
         self.weight_ocl = weight_ocl
         self.weight_scl = weight_scl
         self.weight_dir = weight_dir
+        self.weight_kl = weight_kl
         self.temperature = temperature
         self.queue_size = queue_size
         self.similarity_scale = similarity_scale
@@ -179,6 +231,7 @@ class LDDU(TorchMethod):
         self.use_ocl = use_ocl
         self.use_y_mu = use_y_mu
         self.use_y_sigma = use_y_sigma
+        self.emotion_space_ablation = emotion_space_ablation
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -203,6 +256,7 @@ class LDDU(TorchMethod):
             ("train_gate", self.train_gate, TRAIN_GATES),
             ("ocl_signals", self.ocl_signals, OCL_SIGNALS),
             ("optimizer", self.optimizer, OPTIMIZERS),
+            ("emotion_space_ablation", self.emotion_space_ablation, EMOTION_SPACE_ABLATIONS),
         ):
             if value not in valid:
                 raise UsageError(f"lddu.{name}={value!r} is not valid: use one of {', '.join(valid)}")
@@ -219,9 +273,11 @@ class LDDU(TorchMethod):
         return LDDUConfig(
             modality_dims=dict(train.modality_dims), n_labels=train.n_labels, hidden=self.hidden,
             layers=self.layers, heads=self.heads, feedforward=self.feedforward,
-            encoder_dropout=self.encoder_dropout, label_dim=self.label_dim, attention_dim=self.attention_dim,
+            encoder_dropout=self.encoder_dropout, attention_dropout=float(self.attention_dropout),
+            checkpoint_encoders=bool(self.checkpoint_encoders), label_dim=self.label_dim, attention_dim=self.attention_dim,
             emotion_dim=self.emotion_dim, latent=self.latent, dropout=self.dropout,
-            emotion_space="attention" if self.use_emotion_attention else "pooled",
+            emotion_space=("attention" if self.use_emotion_attention else
+                           "mlp-attention" if self.emotion_space_ablation == "mlp-attention" else "pooled"),
             max_steps=max(4096, *train.steps.values()),
         )
 
@@ -239,7 +295,12 @@ class LDDU(TorchMethod):
         self.history_.end_epoch()
 
     def configure_optimizer(self, model: nn.Module, total_steps: int):
-        """Adam (paper) or AdamW (the code's BertAdam), cosine decay after a linear warm-up."""
+        """Adam (paper) or AdamW, cosine decay after a linear warm-up; or the released code's BertAdam and schedule."""
+        if self.optimizer == "bertadam":
+            optimizer = BertAdam(decay_groups(model, float(self.weight_decay)), lr=float(self.lr))
+            fraction = float(self.warmup_fraction)
+            return optimizer, torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda step: warmup_cosine_factor(step, total_steps, fraction))
         kind = torch.optim.AdamW if self.optimizer == "adamw" else torch.optim.Adam
         optimizer = kind(model.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
         warmup = max(1, int(round(float(self.warmup_fraction) * total_steps))) if self.warmup_fraction > 0 else 0
@@ -296,12 +357,34 @@ class LDDU(TorchMethod):
     # ------------------------------------------------------------------ losses
 
     def gate(self, outputs: dict[str, torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:
-        if labels is not None and self.train_gate == "truth":
-            return 1.0 - (outputs["y_dir"] - labels).abs()
-        return outputs["y_dir"]
+        """g in y = g * y_mu + (1 - g) * y_sigma; ``labels`` is None at test time.
 
-    def contrastive_loss(self, outputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        The "truth" gate trains with the agreement 1 - |y_dir - y|; at test
+        time y is unknown and the plug-in agreement max(y_dir, 1 - y_dir) (y
+        replaced by the rounded y_dir) takes its place, so that the branch
+        trained on an entry is the branch used on it. The default "y_dir"
+        gate is y_dir in both.
+        """
+        y_dir = outputs["y_dir"]
+        if self.train_gate == "truth":
+            if labels is not None:
+                return 1.0 - (y_dir - labels).abs()
+            return torch.maximum(y_dir, 1.0 - y_dir)
+        return y_dir
+
+    def contrastive_loss(self, outputs: dict[str, torch.Tensor], labels: torch.Tensor,
+                         modality_present: torch.Tensor | None = None) -> torch.Tensor:
+        """L_scl on this batch's distributions, then the batch enters the queue.
+
+        ``modality_present`` (B, M) bool: a sample whose modality is missing
+        (length 0) has no distribution there (its rows would be one constant
+        bias vector, "present" and "absent" alike), so its rows enter neither
+        the loss nor the queue.
+        """
         rows, classes, present = distribution_rows(outputs["mu"], outputs["sigma"], labels, self.scl_representation)
+        if modality_present is not None and not bool(modality_present.all()):
+            keep = modality_present.unsqueeze(-1).expand(-1, -1, labels.shape[1]).reshape(-1)  # (B*M*q,)
+            rows, classes, present = rows[keep], classes[keep], present[keep]
         queued, queued_classes = self.queue_.contents()
         loss = supervised_contrastive_loss(
             rows, classes,
@@ -317,9 +400,7 @@ class LDDU(TorchMethod):
 
     def calibration_loss(self, outputs: dict[str, torch.Tensor], labels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         if self.ocl_signals == "reference-code":
-            # softmax(||sigma||) against softmax(y_dir), halved, as the released code computes it.
-            sigma_norm = outputs["sigma"].float().pow(2).sum(dim=(1, 3)).sqrt()
-            return symmetric_kl(sigma_norm, outputs["y_dir"]) / 2.0
+            return reference_code_calibration_loss(outputs["y_dir"], outputs["sigma"])
         signals = calibration_signals(outputs["y_dir"], labels, outputs["sigma"], self.history_.rate(index))
         return ordinal_calibration_loss(signals, self.ocl_pairs_)
 
@@ -335,13 +416,18 @@ class LDDU(TorchMethod):
             total = total + float(self.weight_dir) * loss_dir
             terms["dir"] = float(loss_dir.detach())
         if self.use_scl:
-            loss_scl = self.contrastive_loss(outputs, labels)
+            present = torch.stack([batch.masks[name].any(dim=1) for name in model.modalities], dim=1)  # (B, M)
+            loss_scl = self.contrastive_loss(outputs, labels, present)
             total = total + float(self.weight_scl) * loss_scl
             terms["scl"] = float(loss_scl.detach())
         if self.use_ocl:
             loss_ocl = self.calibration_loss(outputs, labels, batch.index)
             total = total + float(self.weight_ocl) * loss_ocl
             terms["ocl"] = float(loss_ocl.detach())
+        if float(self.weight_kl) > 0:
+            loss_kl = gaussian_kl(outputs["mu"], outputs["log_variance"])
+            total = total + float(self.weight_kl) * loss_kl
+            terms["kl"] = float(loss_kl.detach())
         self.history_.record(batch.index, outputs["y_dir"], labels)
         return total, terms
 
@@ -349,7 +435,7 @@ class LDDU(TorchMethod):
 
     def forward_proba(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         outputs = model(batch.features, batch.masks)
-        return fuse(outputs["y_mu"], outputs["y_sigma"], outputs["y_dir"], self.use_y_mu, self.use_y_sigma)
+        return fuse(outputs["y_mu"], outputs["y_sigma"], self.gate(outputs, None), self.use_y_mu, self.use_y_sigma)
 
     @torch.no_grad()
     def predict_uncertainty(self, split: Split, per_modality: bool = False) -> np.ndarray:
@@ -368,3 +454,30 @@ class LDDU(TorchMethod):
         if not outputs:
             return np.zeros((0, self.n_labels_))
         return np.concatenate(outputs).astype(np.float64)
+
+    @torch.no_grad()
+    def latent_distributions(self, split: Split) -> dict:
+        """Every sample's per-modality, per-label Gaussians (the paper's Figure 4 is a t-SNE of them).
+
+        Returns {"mu": (N, M, q, latent), "sigma": (N, M, q, latent)} as
+        float32 numpy arrays, with "modalities" (the M axis, in the model's
+        order) and "label_names" (the q axis). Computed in eval mode (no
+        dropout), in batches of ``eval_batch_size``.
+        """
+        self._check_fitted()
+        model = self.model_
+        model.eval()
+        mus, sigmas = [], []
+        for indices, chunk in split.batches(int(self.eval_batch_size)):
+            batch = Batch.from_split(chunk, indices, self.device_)
+            with self._autocast():
+                outputs = model(batch.features, batch.masks)
+            mus.append(outputs["mu"].float().cpu().numpy())
+            sigmas.append(outputs["sigma"].float().cpu().numpy())
+        shape = (0, len(model.modalities), self.n_labels_, int(self.latent))
+        return {
+            "mu": np.concatenate(mus) if mus else np.zeros(shape, np.float32),
+            "sigma": np.concatenate(sigmas) if sigmas else np.zeros(shape, np.float32),
+            "modalities": list(model.modalities),
+            "label_names": list(split.label_names),
+        }

@@ -10,6 +10,18 @@ The network, top to bottom (M modalities, q labels, B samples):
        y_mu = MLP_j([mu^1; ...; mu^M]), y_sigma = MLP_j([sigma^1; ...; sigma^M])
        y    = g * y_mu + (1 - g) * y_sigma,   g = y_dir (or the truth-aware gate while training)
 
+Differences from the released code's network (``src/models/myModels.py``),
+all in the encoder of step 1 (the shared ``ModalityEncoder``): pre-LN
+Transformer layers (the code's BERT layers are post-LN), fixed sinusoidal
+positions (code: learned position embeddings, 60 of them, which cannot
+cover 500-frame unaligned inputs), ReLU feed-forward (code: GELU), dropout
+on the residual branches only (code: also 0.3 on the attention
+probabilities), PyTorch's default initialisation (code: normal(0, 0.02) in
+the encoders), and padded frames masked in the label-wise attention (the
+code's attention softmax also covers padding). Everything after the
+encoders follows the code's shapes; the latent encoder keeps PyTorch's
+default initialisation where the code uses Xavier.
+
 The losses (SupCon over the distributions, the ordinal calibration loss) live
 in ``losses.py``; the training loop and the hyperparameters in ``method.py``.
 Per-modality and per-label layers are stored as grouped weights and applied
@@ -23,11 +35,12 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from mmerbench_methods._blocks.encoders import ModalityEncoder
-from mmerbench_methods._blocks.label_attention import LabelWiseAttention, PooledLabelProjection
+from mmerbench_methods._blocks.label_attention import LabelWiseAttention, MLPLabelAttention, PooledLabelProjection
 
-EMOTION_SPACES = ("attention", "pooled")
+EMOTION_SPACES = ("attention", "mlp-attention", "pooled")
 
 
 @dataclass
@@ -39,12 +52,21 @@ class LDDUConfig:
     heads: int = 8
     feedforward: int = 256  # Transformer feed-forward width (the released code: 256)
     encoder_dropout: float = 0.3  # dropout inside the encoders (the released code: 0.3)
+    # dropout on the encoders' attention probabilities (the released code: 0.3). At 0 the CPU's
+    # fused attention kernels apply (they take no dropout): no (B, heads, T, T) map is kept.
+    attention_dropout: float = 0.0
+    # recompute each modality's encoder in backward instead of keeping its activations: the same
+    # numbers (dropout's random state is replayed), about one more encoder forward per step, and a
+    # fraction of the memory on long (e.g. 500-frame unaligned) inputs.
+    checkpoint_encoders: bool = False
     label_dim: int = 256  # label embedding size
     attention_dim: int = 256  # query/key space of the emotion-space attention ("pro_dim")
     emotion_dim: int = 128  # size of Z^m per label (paper 128; the released code uses hidden, 256)
     latent: int = 64  # size of mu and sigma (paper 64; code 128)
     dropout: float = 0.1  # dropout in the heads
-    emotion_space: str = "attention"  # "attention" | "pooled" (ablation: no label-wise attention)
+    # "attention" (label embeddings as queries) | "mlp-attention" (the paper's Table 3 ablation (1):
+    # additive attention scored by an MLP, no label embeddings) | "pooled" (mean-pool + MLP, cruder)
+    emotion_space: str = "attention"
     max_steps: int = 4096  # longest sequence the position table covers
     log_variance_limit: float = 15.0  # clamp on log sigma^2, so exp() never overflows
 
@@ -96,12 +118,18 @@ class LDDUModel(nn.Module):
                                   feedforward=config.feedforward, max_steps=config.max_steps)
             for name, dim_in in config.modality_dims.items()
         })
+        for encoder in self.encoders.values():
+            set_attention_dropout(encoder, config.attention_dropout)
         # 2. emotion space: shared label embeddings, one attention per modality
         self.label_embeddings = nn.Parameter(nn.init.xavier_uniform_(torch.empty(q, config.label_dim)))
         if config.emotion_space == "attention":
             self.emotion_space = nn.ModuleDict({
                 name: LabelWiseAttention(config.label_dim, d, config.attention_dim, z, config.dropout)
                 for name in self.modalities
+            })
+        elif config.emotion_space == "mlp-attention":
+            self.emotion_space = nn.ModuleDict({
+                name: MLPLabelAttention(q, d, config.attention_dim, z, config.dropout) for name in self.modalities
             })
         else:
             self.emotion_space = nn.ModuleDict({
@@ -121,7 +149,10 @@ class LDDUModel(nn.Module):
     def forward(self, features: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         emotion = []
         for name in self.modalities:  # modalities differ in length, so one encoder call each
-            frames = self.encoders[name](features[name], masks[name])  # (B, T_m, d)
+            if self.config.checkpoint_encoders and torch.is_grad_enabled():
+                frames = checkpoint(self.encoders[name], features[name], masks[name], use_reentrant=False)
+            else:
+                frames = self.encoders[name](features[name], masks[name])  # (B, T_m, d)
             if self.config.emotion_space == "attention":
                 z_m, _ = self.emotion_space[name](self.label_embeddings, frames, masks[name])  # (B, q, z)
             else:
@@ -152,9 +183,22 @@ class LDDUModel(nn.Module):
             "y_dir": torch.sigmoid(dir_logit),
             "mu": mu,
             "sigma": sigma,
+            "log_variance": log_variance.view(m, batch, q, -1).permute(1, 0, 2, 3),  # (B, M, q, latent)
             "y_mu": torch.sigmoid(mu_logit),
             "y_sigma": torch.sigmoid(sigma_logit),
         }
+
+
+def set_attention_dropout(encoder: nn.Module, probability: float) -> None:
+    """Set the dropout on attention probabilities of every multi-head attention in ``encoder``.
+
+    ``nn.TransformerEncoderLayer`` uses one dropout for its residual branches
+    and its attention probabilities; this separates the second, so that the
+    residual dropout can stay while attention runs in a fused kernel.
+    """
+    for module in encoder.modules():
+        if isinstance(module, nn.MultiheadAttention):
+            module.dropout = float(probability)
 
 
 def fuse(y_mu: torch.Tensor, y_sigma: torch.Tensor, gate: torch.Tensor, use_y_mu: bool = True,
