@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from mmerbench_methods._blocks.attention import MultiheadAttention as SharedMultiheadAttention
+
 from mmerbench.api import make_method, method_class
 from mmerbench.errors import UsageError
 from mmerbench.testing.fixtures import make_tiny_dataset
@@ -451,7 +453,7 @@ def test_encoder_checkpointing_changes_no_number_and_attention_dropout_is_separa
         loss, _ = method.training_loss(model, batch, epoch=1)
         loss.backward()
         results.append((float(loss.detach()), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
-        attention = [m.dropout for m in model.modules() if isinstance(m, torch.nn.MultiheadAttention)]
+        attention = [m.dropout for m in model.modules() if isinstance(m, SharedMultiheadAttention)]
         assert attention and all(p == 0.2 for p in attention)
         residual = [m.p for m in model.encoders.modules() if isinstance(m, torch.nn.Dropout)]
         assert residual and all(p == 0.3 for p in residual)

@@ -115,11 +115,10 @@ class LDDUModel(nn.Module):
         # 1. per-modality input LayerNorm + Transformer
         self.encoders = nn.ModuleDict({
             name: ModalityEncoder(dim_in, d, config.layers, config.heads, config.encoder_dropout,
-                                  feedforward=config.feedforward, max_steps=config.max_steps)
+                                  feedforward=config.feedforward, max_steps=config.max_steps,
+                                  attention_dropout=config.attention_dropout)
             for name, dim_in in config.modality_dims.items()
         })
-        for encoder in self.encoders.values():
-            set_attention_dropout(encoder, config.attention_dropout)
         # 2. emotion space: shared label embeddings, one attention per modality
         self.label_embeddings = nn.Parameter(nn.init.xavier_uniform_(torch.empty(q, config.label_dim)))
         if config.emotion_space == "attention":
@@ -187,18 +186,6 @@ class LDDUModel(nn.Module):
             "y_mu": torch.sigmoid(mu_logit),
             "y_sigma": torch.sigmoid(sigma_logit),
         }
-
-
-def set_attention_dropout(encoder: nn.Module, probability: float) -> None:
-    """Set the dropout on attention probabilities of every multi-head attention in ``encoder``.
-
-    ``nn.TransformerEncoderLayer`` uses one dropout for its residual branches
-    and its attention probabilities; this separates the second, so that the
-    residual dropout can stay while attention runs in a fused kernel.
-    """
-    for module in encoder.modules():
-        if isinstance(module, nn.MultiheadAttention):
-            module.dropout = float(probability)
 
 
 def fuse(y_mu: torch.Tensor, y_sigma: torch.Tensor, gate: torch.Tensor, use_y_mu: bool = True,
