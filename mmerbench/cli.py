@@ -58,7 +58,7 @@ def _user_warnings():
 RUN_DEFAULTS = {
     "methods": None, "datasets": ["synthetic"], "seeds": [0], "device": "auto", "jobs": 1,
     "results": DEFAULT_RESULTS, "preset": None, "threshold": None, "set": {}, "resume": True,
-    "save_models": True,
+    "save_models": True, "keep_checkpoints": False, "timeout_per_job": None,
 }
 
 
@@ -126,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             jobs=options["jobs"], results=options["results"], preset=options["preset"], settings=options["set"],
             threshold=options["threshold"], resume=options["resume"], dry_run=args.dry_run,
             on_event=display if not args.dry_run else None, save_models=options["save_models"],
+            keep_checkpoints=options["keep_checkpoints"], timeout_per_job=options["timeout_per_job"],
         )
     if args.dry_run:
         for note in outcome.notes:  # a real run showed them before its first job
@@ -285,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="TOML file with the same settings (command-line options win)")
     run.add_argument("--no-save-models", dest="save_models", action="store_false", default=None,
                      help="do not save each job's fitted model under <results>/models/<key>/")
+    run.add_argument("--keep-checkpoints", action="store_true", default=None,
+                     help="keep each deep job's last epoch checkpoint (<results>/checkpoints/<key>/) when it ends")
+    run.add_argument("--timeout-per-job", type=float, metavar="SECONDS",
+                     help="stop a job running longer than this; it is recorded as 'timeout' and keeps its checkpoint")
     run.set_defaults(func=cmd_run)
 
     predict = commands.add_parser("predict", help="apply a finished job's saved model to another dataset")

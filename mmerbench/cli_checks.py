@@ -43,6 +43,8 @@ CONFIG_TYPES = {
                   "valid, valid-per-label, published, fixed:X or a number"),
     "set": (lambda v: isinstance(v, dict), "a table, e.g. [set.lddu] use_queue = false"),
     "resume": (lambda v: isinstance(v, bool), "true or false"),
+    "keep_checkpoints": (lambda v: isinstance(v, bool), "true or false"),
+    "timeout_per_job": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number of seconds"),
 }
 
 

@@ -36,6 +36,7 @@ from mmerbench.jobs import (
 from mmerbench.execution.local_pool import FreshProcessPool
 from mmerbench.execution.run_checks import check_device, check_results_path, check_seeds, check_splits_for_evaluation
 from mmerbench.execution.store_failure import commit_or_stop, remove_worker_temporaries
+from mmerbench.execution.timeouts import check_timeout, timeout_record
 from mmerbench.execution.worker_death import death_record
 from mmerbench.plugins import get_registry
 from mmerbench.store import ResultStore
@@ -178,10 +179,13 @@ def run(
     dry_run: bool = False,
     on_event: Callable[[dict], None] | None = None,
     save_models: bool = True,
+    keep_checkpoints: bool = False,
+    timeout_per_job: float | None = None,
 ) -> RunResult:
     """Plan and run a benchmark; the Python twin of ``mmerbench run``."""
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    timeout_per_job = check_timeout(timeout_per_job)
     planned, notes = plan(methods, datasets, seeds, preset=preset, settings=settings, threshold=threshold,
                           device=device)
     outcome = RunResult(planned=planned, notes=notes)
@@ -201,7 +205,8 @@ def run(
         if dry_run or not todo:
             return outcome
         context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node()}
-        _execute(todo, store, results, jobs, device, context, emit, outcome, save_models)
+        _execute(todo, store, results, jobs, device, context, emit, outcome, save_models,
+                 keep_checkpoints=keep_checkpoints, timeout=timeout_per_job)
     return outcome
 
 
@@ -224,7 +229,8 @@ def _job_device(device: str, index: int, gpus: int) -> str:
     return device
 
 
-def _execute(todo, store, results, workers, device, context, emit, outcome, save_models=True) -> None:
+def _execute(todo, store, results, workers, device, context, emit, outcome, save_models=True,
+             keep_checkpoints=False, timeout=None) -> None:
     cores = os.cpu_count() or 1
     store.check_writable()  # a read-only or full store fails here, before any job runs
     workers = min(workers, len(todo))
@@ -240,16 +246,19 @@ def _execute(todo, store, results, workers, device, context, emit, outcome, save
         emit({"kind": "job-start", "job": todo[index].to_dict(), "index": index + 1, "total": len(todo)})
 
     # Each job runs in its own fresh process: a worker that dies fails only its own job.
-    pool = FreshProcessPool(workers, init_worker, (events,), on_start=started)
+    pool = FreshProcessPool(workers, init_worker, (events,), on_start=started, timeout=timeout)
     calls = [(index, run_job, (job.to_dict(), str(results), threads, _job_device(device, index, gpus),
-                               {**context, "requested_device": device}, save_models))
+                               {**context, "requested_device": device}, save_models, keep_checkpoints))
              for index, job in enumerate(todo)]
     finished = pool.run(calls)
     try:
         for done, ended in enumerate(finished, start=1):
             job = todo[ended.tag]
-            record = ended.value if ended.returned else death_record(job.to_dict(), context, ended.exitcode,
-                                                                     ended.child_error)
+            if ended.timed_out:
+                record = timeout_record(job.to_dict(), context, timeout, results)
+            else:
+                record = ended.value if ended.returned else death_record(job.to_dict(), context, ended.exitcode,
+                                                                         ended.child_error)
             commit_or_stop(record, store, outcome.records)
             emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
     finally:
