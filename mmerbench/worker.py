@@ -122,7 +122,7 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
             label_names=list(dataset.label_names),
             dataset_notes=list(dataset.notes),
         )
-        with ResultStore(results_dir) as store:
+        with ResultStore.files_only(results_dir) as store:  # only the driver opens the database
             store.save_predictions(job["key"], arrays)
         record.update(save_model_for_record(results_dir, job["key"], method, save_models))
         if checkpoints is not None and not keep_checkpoints:  # the job is done: its checkpoint served

@@ -106,3 +106,15 @@ def test_cuda_visible_devices_decides_the_count(monkeypatch):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**__import__('os').environ, "CUDA_VISIBLE_DEVICES": ""}, timeout=120)
     assert out.stdout.strip() == "0"
+
+
+def test_a_worker_writes_its_files_but_never_the_database(testing_plugin, tmp_path):
+    from mmerbench.execution.job_files import published_record, run_and_publish
+    from mmerbench.runner import plan
+
+    (job,), _ = plan(["prior"], ["tiny"], [0], device="cpu")
+    record = run_and_publish(job.to_dict(), str(tmp_path), 1, "cpu", {}, False)
+    assert record["status"] == "ok"
+    assert (tmp_path / "predictions" / f"{job.key}.npz").is_file()
+    assert published_record(tmp_path, job.key)["metrics"] == record["metrics"]  # JSON for the driver
+    assert not (tmp_path / "results.sqlite").exists()  # only the driver opens SQLite
