@@ -118,3 +118,18 @@ def test_a_worker_writes_its_files_but_never_the_database(testing_plugin, tmp_pa
     assert (tmp_path / "predictions" / f"{job.key}.npz").is_file()
     assert published_record(tmp_path, job.key)["metrics"] == record["metrics"]  # JSON for the driver
     assert not (tmp_path / "results.sqlite").exists()  # only the driver opens SQLite
+
+
+def test_a_rerun_driver_picks_up_a_job_that_finished_while_it_was_down(testing_plugin, tmp_path):
+    import mmerbench
+    from mmerbench.execution.job_files import run_and_publish
+    from mmerbench.runner import plan
+    from mmerbench.store import ResultStore
+
+    (job,), _ = plan(["prior"], ["tiny"], [0], device="cpu")
+    run_and_publish(job.to_dict(), str(tmp_path), 1, "cpu", {}, False)  # a worker finished; no driver stored it
+    outcome = mmerbench.run(["prior"], ["tiny"], [0], results=tmp_path, device="cpu",
+                            executor=ExecutorOptions(name="slurm-local"))
+    assert [j.key for j in outcome.skipped] == [job.key] and not outcome.records  # not run twice
+    with ResultStore(tmp_path, create=False, read_only=True) as store:
+        assert store.get(job.key)["status"] == "ok"
