@@ -84,6 +84,12 @@ def test_a_ray_task_killed_mid_run_fails_only_its_job(plugins, ray_cluster, tmp_
     assert by_method["dying"]["error"].startswith("Ray task failed:")
 
 
+def test_a_ray_task_past_its_time_is_cancelled_and_recorded_as_timeout(plugins, ray_cluster, tmp_path):
+    outcome = mmerbench.run(["sleepy", "prior"], ["tiny"], [0], results=tmp_path, jobs=2, preset="paper",
+                            settings={"sleepy.seconds": 120}, timeout_per_job=6, executor=ExecutorOptions(name="ray"))
+    assert {r["method"]: r["status"] for r in outcome.records} == {"sleepy": "timeout", "prior": "ok"}
+
+
 def test_slurm_local_runs_the_plan_through_the_slurm_code_path(plugins, local_metrics, tmp_path, capsys):
     outcome = mmerbench.run(**PLAN, results=tmp_path, executor=ExecutorOptions(name="slurm-local"))
     assert not outcome.failed
