@@ -33,7 +33,6 @@ from mmerbench.jobs import (
     split_settings,
     threshold_policy,
 )
-from mmerbench.execution.local_pool import FreshProcessPool
 from mmerbench.execution.run_checks import check_device, check_results_path, check_seeds, check_splits_for_evaluation
 from mmerbench.execution.store_failure import commit_or_stop, remove_worker_temporaries
 from mmerbench.execution.executor_options import ExecutorOptions, check_executor_options, job_device

@@ -133,3 +133,20 @@ def test_a_rerun_driver_picks_up_a_job_that_finished_while_it_was_down(testing_p
     assert [j.key for j in outcome.skipped] == [job.key] and not outcome.records  # not run twice
     with ResultStore(tmp_path, create=False, read_only=True) as store:
         assert store.get(job.key)["status"] == "ok"
+
+
+def test_the_executor_settings_can_come_from_a_config_file(tmp_path):
+    from mmerbench.cli import build_parser, resolve_run_options
+    from mmerbench.cli_executors import executor_options
+    from mmerbench.errors import UsageError
+
+    config = tmp_path / "run.toml"
+    config.write_text('methods = ["prior"]\nexecutor = "slurm"\nslurm_partition = "gpu"\nslurm_time = 30\n'
+                      'gpus_per_job = 1\nslurm_setup = ["module load cuda"]\ntimeout_per_job = 600\n')
+    options = resolve_run_options(build_parser().parse_args(["run", "--config", str(config), "--slurm-time", "45"]))
+    chosen = executor_options(options)
+    assert (chosen.name, chosen.slurm_partition, chosen.slurm_time, chosen.gpus_per_job) == ("slurm", "gpu", 45, 1.0)
+    assert chosen.slurm_setup == ["module load cuda"] and options["timeout_per_job"] == 600
+    config.write_text('methods = ["prior"]\nslurm_time = "an hour"\n')
+    with pytest.raises(UsageError, match="slurm_time = 'an hour' is a str; slurm_time must be an integer"):
+        resolve_run_options(build_parser().parse_args(["run", "--config", str(config)]))
