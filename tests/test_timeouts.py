@@ -55,3 +55,24 @@ def test_a_timeout_that_is_not_a_positive_number_is_refused(testing_plugin, tmp_
     with pytest.raises(UsageError, match="--timeout-per-job .* give a number of seconds above 0"):
         mmerbench.run(["prior"], ["tiny"], [0], results=tmp_path, timeout_per_job=bad)
     assert not (tmp_path / "results.sqlite").exists()
+
+
+@pytest.mark.slow
+def test_a_deep_job_past_its_time_keeps_its_checkpoint_and_a_rerun_continues_it(testing_plugin, monkeypatch, tmp_path):
+    from mmerbench.plugins import reset_registry
+
+    monkeypatch.setenv("MMERBENCH_PLUGINS", "mmerbench.testing.plugin,mmerbench.testing.slow_deep")
+    reset_registry()
+    plan = dict(methods=["slow-deep"], datasets=["tiny"], seeds=[0], results=tmp_path, device="cpu",
+                settings={"slow-deep.epochs": 10, "slow-deep.seconds_per_epoch": 1.0})
+    first = mmerbench.run(**plan, timeout_per_job=7)
+    (late,) = first.records
+    assert late["status"] == "timeout"
+    reached = late["epoch_reached"]
+    assert reached is not None and 1 <= reached < 10, late["error"]
+    assert (tmp_path / CHECKPOINTS_DIR / late["key"]).is_dir()
+    second = mmerbench.run(**plan, timeout_per_job=120)
+    (done,) = second.records
+    assert done["status"] == "ok" and done["fit_info"]["resumed_from_epoch"] == reached
+    assert len(done["curve"]) == 10
+    assert not (tmp_path / CHECKPOINTS_DIR / late["key"]).exists()
