@@ -246,8 +246,10 @@ def _execute(todo, store, results, workers, device, context, emit, outcome, save
     def started(index: int) -> None:
         emit({"kind": "job-start", "job": todo[index].to_dict(), "index": index + 1, "total": len(todo)})
 
-    # Each job runs in its own fresh process: a worker that dies fails only its own job.
+    # Each job runs in its own fresh process (local) or task (Ray, Slurm): a worker that dies fails only its job.
     executor = executor or ExecutorOptions()
+    if executor.name != "local":  # a remote job gets the CPUs it asked for, not a share of this machine's
+        threads = max(1, int(executor.cpus_per_job))
     pool = make_pool(executor, workers, todo, results, started, timeout, init_worker, (events,))
     function = run_job if executor.name == "local" else run_and_publish
     calls = [(index, function, (job.to_dict(), str(results), threads,
