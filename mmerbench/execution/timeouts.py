@@ -25,7 +25,8 @@ def timeout_record(job: dict, context: dict, seconds: float, results_dir) -> dic
     """Status ``timeout``; the checkpoint stays, so raising the limit and re-running continues the job."""
     epoch = latest_epoch(checkpoint_dir(results_dir, job["key"]))
     reached = (f"it had finished epoch {epoch}; its checkpoint is kept, so a re-run with a larger "
-               "--timeout-per-job continues from there") if epoch is not None else "it had not finished an epoch"
+               "--timeout-per-job continues from there") if epoch is not None else (
+        "no epoch had been checkpointed (a method without epochs, or stopped before its first epoch ended)")
     return {
         **job,
         **context,
