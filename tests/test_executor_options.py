@@ -70,6 +70,8 @@ def test_gpus_per_job_without_gpus_is_refused(testing_plugin, tmp_path, capsys, 
     error = refused(tmp_path, capsys, "--gpus-per-job", "1")
     assert "--gpus-per-job 1 asks for GPUs, but this machine has none" in error
     assert "--gpus-per-job -1 must be 0 or more" in refused(tmp_path, capsys, "--gpus-per-job", "-1")
+    assert "a job trains on one device, so give at most 1" in refused(tmp_path, capsys, "--executor", "slurm-local",
+                                                                       "--gpus-per-job", "2")
 
 
 def test_detach_with_the_local_pool_is_refused(testing_plugin, tmp_path, capsys):

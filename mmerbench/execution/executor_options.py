@@ -38,8 +38,9 @@ def check_executor_options(options: ExecutorOptions, gpu_count: int) -> None:
         raise UsageError(f"--cpus-per-job {options.cpus_per_job:g} must be a number above 0")
     if not (options.gpus_per_job >= 0 and math.isfinite(options.gpus_per_job)):
         raise UsageError(f"--gpus-per-job {options.gpus_per_job:g} must be 0 or more (fractions such as 0.5 share a GPU)")
-    if options.gpus_per_job > 1 and options.gpus_per_job != int(options.gpus_per_job):
-        raise UsageError(f"--gpus-per-job {options.gpus_per_job}: above 1, give a whole number of GPUs")
+    if options.gpus_per_job > 1:  # a job would hold GPUs it never uses
+        raise UsageError(f"--gpus-per-job {options.gpus_per_job:g}: a job trains on one device, so give at most 1 "
+                         "(fractions such as 0.5 let jobs share a GPU)")
     if options.detach and options.name not in ("slurm", "slurm-local"):
         raise UsageError(f"--detach works with --executor slurm or slurm-local, not {options.name} "
                          "(a Ray job needs its driver to gather the results: run it under nohup or tmux instead)")

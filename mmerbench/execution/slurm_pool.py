@@ -34,7 +34,7 @@ def slurm_parameters(options: ExecutorOptions) -> dict:
     if options.slurm_partition:
         parameters["partition"] = options.slurm_partition
     if options.gpus_per_job:
-        parameters["gpus_per_node"] = max(1, int(options.gpus_per_job))  # Slurm allocates whole GPUs
+        parameters["gpus_per_node"] = 1  # Slurm allocates whole GPUs; a job uses one
     if options.slurm_setup:
         parameters["setup"] = list(options.slurm_setup)
     return parameters
