@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mmerbench.cli_checks import check_config_types, check_leaderboard_args
 from mmerbench.errors import MMERBenchError, UsageError
+from mmerbench.cli_executors import add_executor_arguments, cmd_collect, cmd_status, executor_options
 
 DEFAULT_RESULTS = "./mmerbench-results"
 
@@ -58,7 +59,9 @@ def _user_warnings():
 RUN_DEFAULTS = {
     "methods": None, "datasets": ["synthetic"], "seeds": [0], "device": "auto", "jobs": 1,
     "results": DEFAULT_RESULTS, "preset": None, "threshold": None, "set": {}, "resume": True, "protocols": [],
-    "save_models": True,
+    "save_models": True, "keep_checkpoints": False, "timeout_per_job": None,
+    "executor": "local", "ray_address": None, "cpus_per_job": 1.0, "gpus_per_job": 0.0, "slurm_partition": None,
+    "slurm_time": 60, "slurm_array_parallelism": 64, "slurm_setup": [], "detach": False,
 }
 
 
@@ -127,7 +130,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             threshold=options["threshold"], resume=options["resume"], dry_run=args.dry_run,
             on_event=display if not args.dry_run else None, protocols=options["protocols"],
             save_models=options["save_models"],
+            keep_checkpoints=options["keep_checkpoints"], timeout_per_job=options["timeout_per_job"],
+            executor=executor_options(options),
         )
+    if options["detach"]:
+        for note in outcome.notes:
+            print(note)
+        return 0
     if args.dry_run:
         for note in outcome.notes:  # a real run showed them before its first job
             print(note)
@@ -358,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "missing-rate:0.1,0.3 | noise:0.5,1,2 (not part of the job key)")
     run.add_argument("--no-save-models", dest="save_models", action="store_false", default=None,
                      help="do not save each job's fitted model under <results>/models/<key>/")
+    run.add_argument("--keep-checkpoints", action="store_true", default=None,
+                     help="keep each deep job's last epoch checkpoint (<results>/checkpoints/<key>/) when it ends")
+    run.add_argument("--timeout-per-job", type=float, metavar="SECONDS",
+                     help="stop a job running longer than this; it is recorded as 'timeout' and keeps its checkpoint")
+    add_executor_arguments(run)
     run.set_defaults(func=cmd_run)
 
     evaluate = commands.add_parser(
@@ -373,6 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--key", help="only the job with this key (or key prefix)")
     evaluate.add_argument("--device", help="cpu or cuda[:k] (default: where the model was fitted, if present)")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    status = commands.add_parser("status", help="pending / running / done / failed per job of a run")
+    status.add_argument("--results", default=DEFAULT_RESULTS)
+    status.set_defaults(func=cmd_status)
+
+    collect = commands.add_parser("collect", help="gather into the store the jobs that Slurm or Ray workers finished")
+    collect.add_argument("--results", default=DEFAULT_RESULTS)
+    collect.set_defaults(func=cmd_collect)
 
     predict = commands.add_parser("predict", help="apply a finished job's saved model to another dataset")
     predict.add_argument("--results", default=DEFAULT_RESULTS)

@@ -43,6 +43,17 @@ CONFIG_TYPES = {
                   "valid, valid-per-label, published, fixed:X or a number"),
     "set": (lambda v: isinstance(v, dict), "a table, e.g. [set.lddu] use_queue = false"),
     "resume": (lambda v: isinstance(v, bool), "true or false"),
+    "keep_checkpoints": (lambda v: isinstance(v, bool), "true or false"),
+    "timeout_per_job": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number of seconds"),
+    "executor": (lambda v: isinstance(v, str), "local, ray, slurm or slurm-local"),
+    "ray_address": (lambda v: isinstance(v, str), "auto or HOST:PORT"),
+    "cpus_per_job": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    "gpus_per_job": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    "slurm_partition": (lambda v: isinstance(v, str), "a partition name"),
+    "slurm_time": (_is_int, "an integer number of minutes"),
+    "slurm_array_parallelism": (_is_int, "an integer"),
+    "slurm_setup": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of shell lines"),
+    "detach": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 

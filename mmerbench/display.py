@@ -11,6 +11,8 @@ def _job_label(job: dict) -> str:
 
 
 def _summary(record: dict) -> str:
+    if record["status"] == "timeout":
+        return f"TIMEOUT: {record.get('error')}"
     if record["status"] != "ok":
         return f"FAILED: {record.get('error')}"
     test = record.get("metrics", {}).get("test", {})
@@ -43,6 +45,8 @@ class PlainProgress:
         elif kind == "job-end":
             record = event["record"]
             self._print(f"[{event['done']}/{event['total']}] {_job_label(record)}: {_summary(record)}")
+        elif kind == "progress" and event.get("what") == "resumed":
+            self._print(f"  {event['job']}: resumed from epoch {event['resumed_from_epoch']}")
         elif kind == "progress" and self.epochs and "epoch" in event:
             parts = [f"  {event['job']}: epoch {event['epoch']}/{event['epochs']}"]
             if event.get("train_loss") is not None:
@@ -86,6 +90,8 @@ class LiveProgress:
             worker_label = f"{record['method']} on {record['dataset']} seed {record['seed']}"  # as worker.run_job names it
             if worker_label in self.epoch_tasks:
                 self.progress.remove_task(self.epoch_tasks.pop(worker_label))
+        elif kind == "progress" and event.get("what") == "resumed":
+            console.print(f"  {event['job']}: resumed from epoch {event['resumed_from_epoch']}")
         elif kind == "progress" and "epoch" in event:
             name = event["job"]
             if name not in self.epoch_tasks:

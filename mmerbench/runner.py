@@ -34,9 +34,12 @@ from mmerbench.jobs import (
     split_settings,
     threshold_policy,
 )
-from mmerbench.execution.local_pool import FreshProcessPool
 from mmerbench.execution.run_checks import check_device, check_results_path, check_seeds, check_splits_for_evaluation
 from mmerbench.execution.store_failure import commit_or_stop, remove_worker_temporaries
+from mmerbench.execution.executor_options import ExecutorOptions, check_executor_options, job_device
+from mmerbench.execution.job_files import collect_published, run_and_publish
+from mmerbench.execution.pools import make_pool
+from mmerbench.execution.timeouts import check_timeout, timeout_record
 from mmerbench.execution.worker_death import death_record
 from mmerbench.plugins import get_registry
 from mmerbench.store import ResultStore
@@ -181,6 +184,9 @@ def run(
     on_event: Callable[[dict], None] | None = None,
     protocols: Sequence[str] = (),
     save_models: bool = True,
+    keep_checkpoints: bool = False,
+    timeout_per_job: float | None = None,
+    executor: ExecutorOptions | None = None,
 ) -> RunResult:
     """Plan and run a benchmark; the Python twin of ``mmerbench run``.
 
@@ -192,6 +198,9 @@ def run(
     protocols = [str(p) for p in protocols or ()]
     for protocol in protocols:
         parse_protocol(protocol)  # a bad spec stops the run before anything is trained
+    timeout_per_job = check_timeout(timeout_per_job)
+    executor = executor or ExecutorOptions()
+    check_executor_options(executor, cuda_device_count())  # before anything is written
     planned, notes = plan(methods, datasets, seeds, preset=preset, settings=settings, threshold=threshold,
                           device=device)
     outcome = RunResult(planned=planned, notes=notes)
@@ -203,6 +212,8 @@ def run(
     else:
         store_context = ResultStore(results)
     with store_context as store:
+        if not dry_run and executor.name != "local":  # jobs that ended while no driver was running
+            collect_published(store, results)
         finished = store.finished_keys() if resume else set()
         todo = [job for job in planned if job.key not in finished]
         outcome.skipped = [job for job in planned if job.key in finished]
@@ -218,7 +229,8 @@ def run(
             return outcome
         context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node(),
                    "protocols": protocols}
-        _execute(todo, store, results, jobs, device, context, emit, outcome, save_models)
+        _execute(todo, store, results, jobs, device, context, emit, outcome, save_models,
+                 keep_checkpoints=keep_checkpoints, timeout=timeout_per_job, executor=executor)
     return outcome
 
 
@@ -235,13 +247,8 @@ class _NoStore:
         return set()
 
 
-def _job_device(device: str, index: int, gpus: int) -> str:
-    if device == "auto" and gpus > 0:
-        return f"cuda:{index % gpus}"
-    return device
-
-
-def _execute(todo, store, results, workers, device, context, emit, outcome, save_models=True) -> None:
+def _execute(todo, store, results, workers, device, context, emit, outcome, save_models=True,
+             keep_checkpoints=False, timeout=None, executor: ExecutorOptions | None = None) -> None:
     cores = os.cpu_count() or 1
     store.check_writable()  # a read-only or full store fails here, before any job runs
     workers = min(workers, len(todo))
@@ -256,17 +263,36 @@ def _execute(todo, store, results, workers, device, context, emit, outcome, save
     def started(index: int) -> None:
         emit({"kind": "job-start", "job": todo[index].to_dict(), "index": index + 1, "total": len(todo)})
 
-    # Each job runs in its own fresh process: a worker that dies fails only its own job.
-    pool = FreshProcessPool(workers, init_worker, (events,), on_start=started)
-    calls = [(index, run_job, (job.to_dict(), str(results), threads, _job_device(device, index, gpus),
-                               {**context, "requested_device": device}, save_models))
+    # Each job runs in its own fresh process (local) or task (Ray, Slurm): a worker that dies fails only its job.
+    executor = executor or ExecutorOptions()
+    if executor.name != "local":  # a remote job gets the CPUs it asked for, not a share of this machine's
+        threads = max(1, int(executor.cpus_per_job))
+    pool = make_pool(executor, workers, todo, results, started, timeout, init_worker, (events,))
+    function = run_job if executor.name == "local" else run_and_publish
+    calls = [(index, function, (job.to_dict(), str(results), threads,
+                                job_device(device, index, gpus, executor.gpus_per_job) if executor.name == "local"
+                                else device,
+                                {**context, "requested_device": device, "executor": executor.name}, save_models,
+                                keep_checkpoints))
              for index, job in enumerate(todo)]
+    if executor.detach:
+        pool.submit(calls)
+        outcome.notes.append(f"submitted {len(calls)} job(s) ({executor.name}, logs under {pool.folder}); follow "
+                             f"them with `mmerbench status --results {results}` and gather them with "
+                             f"`mmerbench collect --results {results}`")
+        stop.set()
+        return
     finished = pool.run(calls)
     try:
         for done, ended in enumerate(finished, start=1):
             job = todo[ended.tag]
-            record = ended.value if ended.returned else death_record(job.to_dict(), context, ended.exitcode,
-                                                                     ended.child_error)
+            if ended.timed_out:
+                record = timeout_record(job.to_dict(), context, timeout, results)
+            else:
+                record = ended.value if ended.returned else death_record(job.to_dict(), context, ended.exitcode,
+                                                                         ended.child_error)
+                if not ended.returned and executor.name != "local" and ended.child_error:
+                    record["error"] = ended.child_error.splitlines()[0]  # Ray's or Slurm's own cause
             commit_or_stop(record, store, outcome.records)
             emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
     finally:

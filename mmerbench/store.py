@@ -149,8 +149,21 @@ class ResultStore:
                 pass
             raise write_failure(probe.parent, exc) from exc
 
+    @classmethod
+    def files_only(cls, directory: str | Path) -> "ResultStore":
+        """The store's prediction files without opening SQLite: what a worker uses, since only the driver
+        writes the database (SQLite's locks are unreliable on the shared file systems of clusters)."""
+        store = cls.__new__(cls)
+        store.directory = Path(directory)
+        store.db_path = store.directory / DB_NAME
+        store.read_only = False
+        store._connection = None
+        (store.directory / PREDICTIONS_DIR).mkdir(parents=True, exist_ok=True)
+        return store
+
     def close(self) -> None:
-        self._connection.close()
+        if self._connection is not None:
+            self._connection.close()
 
     def __enter__(self) -> "ResultStore":
         return self

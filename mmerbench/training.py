@@ -137,7 +137,20 @@ class TorchMethod(Method):
         patience = getattr(self, "patience", None)
         best_score, best_state, best_epoch, waited = -math.inf, None, 0, 0
         curve: list[dict[str, Any]] = []
-        for epoch in range(1, int(self.epochs) + 1):
+        checkpoints = getattr(self, "_checkpoints", None)  # set by the runner's worker (mmerbench.checkpoints)
+        first_epoch = 1
+        saved = checkpoints.load() if checkpoints is not None else None
+        if saved is not None:
+            restored = checkpoints.restore(saved, model=model, optimizer=optimizer, scheduler=scheduler,
+                                           shuffler=shuffler, method=self)
+            loop, curve, best_state = restored["loop"], restored["curve"], restored["best_state"]
+            best_score, best_epoch, waited = loop["best_score"], loop["best_epoch"], loop["waited"]
+            first_epoch = int(saved["epoch"]) + 1
+            self.fit_info_["resumed_from_epoch"] = int(saved["epoch"])
+            progress.report(kind="resumed", resumed_from_epoch=int(saved["epoch"]), epochs=int(self.epochs))
+            if loop["stopped"]:  # the checkpoint was taken at the early stop: nothing left to train
+                first_epoch = int(self.epochs) + 1
+        for epoch in range(first_epoch, int(self.epochs) + 1):
             started = time.perf_counter()
             model.train()
             sums: dict[str, float] = {}
@@ -171,7 +184,13 @@ class TorchMethod(Method):
             curve.append(row)
             progress.report(kind="epoch", epoch=epoch, epochs=int(self.epochs), **{
                 k: v for k, v in row.items() if k in ("train_loss", "valid_mif1")})
-            if valid is not None and patience and waited >= int(patience):
+            stop = valid is not None and bool(patience) and waited >= int(patience)
+            if checkpoints is not None:
+                checkpoints.save(epoch, model=model, optimizer=optimizer, scheduler=scheduler, shuffler=shuffler,
+                                 loop={"best_score": best_score, "best_epoch": best_epoch, "waited": waited,
+                                       "stopped": stop},
+                                 curve=curve, best_state=best_state, extra=self.extra_state())
+            if stop:
                 break
         if best_state is not None:
             model.load_state_dict(best_state)

@@ -10,6 +10,7 @@ import traceback
 from datetime import datetime, timezone
 
 from mmerbench import progress
+from mmerbench.checkpoints import attach_checkpoints
 from mmerbench.saved_models import save_model_for_record
 from mmerbench.store import ResultStore
 
@@ -53,7 +54,7 @@ def _forward_progress(queue, job_label: str):
 
 
 def run_job(job: dict, results_dir: str, threads: int, device: str, context: dict,
-            save_models: bool = True) -> dict:
+            save_models: bool = True, keep_checkpoints: bool = False) -> dict:
     """Fit, predict, score and store one job; never raises (failures are records)."""
     _configure_threads(threads)
     label = f"{job['method']} on {job['dataset']} seed {job['seed']}"
@@ -90,6 +91,7 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
                 f"(fingerprint {dataset.fingerprint}, expected {job['dataset_fingerprint']})"
             )
         method = method_class(job["method"])(**job["params"])
+        checkpoints = attach_checkpoints(method, results_dir, job["key"])
         started = time.perf_counter()
         method.fit(dataset.train, dataset.valid)
         record["fit_seconds"] = time.perf_counter() - started
@@ -134,9 +136,11 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
             label_names=list(dataset.label_names),
             dataset_notes=list(dataset.notes),
         )
-        with ResultStore(results_dir) as store:
+        with ResultStore.files_only(results_dir) as store:  # only the driver opens the database
             store.save_predictions(job["key"], arrays)
         record.update(save_model_for_record(results_dir, job["key"], method, save_models))
+        if checkpoints is not None and not keep_checkpoints:  # the job is done: its checkpoint served
+            checkpoints.remove()
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
         from mmerbench.errors import StoreWriteError
 

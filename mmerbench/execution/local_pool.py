@@ -11,6 +11,7 @@ calls go on in fresh processes.
 from __future__ import annotations
 
 import multiprocessing
+import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class Outcome:
     value: Any = None
     exitcode: int | None = None
     child_error: str | None = None  # the traceback when the call raised instead of returning
+    timed_out: bool = False  # stopped by the pool after ``timeout`` seconds
 
 
 def _child(connection, initializer, initargs, function, args) -> None:
@@ -49,12 +51,14 @@ class FreshProcessPool:
 
     ``calls`` are ``(tag, function, args)``; the function and its arguments
     must be picklable (``spawn``). Closing the generator early (the caller
-    stops the run) terminates the processes still running.
+    stops the run) terminates the processes still running. A call running
+    longer than ``timeout`` seconds is stopped and reported ``timed_out``.
     """
 
     def __init__(self, workers: int, initializer: Callable | None = None, initargs: tuple = (),
-                 on_start: Callable[[Any], None] | None = None):
+                 on_start: Callable[[Any], None] | None = None, timeout: float | None = None):
         self.workers = max(1, int(workers))
+        self.timeout = timeout
         self.initializer = initializer
         self.initargs = initargs
         self.on_start = on_start or (lambda tag: None)
@@ -71,7 +75,12 @@ class FreshProcessPool:
                     state = self._start(tag, function, args)
                     running[state["process"].sentinel] = state
                 readers = [s["reader"] for s in running.values() if s["message"] is None and not s["closed"]]
-                ready = wait([*running, *readers])
+                ready = wait([*running, *readers], timeout=self._next_deadline(running))
+                for sentinel, state in list(running.items()):
+                    # A process that ended in the same instant keeps its result.
+                    if self.timeout is not None and sentinel not in ready and time.monotonic() >= state["deadline"]:
+                        running.pop(sentinel)
+                        yield self._stop_late(state)
                 for state in running.values():
                     if state["reader"] in ready:
                         _receive(state)
@@ -93,7 +102,26 @@ class FreshProcessPool:
         writer.close()  # the child holds the only writing end, so its death closes the pipe
         self.started_pids.append(process.pid)
         self.on_start(tag)
-        return {"tag": tag, "process": process, "reader": reader, "message": None, "closed": False}
+        deadline = time.monotonic() + self.timeout if self.timeout is not None else None
+        return {"tag": tag, "process": process, "reader": reader, "message": None, "closed": False,
+                "deadline": deadline}
+
+    def _next_deadline(self, running: dict) -> float | None:
+        if self.timeout is None or not running:
+            return None
+        return max(0.0, min(s["deadline"] for s in running.values()) - time.monotonic())
+
+    @staticmethod
+    def _stop_late(state: dict) -> Outcome:
+        """A call past its time: SIGTERM, then SIGKILL if it does not end within a few seconds."""
+        process = state["process"]
+        process.terminate()
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        state["reader"].close()
+        return Outcome(state["tag"], process.pid, False, exitcode=process.exitcode, timed_out=True)
 
     @staticmethod
     def _finish(state: dict) -> Outcome:

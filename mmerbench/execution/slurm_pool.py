@@ -1,0 +1,113 @@
+"""Jobs as one Slurm array through submitit (``--executor slurm``; ``slurm-local`` uses submitit's local executor).
+
+Each array task runs :func:`~mmerbench.execution.job_files.run_and_publish`, which writes the job's
+record as JSON under ``<results>/jobs/``; the driver reads that JSON (never submitit's result
+pickle) and alone writes the store. submitit keeps its logs under ``<results>/slurm/<run id>/``;
+their paths go into each job's record.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from mmerbench.execution.executor_options import ExecutorOptions
+from mmerbench.execution.job_files import published_record
+from mmerbench.execution.local_pool import Outcome
+
+SLURM_DIR = "slurm"
+SUBMISSION = "submission.json"
+POLL_SECONDS = 1.0
+
+
+def slurm_parameters(options: ExecutorOptions) -> dict:
+    """submitit's SlurmExecutor parameters for the options of ``mmerbench run``."""
+    parameters = {
+        "time": int(options.slurm_time),
+        "cpus_per_task": max(1, int(round(options.cpus_per_job))),
+        "array_parallelism": int(options.slurm_array_parallelism),
+        "job_name": "mmerbench",
+    }
+    if options.slurm_partition:
+        parameters["partition"] = options.slurm_partition
+    if options.gpus_per_job:
+        parameters["gpus_per_node"] = 1  # Slurm allocates whole GPUs; a job uses one
+    if options.slurm_setup:
+        parameters["setup"] = list(options.slurm_setup)
+    return parameters
+
+
+def sbatch_script(options: ExecutorOptions, n_jobs: int, folder: str | Path) -> str:
+    """The sbatch file submitit writes for an array of ``n_jobs`` (for checking; nothing is submitted)."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    return _make_sbatch_string(command="python -u -m submitit.core._submit " + str(folder), folder=str(folder),
+                               map_count=n_jobs, **slurm_parameters(options))
+
+
+def make_executor(options: ExecutorOptions, folder: Path):
+    import submitit
+
+    if options.name == "slurm-local":
+        executor = submitit.LocalExecutor(folder=str(folder))
+        executor.update_parameters(timeout_min=int(options.slurm_time))
+        if options.slurm_setup:
+            executor.update_parameters(setup=list(options.slurm_setup))
+        return executor
+    executor = submitit.SlurmExecutor(folder=str(folder))
+    executor.update_parameters(**slurm_parameters(options))
+    return executor
+
+
+class SlurmPool:
+    def __init__(self, options: ExecutorOptions, results_dir, keys: Sequence[str],
+                 on_start: Callable[[Any], None] | None = None, timeout: float | None = None):
+        self.options = options
+        self.results_dir = Path(results_dir)
+        self.keys = list(keys)  # the job key of each call, in order
+        self.on_start = on_start or (lambda tag: None)
+        self.timeout = timeout
+        self.started_pids: list[int] = []
+        self.folder = self.results_dir / SLURM_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+    def submit(self, calls: Sequence[tuple[Any, Callable, tuple]]) -> list:
+        executor = make_executor(self.options, self.folder)
+        with executor.batch():  # one array for the whole run
+            jobs = [executor.submit(function, *args) for _, function, args in calls]
+        submission = {"executor": self.options.name, "folder": str(self.folder), "jobs": [
+            {"key": key, "job_id": str(job.job_id), "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr)}
+            for key, job in zip(self.keys, jobs)]}
+        (self.folder / SUBMISSION).write_text(json.dumps(submission, indent=2))
+        for tag, _, _ in calls:
+            self.on_start(tag)
+        return jobs
+
+    def run(self, calls: Sequence[tuple[Any, Callable, tuple]]) -> Iterator[Outcome]:
+        jobs = self.submit(calls)
+        pending = {index: (tag, job, time.monotonic()) for index, ((tag, _, _), job) in enumerate(zip(calls, jobs))}
+        try:
+            while pending:
+                for index, (tag, job, started) in list(pending.items()):
+                    if job.done():
+                        pending.pop(index)
+                        yield self._outcome(tag, self.keys[index], job)
+                    elif self.timeout is not None and time.monotonic() - started >= self.timeout:
+                        pending.pop(index)
+                        job.cancel(check=False)
+                        yield Outcome(tag, None, False, timed_out=True)
+                if pending:
+                    time.sleep(POLL_SECONDS)
+        finally:
+            for _, job, _ in pending.values():  # the caller stopped early
+                job.cancel(check=False)
+
+    def _outcome(self, tag, key: str, job) -> Outcome:
+        record = published_record(self.results_dir, key)
+        logs = {"slurm_job_id": str(job.job_id), "log_stdout": str(job.paths.stdout), "log_stderr": str(job.paths.stderr)}
+        if record is not None:
+            return Outcome(tag, None, True, value={**record, **logs})
+        return Outcome(tag, None, False, child_error=(f"Slurm job failed: job {job.job_id} ended without a record "
+                                                      f"(state {job.state}); see its log {job.paths.stderr}"))
