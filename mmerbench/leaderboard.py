@@ -197,7 +197,8 @@ def provenance(records: list[dict], dataset: str) -> str:
     fingerprints = sorted({r["dataset_fingerprint"] for r in ok})
     seeds = sorted({r["seed"] for r in ok})
     policies = sorted({r.get("threshold_policy", "") for r in ok})
-    revisions = sorted({str(r.get("git_revision")) for r in ok})
+    revisions = sorted({str(r.get("git_revision") or "not recorded (installed copy not built from git)")
+                        for r in ok})
     versions = ok[-1].get("versions", {})
     devices = sorted({str(r.get("device")) for r in ok})
     lines = [

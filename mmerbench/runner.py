@@ -63,11 +63,22 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def build_info() -> dict:
+    """What setup.py wrote when this copy was built (version, git revision); {} in a source checkout."""
+    import json
+
+    path = Path(__file__).resolve().parent / "_build_info.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def git_revision() -> str | None:
-    """The project's git revision when mmerbench runs from a checkout."""
+    """The project's git revision: of the checkout mmerbench runs from, else the one it was built from."""
     root = Path(__file__).resolve().parent.parent
     if not (root / ".git").exists():
-        return None
+        return build_info().get("git_revision")
     try:
         revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
