@@ -38,6 +38,7 @@ def _setting(text: str) -> tuple[str, object]:
 RUN_DEFAULTS = {
     "methods": None, "datasets": ["synthetic"], "seeds": [0], "device": "auto", "jobs": 1,
     "results": DEFAULT_RESULTS, "preset": None, "threshold": None, "set": {}, "resume": True,
+    "resample_valid": False,
 }
 
 
@@ -83,6 +84,9 @@ def resolve_run_options(args: argparse.Namespace) -> dict:
         elif key == "resume":
             if args.no_resume:
                 options["resume"] = False
+        elif key == "resample_valid":
+            if getattr(args, "resample_valid", False):
+                options["resample_valid"] = True
         elif value is not None:
             options[key] = value
     if not options["methods"]:
@@ -103,7 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             options["methods"], options["datasets"], options["seeds"], device=options["device"],
             jobs=options["jobs"], results=options["results"], preset=options["preset"], settings=options["set"],
             threshold=options["threshold"], resume=options["resume"], dry_run=args.dry_run,
-            on_event=display if not args.dry_run else None,
+            on_event=display if not args.dry_run else None, resample_valid=options["resample_valid"],
         )
     if args.dry_run:
         for note in outcome.notes:  # a real run showed them before its first job
@@ -111,15 +115,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         done = {job.key for job in outcome.skipped}
         print(f"{len(outcome.planned)} jobs ({len(done)} already done):")
         for job in outcome.planned:
-            state = "done" if job.key in done else "to run"
+            state = f"incompatible: {job.incompatible}" if job.incompatible else "done" if job.key in done else "to run"
             print(f"  [{state}] {job.key}  {job.command}")
         return 0
     with ResultStore(options["results"], create=False) as store:
         records = store.records()
+    this_run = {job.key for job in outcome.planned}  # the whole store stays available through `leaderboard`
+    records = [record for record in records if record["key"] in this_run]
     for dataset in options["datasets"]:
         print(f"\n{dataset} (test split)\n")
         print(render(build_rows(records, dataset)))
     print(f"\nResults: {Path(options['results']).resolve()}  (mmerbench leaderboard --results {options['results']})")
+    print_incompatible(outcome)
     if outcome.failed:
         print(f"\n{len(outcome.failed)} job(s) failed (they are retried on the next run):", file=sys.stderr)
         for record in outcome.failed:
@@ -127,6 +134,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         return 1
     return 0
+
+
+def print_incompatible(outcome) -> None:
+    """Once per run: the jobs planned but not run because the method cannot use the dataset."""
+    if not outcome.incompatible:
+        return
+    groups: dict[tuple, list[int]] = {}
+    for job in outcome.incompatible:
+        groups.setdefault((job.method, job.dataset, job.incompatible), []).append(job.seed)
+    print(f"\n{len(outcome.incompatible)} job(s) not run, incompatible (they are never retried):")
+    for (method, dataset, reason), seeds in groups.items():
+        print(f"  {method} on {dataset}: {reason} (seeds {', '.join(map(str, seeds))})")
+    if not outcome.failed:
+        print("Every other job finished; incompatible jobs alone do not make the run fail.")
 
 
 # --------------------------------------------------------------------------- list
@@ -168,7 +189,8 @@ def cmd_results(args: argparse.Namespace) -> int:
     else:
         import csv
 
-        columns = ["key", "method", "method_version", "dataset", "dataset_fingerprint", "seed", "status", "preset",
+        columns = ["key", "method", "method_version", "dataset", "dataset_fingerprint", "dataset_file_fingerprint",
+                   "valid_seed", "seed", "status", "preset",
                    "threshold_policy", "threshold", "fit_seconds", "predict_seconds", "peak_rss_mb", "device",
                    "git_revision", "error", "command"]
         metric_names = sorted({m for r in records for m in (r.get("metrics", {}).get("test") or {})})
@@ -228,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threshold", help="valid (default) | valid-per-label | published | fixed:X")
     run.add_argument("--no-resume", action="store_true", help="re-run jobs even when their results exist")
     run.add_argument("--dry-run", action="store_true", help="list the jobs and which are done; run nothing")
+    run.add_argument("--resample-valid", action="store_true",
+                     help="let each seed also re-draw a validation split carved from train (datasets without "
+                          "their own; off by default: a seed then varies only the method's random_state)")
     run.add_argument("--config", help="TOML file with the same settings (command-line options win)")
     run.set_defaults(func=cmd_run)
 

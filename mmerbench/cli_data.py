@@ -162,8 +162,27 @@ def _print_info(path: Path) -> None:
     _print_description(describe_canonical(path))
 
 
+def splits_line(info: dict) -> str:
+    """The splits fingerprint (what job records and leaderboards show) beside the file's, named."""
+    if "valid" in info["splits"]:
+        return f"  splits fingerprint {info['fingerprint']} (the file's own train/valid/test; same as file)"
+    from mmerbench.api import dataset_param_defaults
+    from mmerbench.data import carved_fingerprint
+
+    try:
+        fraction = dataset_param_defaults(info["name"]).get("valid_fraction", 0.1)
+    except MMERBenchError:  # a file whose name no plugin registers: the importers' default
+        fraction = 0.1
+    if not fraction:
+        return f"  splits fingerprint {info['fingerprint']} (no validation split: valid_fraction=0)"
+    return (f"  splits fingerprint {carved_fingerprint(info['fingerprint'], fraction, 0)} (validation carved "
+            f"from train at load, fraction {fraction}, seed 0: what job records and leaderboards show; "
+            "--resample-valid jobs record their own)")
+
+
 def _print_description(info: dict) -> None:
-    print(f"{info['name']}  fingerprint {info['fingerprint']}  ({info['path']})")
+    print(f"{info['name']}  file fingerprint {info['fingerprint']}  ({info['path']})")
+    print(splits_line(info))
     print(f"  labels ({len(info['label_names'])}{', single-label' if info['single_label'] else ''}): "
           + ", ".join(info["label_names"]))
     print("  modalities: " + ", ".join(f"{m} {d}" for m, d in info["modalities"].items())
@@ -186,10 +205,13 @@ def handle_verify(args) -> int:
     path = _resolve_path(args.name)
     stored, computed = recompute_fingerprint(path)
     if stored != computed:
-        print(f"{path}: fingerprint MISMATCH: stored {stored}, recomputed {computed} (the file was modified "
+        print(f"{path}: file fingerprint MISMATCH: stored {stored}, recomputed {computed} (the file was modified "
               "or corrupted; re-import it)", file=sys.stderr)
         return 1
-    print(f"{path}: fingerprint {computed} OK")
+    print(f"{path}: file fingerprint {computed} OK")
+    from mmerbench.importing import describe_canonical
+
+    print(splits_line(describe_canonical(path)))
     return 0
 
 

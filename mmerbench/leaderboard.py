@@ -135,14 +135,30 @@ def _metrics_for(rows: list[Row], metrics) -> list[str]:
     return chosen
 
 
+# Marks a best value from one seed beside rows averaged over more: it is bold, but says so.
+SINGLE_SEED_MARK = {"markdown": "†", "latex": "$^\\dagger$"}
+SINGLE_SEED_NOTE = "† best value from a single seed (n = 1) beside rows averaged over more seeds"
+
+
+def _numbered(rows: list[Row], metric: str) -> list[Row]:
+    return [row for row in rows if not row.reported and row.mean(metric) is not None]
+
+
 def _best(rows: list[Row], metric: str) -> float | None:
-    means = [row.mean(metric) for row in rows if not row.reported and row.mean(metric) is not None]
-    if not means:
+    """The best mean of a column, or None when fewer than two rows have a number there (nothing to beat)."""
+    means = [row.mean(metric) for row in _numbered(rows, metric)]
+    if len(means) < 2:
         return None
     return min(means) if metric in LOWER_IS_BETTER else max(means)
 
 
-def _cell(row: Row, metric: str, best: float | None, bold: tuple[str, str, str], digits: int) -> str:
+def _single_seed_beside_more(rows: list[Row], metric: str) -> bool:
+    counts = {row.n for row in _numbered(rows, metric)}
+    return 1 in counts and len(counts) > 1
+
+
+def _cell(row: Row, metric: str, best: float | None, bold: tuple[str, str, str], digits: int,
+          mark: str = "") -> str:
     mean = row.mean(metric)
     if mean is None:
         return ""
@@ -151,7 +167,7 @@ def _cell(row: Row, metric: str, best: float | None, bold: tuple[str, str, str],
     if std is not None:
         text += f"{bold[2]}{std:.{digits}f}"
     if best is not None and not row.reported and abs(mean - best) < 1e-12:
-        text = f"{bold[0]}{text}{bold[1]}"
+        text = f"{bold[0]}{text}{bold[1]}{mark}"
     return text
 
 
@@ -184,17 +200,25 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
     titles = [METRIC_TITLES.get(m, m) for m in metrics]
     if legacy_pr:
         titles = [f"{t} (legacy)" if m in ("p", "r") else t for m, t in zip(metrics, titles)]
-    table = [[r.label, r.n if not r.reported else "reported"] + [_cell(r, m, best[m], bold, digits) for m in metrics]
+    mixed = {m: _single_seed_beside_more(rows, m) for m in metrics}
+    mark = SINGLE_SEED_MARK[fmt]
+    table = [[r.label, r.n if not r.reported else "reported"]
+             + [_cell(r, m, best[m], bold, digits, mark if mixed[m] and r.n == 1 else "") for m in metrics]
              for r in rows]
-    return tabulate(table, headers=["method", "n"] + titles,
+    text = tabulate(table, headers=["method", "n"] + titles,
                     tablefmt="github" if fmt == "markdown" else "latex_raw", disable_numparse=True)
+    if any(mark in cell for line in table for cell in line[2:]):
+        text += "\n\n" + SINGLE_SEED_NOTE.replace("†", mark)
+    return text
 
 
 def provenance(records: list[dict], dataset: str) -> str:
     ok = [r for r in records if r.get("dataset") == dataset and r.get("status") == "ok"]
     if not ok:
         return ""
+    file_fingerprints = sorted({r.get("dataset_file_fingerprint") or r["dataset_fingerprint"] for r in ok})
     fingerprints = sorted({r["dataset_fingerprint"] for r in ok})
+    resampled = any(r.get("valid_seed") is not None for r in ok)
     seeds = sorted({r["seed"] for r in ok})
     policies = sorted({r.get("threshold_policy", "") for r in ok})
     revisions = sorted({str(r.get("git_revision") or "not recorded (installed copy not built from git)")
@@ -207,8 +231,9 @@ def provenance(records: list[dict], dataset: str) -> str:
         "scores are on the test split. Acc is the Jaccard index per sample (empty union = 0); P, R, miF1 "
         "micro-averaged; maF1 macro-averaged; HL Hamming loss. Cells: mean ± sample std (ddof=1) over seeds.",
         f"Threshold policy: {', '.join(policies)}",
-        f"Seeds: {', '.join(map(str, seeds))}",
-        f"Dataset: {dataset}, fingerprint {', '.join(fingerprints)}",
+        f"Seeds: {', '.join(map(str, seeds))}. {seed_meaning(resampled)}",
+        f"Dataset: {dataset}, file fingerprint {', '.join(file_fingerprints)} (what `mmerbench data verify` "
+        f"prints), splits fingerprint {', '.join(fingerprints)} (the train/valid/test split the jobs used)",
         f"Devices: {', '.join(devices)}",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"Git revision: {', '.join(revisions)}",
@@ -217,6 +242,15 @@ def provenance(records: list[dict], dataset: str) -> str:
         f"`{ok[0].get('command', '')}`",
     ]
     return "\n".join(f"- {line}" for line in lines)
+
+
+def seed_meaning(resampled: bool) -> str:
+    """What a seed varies, in words (README and leaderboard footer say the same)."""
+    if resampled:
+        return ("A seed sets each method's random_state (initialisation, batch order, dropout, ...) and re-draws "
+                "the validation split carved from train (--resample-valid); the test split is fixed.")
+    return ("A seed sets only each method's random_state (initialisation, batch order, dropout, ...); the data "
+            "and the validation split are the same for every seed, so a deterministic method shows ± 0.000.")
 
 
 def leaderboard_markdown(records: list[dict], dataset: str, *, with_reported: bool = False,

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mmerbench.api import load_dataset, method_class
+from mmerbench.compatibility import dataset_incompatibility
+from mmerbench.data import recarve_validation
 from mmerbench.errors import UnknownNameError, UsageError
 from mmerbench.jobs import (
     Job,
@@ -47,6 +49,7 @@ class RunResult:
     skipped: list[Job] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    incompatible: list[Job] = field(default_factory=list)  # planned, never run: the method cannot use the data
 
     @property
     def failed(self) -> list[dict]:
@@ -108,6 +111,7 @@ def plan(
     settings: dict[str, Any] | None = None,
     threshold=None,
     device: str = "auto",
+    resample_valid: bool = False,
 ) -> tuple[list[Job], list[str]]:
     """Resolve every job of a run (loading each dataset once for its fingerprint)."""
     if not methods:
@@ -134,27 +138,35 @@ def plan(
     for dataset_name in datasets:
         dataset_params = check_dataset_params(dataset_name, per_dataset[dataset_name])
         dataset = load_dataset(dataset_name, **dataset_params)
+        if resample_valid and dataset.uncarved_train is None:
+            notes.append(f"--resample-valid: {dataset_name} has its own validation split, so seeds do not "
+                         "re-draw it")
         for method_name in methods:
             cls = method_class(method_name)
+            incompatible = dataset_incompatibility(cls, dataset)
             for seed in seeds:
+                splits = recarve_validation(dataset, int(seed)) if resample_valid else dataset
                 params, used_preset, method_notes = resolve_method(
                     method_name, preset=preset, overrides=per_method[method_name], seed=int(seed),
                     threshold=threshold, device=device, cpu_only=cpu_only,
                 )
-                if used_preset == "cpu" and preset is None and method_name not in cpu_chosen:
+                if used_preset == "cpu" and preset is None and method_name not in cpu_chosen and not incompatible:
                     cpu_chosen.append(method_name)
                 job = Job(
                     method=method_name,
                     method_version=str(cls.version),
                     dataset=dataset_name,
                     dataset_params=dataset_params,
-                    dataset_fingerprint=dataset.fingerprint,
+                    dataset_fingerprint=splits.fingerprint,
                     seed=int(seed),
                     params=params,
                     preset=used_preset,
                     overrides=dict(per_method[method_name]),
                     threshold_policy=threshold_policy(params),
-                    notes=list(method_notes) + list(dataset.notes),
+                    notes=list(method_notes) + list(splits.notes),
+                    dataset_file_fingerprint=splits.fingerprints["file"],
+                    valid_seed=splits.valid_seed if resample_valid and splits.uncarved_train is not None else None,
+                    incompatible=incompatible,
                 )
                 job.key = job_key(job)
                 job.command = reproduce_command(job, device)
@@ -181,12 +193,13 @@ def run(
     resume: bool = True,
     dry_run: bool = False,
     on_event: Callable[[dict], None] | None = None,
+    resample_valid: bool = False,
 ) -> RunResult:
     """Plan and run a benchmark; the Python twin of ``mmerbench run``."""
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
     planned, notes = plan(methods, datasets, seeds, preset=preset, settings=settings, threshold=threshold,
-                          device=device)
+                          device=device, resample_valid=resample_valid)
     outcome = RunResult(planned=planned, notes=notes)
     emit = on_event or (lambda event: None)
     if dry_run:  # a dry run creates nothing
@@ -196,10 +209,11 @@ def run(
         store_context = ResultStore(results)
     with store_context as store:
         finished = store.finished_keys() if resume else set()
-        todo = [job for job in planned if job.key not in finished]
-        outcome.skipped = [job for job in planned if job.key in finished]
+        outcome.incompatible = [job for job in planned if job.incompatible]
+        todo = [job for job in planned if job.key not in finished and not job.incompatible]
+        outcome.skipped = [job for job in planned if job.key in finished and not job.incompatible]
         emit({"kind": "plan", "planned": len(planned), "todo": len(todo), "skipped": len(outcome.skipped),
-              "notes": notes})
+              "notes": notes, "incompatible": len(outcome.incompatible)})
         if dry_run or not todo:
             return outcome
         context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node()}

@@ -157,7 +157,7 @@ class TorchMethod(Method):
             row["seconds"] = time.perf_counter() - started
             curve.append(row)
             progress.report(kind="epoch", epoch=epoch, epochs=int(self.epochs), **{
-                k: v for k, v in row.items() if k in ("train_loss", "valid_mif1")})
+                k: v for k, v in row.items() if k in ("train_loss", "valid_mif1", "seconds")})
             if valid is not None and patience and waited >= int(patience):
                 break
         if best_state is not None:
