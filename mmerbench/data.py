@@ -1,4 +1,4 @@
-"""Split / Dataset containers and the canonical HDF5 form (DESIGN.md section 2).
+"""Split / Dataset containers and the canonical HDF5 form.
 
 A :class:`Split` holds, per modality, right-padded features (N, T_m, D_m) and
 valid lengths (N,), plus labels (N, q) in {0, 1}, optional ids and optional
@@ -619,7 +619,7 @@ def carved_fingerprint(file_fingerprint: str, valid_fraction: float, seed: int =
 
 
 def with_validation(dataset: Dataset, valid_fraction: float, seed: int = 0) -> Dataset:
-    """Carve a validation split from train when the dataset has none (DESIGN 5)."""
+    """Carve a validation split from train when the dataset has none (rule: ``carve_validation``)."""
     if dataset.valid is not None:
         return dataset
     if not valid_fraction:

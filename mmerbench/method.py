@@ -4,7 +4,7 @@
   stores them; its signature *is* the list of hyperparameters.
 - ``fit(train, valid=None) -> self``; fitted state lives in attributes ending
   in ``_``. Subclasses implement ``_fit`` and ``_predict_proba``; the base
-  class checks inputs, chooses the decision threshold (DESIGN.md section 4) and
+  class checks inputs, chooses the decision threshold (README, "The protocol") and
   records what happened in ``fit_info_``.
 - ``predict_proba(split) -> (N, q)`` in [0, 1]; ``predict(split) -> (N, q)``
   in {0, 1} using ``threshold_``; optional ``predict_uncertainty(split)``.

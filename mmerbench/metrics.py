@@ -1,4 +1,4 @@
-"""Scores on {0, 1} predictions (DESIGN.md section 4), one function each.
+"""Scores on {0, 1} predictions (README, "The protocol"), one function each.
 
 Every ratio whose denominator is 0 counts as 0, as in the MMER papers' code.
 Only numpy is needed: scoring must stay cheap and independent of

@@ -1,4 +1,4 @@
-"""Read pickles and torch ``.pt`` files without running code from them (DESIGN.md section 2).
+"""Read pickles and torch ``.pt`` files without running code from them.
 
 Feature files users download are pickles, and a pickle can call any importable
 function while it loads. :class:`RestrictedUnpickler` resolves only an

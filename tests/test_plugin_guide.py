@@ -68,3 +68,20 @@ def test_every_example_of_the_guide_runs(tmp_path):
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert suite.returncode == 0, suite.stdout + suite.stderr
     assert re.search(r"1[0-9] passed, [1-9] skipped", suite.stdout), suite.stdout
+
+
+def test_shipped_text_names_only_documents_that_exist():
+    """Docstrings and docs point readers at files they have (no 'DESIGN.md section 4' from outside)."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                            text=True)
+    if listed.returncode != 0:
+        pytest.skip("the project is not a git checkout")
+    files = [name for name in listed.stdout.splitlines() if name.endswith((".py", ".md", ".toml"))
+             and not name.startswith(("tests/", "leaderboards/"))]
+    known = {Path(name).name for name in listed.stdout.splitlines()} | {name for name in listed.stdout.splitlines()}
+    missing = []
+    for name in files:
+        for mentioned in re.findall(r"[\w./-]*\w\.md\b", (ROOT / name).read_text(errors="replace")):
+            if mentioned not in known and Path(mentioned).name not in known:
+                missing.append(f"{name} mentions {mentioned}")
+    assert not missing, missing
