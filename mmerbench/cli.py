@@ -184,21 +184,16 @@ def cmd_results(args: argparse.Namespace) -> int:
 
     with ResultStore(args.results, create=False) as store:
         records = store.records(dataset=args.dataset)
-    if args.format == "json":
+    if getattr(args, "per_label", False):
+        from mmerbench.results_csv import write_per_label_csv
+
+        write_per_label_csv(records, sys.stdout)
+    elif args.format == "json":
         print(json.dumps(records, indent=2))
     else:
-        import csv
+        from mmerbench.results_csv import write_records_csv
 
-        columns = ["key", "method", "method_version", "dataset", "dataset_fingerprint", "dataset_file_fingerprint",
-                   "valid_seed", "seed", "status", "preset",
-                   "threshold_policy", "threshold", "fit_seconds", "predict_seconds", "peak_rss_mb", "device",
-                   "git_revision", "error", "command"]
-        metric_names = sorted({m for r in records for m in (r.get("metrics", {}).get("test") or {})})
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns + [f"test_{m}" for m in metric_names] + [f"valid_{m}" for m in metric_names])
-        for r in records:
-            writer.writerow([json.dumps(r.get(c)) if isinstance(r.get(c), (dict, list)) else r.get(c) for c in columns]
-                            + [r.get("metrics", {}).get(s, {}).get(m) for s in ("test", "valid") for m in metric_names])
+        write_records_csv(records, sys.stdout)
     return 0
 
 
@@ -223,6 +218,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
                                        metrics=metrics))
         else:
             rows = build_rows(records, dataset) + (reported_rows(dataset) if args.reported else [])
+            if args.reported and not reported_rows(dataset):
+                from mmerbench.leaderboard import no_reported_rows
+
+                print(no_reported_rows(dataset), file=sys.stderr)
             print(render(rows, args.format, metrics, legacy_pr=args.legacy_pr))
     return 0
 
@@ -264,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--results", default=DEFAULT_RESULTS)
     results.add_argument("--format", choices=["json", "csv"], default="json")
     results.add_argument("--dataset")
+    results.add_argument("--per-label", action="store_true",
+                         help="CSV in long format: per-label P, R, F1 and support of every job and split")
     results.set_defaults(func=cmd_results)
 
     board = commands.add_parser("leaderboard", help="aggregate results into tables (mean ± std over seeds)")
@@ -287,11 +288,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _discard_stdout() -> None:
+    """The reader of our output went away (`mmerbench results | head`): end quietly, as `head` expects.
+
+    Pointing stdout at /dev/null keeps the interpreter's final flush from raising the same error again.
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that went away (`| head`) shows up here at the latest
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return 0
     except MMERBenchError as exc:
         print(f"mmerbench: error: {exc}", file=sys.stderr)
         return exc.exit_code

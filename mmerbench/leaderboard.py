@@ -119,6 +119,14 @@ def reported_rows(dataset: str) -> list[Row]:
     return rows
 
 
+def no_reported_rows(dataset: str) -> str:
+    """What --reported says for a dataset that no paper's table in mmerbench/reported/ covers."""
+    covered = sorted({line["dataset"] for entry in (resources.files("mmerbench") / "reported").iterdir()
+                      if entry.name.endswith(".csv") for line in csv.DictReader(io.StringIO(entry.read_text()))})
+    return (f"No reported rows for {dataset}: the papers' tables shipped with mmerbench cover "
+            f"{', '.join(covered) or 'no dataset'} (and its aligned/unaligned variants).")
+
+
 def _legacy_swap(row: Row) -> Row:
     """The P/R pair as the TAILOR/CARAT/LDDU code printed it (arguments swapped)."""
     swapped = Row(**{**row.__dict__, "values": dict(row.values)})
@@ -189,9 +197,11 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["config", "n", "reported"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
+        writer.writerow(["config", "method", "preset", "overrides", "n", "reported"]
+                        + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
         for r in rows:
-            writer.writerow([r.label, r.n, r.reported] + [
+            overrides = json.dumps(r.overrides, sort_keys=True) if r.overrides else ""
+            writer.writerow([r.label, r.method, r.preset or "", overrides, r.n, r.reported] + [
                 "" if v is None else f"{v:.6f}" for m in metrics for v in (r.mean(m), r.std(m))])
         return out.getvalue()
     # (bold open, bold close, plus-minus) in the target markup
@@ -265,6 +275,8 @@ def leaderboard_markdown(records: list[dict], dataset: str, *, with_reported: bo
                       "", "Sources: " + "; ".join(sorted({r.source for r in reported})) +
                       ". Caveats: the LDDU, TAILOR and CARAT code swapped P and R when printing; LDDU's released "
                       "code selects its epoch on the test set; features differ between papers."]
+        else:
+            parts += ["", "## Reported in papers", "", no_reported_rows(dataset)]
     parts += ["", "## Provenance", "", provenance(records, dataset)]
     return "\n".join(parts) + "\n"
 

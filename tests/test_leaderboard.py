@@ -78,7 +78,14 @@ def test_other_formats(fmt):
         rows = {row["label"]: row for row in json.loads(text)}
         assert rows["lddu (cpu)"]["mif1"]["std"] == pytest.approx(statistics.stdev([0.50, 0.54, 0.55]))
     elif fmt == "csv":
-        assert text.splitlines()[0] == "config,n,reported,mif1_mean,mif1_std"
+        assert text.splitlines()[0] == "config,method,preset,overrides,n,reported,mif1_mean,mif1_std"
+        import csv
+        import io
+
+        rows = {row["config"]: row for row in csv.DictReader(io.StringIO(text))}
+        queue_off = rows["lddu (cpu) [use_queue=false]"]
+        assert (queue_off["method"], queue_off["preset"]) == ("lddu", "cpu")
+        assert json.loads(queue_off["overrides"]) == {"use_queue": False} and rows["br"]["overrides"] == ""
     else:
         assert "\\textbf{" in text and "$\\pm$" in text
 

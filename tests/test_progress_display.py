@@ -83,3 +83,17 @@ def test_a_classical_job_shows_a_line_when_it_starts(tmp_path):
         started = lines.index(f"  started: {label}")
         ended = next(i for i, line in enumerate(lines) if line.startswith("[") and f"] {label}:" in line)
         assert started < ended
+
+
+def test_the_live_display_takes_the_same_events(capsys):
+    from mmerbench.display import LiveProgress
+
+    with LiveProgress() as display:
+        display({"kind": "plan", "planned": 1, "todo": 1, "skipped": 0, "notes": []})
+        display({"kind": "progress", "what": "start", "job": "lddu on tiny seed 0"})
+        display({"kind": "progress", "what": "epoch", "job": "lddu on tiny seed 0", "epoch": 1, "epochs": 3,
+                 "valid_mif1": 0.2, "seconds": 1.5})
+        assert "epoch 1/3, valid miF1 0.200, 1.5 s, job ~3.0 s left" in display.progress.tasks[-1].description
+        display({"kind": "job-end", "record": _record("lddu", 0), "done": 1, "total": 1})
+    out = capsys.readouterr().out
+    assert "started: lddu on tiny seed 0" in out and "[1/1] lddu on tiny seed 0" in out and "elapsed" in out
