@@ -169,11 +169,25 @@ def cmd_list(args: argparse.Namespace) -> int:
             available = spec.generated or canonical_path(spec.name).exists()
             state = "available" if available else "not imported"
             print(f"  {spec.name:<26} {state:<13} {spec.summary}  [{spec.origin}]")
+        for name, path in imported_without_plugin(registry):  # `data import table NAME` chose the name
+            print(f"  {name:<26} {'available':<13} imported table  [{path}]")
     if registry.broken:
         print("Broken plugins (not loaded):")
         for plugin in registry.broken:
             print(f"  {plugin.name}: {plugin.error}")
     return 0
+
+
+def imported_without_plugin(registry) -> list[tuple[str, str]]:
+    """(name, path) of canonical files under the data folder that no plugin registers (imported tables)."""
+    from mmerbench.paths import data_dir
+    from mmerbench.registry import NAME_PATTERN
+
+    folder = data_dir()
+    if not folder.is_dir():
+        return []
+    return [(path.stem, str(path)) for path in sorted(folder.glob("*.h5"))
+            if path.stem not in registry.datasets and NAME_PATTERN.match(path.stem)]
 
 
 # --------------------------------------------------------------------------- results / leaderboard

@@ -79,3 +79,30 @@ def test_per_label_scores_are_keyed_by_label_name():
     assert set(scores["per_label"]) == {"happy", "sad"} and scores["per_label"]["sad"]["f1"] == 1.0
     with pytest.raises(ValueError, match="3 names but the labels have 2 columns"):
         mmerbench.score(y, y, label_names=["happy", "sad", "anger"])
+
+
+def test_list_datasets_includes_imported_tables(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MMERBENCH_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        np.savez(tmp_path / f"{split}.npz", X=rng.normal(size=(20, 3)), Y=rng.integers(0, 2, size=(20, 2)))
+    assert main(["list", "datasets"]) == 0
+    assert "my-own-table" not in capsys.readouterr().out
+    assert main(["data", "import", "table", "my-own-table", "--train", str(tmp_path / "train.npz"),
+                 "--test", str(tmp_path / "test.npz"), "--label-columns", "last:2"]) == 0
+    capsys.readouterr()
+    assert main(["list", "datasets"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if "my-own-table" in line)
+    assert "available" in line and "imported table" in line
+
+
+def test_the_end_of_run_table_shows_this_runs_configurations(tmp_path, capsys, testing_plugin):
+    results = str(tmp_path / "r")
+    assert main(["run", "--methods", "prior", "--datasets", "tiny", "--results", results]) == 0
+    capsys.readouterr()
+    assert main(["run", "--methods", "br", "--datasets", "tiny", "--results", results]) == 0
+    table = capsys.readouterr().out.split("tiny (test split)", 1)[1]
+    assert "| br " in table and "| prior " not in table  # the store keeps both: see `leaderboard`
+    assert main(["leaderboard", "--results", results]) == 0
+    board = capsys.readouterr().out
+    assert "| br " in board and "| prior " in board
