@@ -127,6 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(render(build_rows(records, dataset)))
     print(f"\nResults: {Path(options['results']).resolve()}  (mmerbench leaderboard --results {options['results']})")
     print_incompatible(outcome)
+    print_warnings(outcome)
     if outcome.failed:
         print(f"\n{len(outcome.failed)} job(s) failed (they are retried on the next run):", file=sys.stderr)
         for record in outcome.failed:
@@ -134,6 +135,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         return 1
     return 0
+
+
+def print_warnings(outcome) -> None:
+    """Once per run: jobs that finished but whose numbers need a second look (e.g. a collapsed model)."""
+    warned = [record for record in outcome.records if record.get("warnings")]
+    if not warned:
+        return
+    print(f"\n{len(warned)} job(s) finished with a warning:")
+    for record in warned:
+        for warning in record["warnings"]:
+            print(f"  {record['method']} on {record['dataset']} seed {record['seed']}: {warning}")
 
 
 def print_incompatible(outcome) -> None:

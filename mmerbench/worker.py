@@ -124,6 +124,13 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
             label_names=list(dataset.label_names),
             dataset_notes=list(dataset.notes),
         )
+        if record["curve"] and "test_proba" in arrays:  # a deep job: did it learn more than the prior?
+            from mmerbench.collapse import collapse_warning
+            from mmerbench.metrics import threshold_predictions
+
+            test_predictions = threshold_predictions(arrays["test_proba"], method.threshold_, dataset.single_label)
+            warning = collapse_warning(test_predictions, dataset.label_names)
+            record["warnings"] = [warning] if warning else []
         with ResultStore(results_dir) as store:
             store.save_predictions(job["key"], arrays)
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a record

@@ -106,3 +106,23 @@ def test_the_end_of_run_table_shows_this_runs_configurations(tmp_path, capsys, t
     assert main(["leaderboard", "--results", results]) == 0
     board = capsys.readouterr().out
     assert "| br " in board and "| prior " in board
+
+
+def test_collapse_is_a_constant_prediction():
+    from mmerbench.collapse import collapse_warning
+
+    names = ["happy", "sad"]
+    assert "every test sample is predicted {happy}" in collapse_warning(np.array([[1, 0]] * 5), names)
+    assert "predicted no label" in collapse_warning(np.zeros((3, 2)), names)
+    assert collapse_warning(np.array([[1, 0], [1, 1]]), names) is None
+    assert collapse_warning(np.array([[1, 0]]), names) is None  # one sample says nothing
+
+
+def test_a_collapsed_deep_job_is_flagged_in_its_record_and_the_summary(tmp_path, capsys, testing_plugin):
+    assert main(["run", "--methods", "bias-only,br", "--datasets", "tiny", "--results", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "1 job(s) finished with a warning:" in out and "bias-only on tiny seed 0: collapsed model" in out
+    with mmerbench.store.ResultStore(tmp_path / "r") as store:
+        records = {record["method"]: record for record in store.records()}
+    assert records["bias-only"]["warnings"][0].startswith("collapsed model")
+    assert not records["br"].get("warnings")  # a classical job is not checked; br learns on tiny anyway

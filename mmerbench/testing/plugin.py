@@ -6,7 +6,8 @@ Enable it with ``MMERBENCH_PLUGINS=mmerbench.testing.plugin``. It adds:
 - dataset ``tiny-single``: its single-label variant;
 - dataset ``tiny-table``: a table without text or sequences, its validation split carved from train;
 - method ``failing``: raises during ``fit`` (a job failure the runner must record);
-- method ``sleepy``: the label prior after sleeping ``seconds`` (to kill a run mid-way).
+- method ``sleepy``: the label prior after sleeping ``seconds`` (to kill a run mid-way);
+- method ``bias-only``: a deep method that collapses to the label prior by construction.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def mmerbench_register_methods(registry):
                         summary="test fixture: fails in fit")
     registry.add_method("sleepy", "mmerbench.testing.plugin:SleepyPrior", version="1",
                         summary="test fixture: label prior after a sleep")
+    registry.add_method("bias-only", "mmerbench.testing.collapsing:BiasOnly", version="1",
+                        summary="test fixture: a deep method that can only learn the label prior")
 
 
 @mmerbench.hookimpl
