@@ -151,11 +151,14 @@ class Method:
             raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(train, valid) first")
 
     def _check_requirements(self, train: Split) -> None:
-        needed = tuple(self.requires.get("modalities", ()))
-        missing = [m for m in needed if m not in train.features]
-        if missing:
+        # the same rule the runner applies at planning time (there such jobs are "incompatible", not run)
+        from mmerbench.compatibility import incompatibility
+
+        reason = incompatibility(self.requires, list(train.features), train.steps)
+        if reason:
             raise UsageError(
-                f"method {self.name} needs modalities {list(needed)}, but the data has {train.modalities}"
+                f"method {self.name} cannot use this data: it {reason}; the data has modalities "
+                f"{train.modalities} with steps {train.steps}"
             )
 
 

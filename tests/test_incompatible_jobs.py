@@ -62,3 +62,13 @@ def test_cli_shows_them_in_dry_run_reports_them_once_and_exits_0(tmp_path):
     assert ran.stdout.count("sgm on tiny-table: needs text (seeds 0, 1)") == 1
     assert "incompatible jobs alone do not make the run fail" in ran.stdout
     assert "no GPU found" not in ran.stdout  # no preset note for a method that will not run
+
+
+def test_fitting_directly_applies_the_same_rule(tiny_dataset):
+    from mmerbench.errors import UsageError
+    from mmerbench.testing.plugin import load_tiny_table
+
+    table = load_tiny_table()
+    method = mmerbench.make_method("sgm", **mmerbench.api.method_class("sgm").test_params)
+    with pytest.raises(UsageError, match="it needs text; the data has modalities"):
+        method.fit(table.train, table.valid)
