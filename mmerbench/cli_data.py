@@ -150,6 +150,7 @@ def handle_info(args) -> int:
 
     info = describe_canonical(_resolve_path(args.name))
     if args.json:
+        info["fingerprints"] = {"file": info["fingerprint"], "splits": splits_fingerprint(info)[0]}
         print(json.dumps(info, indent=2))
     else:
         _print_description(info)
@@ -162,10 +163,10 @@ def _print_info(path: Path) -> None:
     _print_description(describe_canonical(path))
 
 
-def splits_line(info: dict) -> str:
-    """The splits fingerprint (what job records and leaderboards show) beside the file's, named."""
+def splits_fingerprint(info: dict) -> tuple[str, str]:
+    """(splits fingerprint, how it arises): what job records and leaderboards show beside the file's."""
     if "valid" in info["splits"]:
-        return f"  splits fingerprint {info['fingerprint']} (the file's own train/valid/test; same as file)"
+        return info["fingerprint"], "the file's own train/valid/test; same as file"
     from mmerbench.api import dataset_param_defaults
     from mmerbench.data import carved_fingerprint
 
@@ -174,10 +175,15 @@ def splits_line(info: dict) -> str:
     except MMERBenchError:  # a file whose name no plugin registers: the importers' default
         fraction = 0.1
     if not fraction:
-        return f"  splits fingerprint {info['fingerprint']} (no validation split: valid_fraction=0)"
-    return (f"  splits fingerprint {carved_fingerprint(info['fingerprint'], fraction, 0)} (validation carved "
-            f"from train at load, fraction {fraction}, seed 0: what job records and leaderboards show; "
-            "--resample-valid jobs record their own)")
+        return info["fingerprint"], "no validation split: valid_fraction=0"
+    return (carved_fingerprint(info["fingerprint"], fraction, 0),
+            f"validation carved from train at load, fraction {fraction}, seed 0: what job records and "
+            "leaderboards show; --resample-valid jobs record their own")
+
+
+def splits_line(info: dict) -> str:
+    fingerprint, how = splits_fingerprint(info)
+    return f"  splits fingerprint {fingerprint} ({how})"
 
 
 def _print_description(info: dict) -> None:

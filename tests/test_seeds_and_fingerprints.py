@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -82,6 +84,10 @@ def test_data_info_verify_and_the_footer_name_both_fingerprints(tmp_path, capsys
     assert f"splits fingerprint {record['dataset_fingerprint']}" in verified
     assert f"file fingerprint {record['dataset_file_fingerprint']}" in info
     assert f"splits fingerprint {record['dataset_fingerprint']}" in info
+    assert main(["data", "info", "fp-table", "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["fingerprints"] == {"file": record["dataset_file_fingerprint"],
+                                         "splits": record["dataset_fingerprint"]}
     footer = leaderboard_markdown(outcome.records, "fp-table")
     assert f"file fingerprint {record['dataset_file_fingerprint']}" in footer
     assert f"splits fingerprint {record['dataset_fingerprint']}" in footer
