@@ -119,6 +119,12 @@ def reported_rows(dataset: str) -> list[Row]:
     return rows
 
 
+REPORTED_PR_TITLES = {"p": "(as printed)", "r": "(as printed)"}
+REPORTED_PR_NOTE = ("P and R above are as the source printed them. The LDDU, TAILOR and CARAT code computes them "
+                    "with its arguments swapped, so in rows produced by that code the printed P is the true "
+                    "recall and the printed R the true precision; compare them with `leaderboard --legacy-pr`.")
+
+
 def no_reported_rows(dataset: str) -> str:
     """What --reported says for a dataset that no paper's table in mmerbench/reported/ covers."""
     covered = sorted({line["dataset"] for entry in (resources.files("mmerbench") / "reported").iterdir()
@@ -179,7 +185,8 @@ def _cell(row: Row, metric: str, best: float | None, bold: tuple[str, str, str],
     return text
 
 
-def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3, legacy_pr: bool = False) -> str:
+def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3, legacy_pr: bool = False,
+           title_suffix: dict[str, str] | None = None) -> str:
     from tabulate import tabulate
 
     if fmt not in FORMATS:
@@ -210,6 +217,8 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
     titles = [METRIC_TITLES.get(m, m) for m in metrics]
     if legacy_pr:
         titles = [f"{t} (legacy)" if m in ("p", "r") else t for m, t in zip(metrics, titles)]
+    if title_suffix:  # e.g. reported P and R, which say "as printed"
+        titles = [f"{t} {title_suffix[m]}" if m in title_suffix else t for m, t in zip(metrics, titles)]
     mixed = {m: _single_seed_beside_more(rows, m) for m in metrics}
     mark = SINGLE_SEED_MARK[fmt]
     table = [[r.label, r.n if not r.reported else "reported"]
@@ -271,7 +280,9 @@ def leaderboard_markdown(records: list[dict], dataset: str, *, with_reported: bo
         reported = reported_rows(dataset)
         if reported:
             parts += ["", "## Reported in papers (not reproduced here)", "",
-                      render(reported, "markdown", ["acc", "p", "r", "mif1"], legacy_pr=False),
+                      render(reported, "markdown", ["acc", "p", "r", "mif1"], legacy_pr=False,
+                             title_suffix=REPORTED_PR_TITLES),
+                      "", REPORTED_PR_NOTE,
                       "", "Sources: " + "; ".join(sorted({r.source for r in reported})) +
                       ". Caveats: the LDDU, TAILOR and CARAT code swapped P and R when printing; LDDU's released "
                       "code selects its epoch on the test set; features differ between papers."]

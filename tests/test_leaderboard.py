@@ -121,3 +121,12 @@ def test_reported_section_is_marked():
     text = leaderboard_markdown(records, "cmu-mosei", with_reported=True)
     assert "Reported in papers (not reproduced here)" in text and "LDDU (reported)" in text
     assert "swapped P and R" in text
+    header = next(line for line in text.split("## Reported in papers", 1)[1].splitlines() if "| method" in line)
+    assert "P (as printed)" in header and "R (as printed)" in header
+    assert "the printed P is the true recall" in text
+
+
+def test_footer_says_what_a_seed_varies_and_never_prints_none():
+    text = leaderboard_markdown([{**_record("br", 0, 0.5), "git_revision": None}], "d")
+    assert "A seed sets only each method's random_state" in text
+    assert "None" not in text and "Git revision: not recorded" in text
