@@ -98,6 +98,8 @@ def handle_import(args) -> int:
     if name != args.name and name in importable:
         raise UsageError(f"{name!r} is a built-in dataset name; choose another name for this table")
     path = Path(output) if output else canonical_path(name)
+    if path.is_dir():
+        raise UsageError(f"--output {path} is a directory; give the file to write, e.g. {path / (name + '.h5')}")
     if path.exists() and not force:
         raise UsageError(f"{path} already exists (dataset {name!r} was imported before); "
                          "pass --force to overwrite it")
@@ -206,15 +208,16 @@ def _print_description(info: dict) -> None:
 
 
 def handle_verify(args) -> int:
-    from mmerbench.importing import recompute_fingerprint
+    from mmerbench.integrity import reimport_hint, verify_file
 
     path = _resolve_path(args.name)
-    stored, computed = recompute_fingerprint(path)
-    if stored != computed:
-        print(f"{path}: file fingerprint MISMATCH: stored {stored}, recomputed {computed} (the file was modified "
-              "or corrupted; re-import it)", file=sys.stderr)
+    stored, computed, changed = verify_file(path)
+    if stored != computed or changed:
+        arrays = f"; changed arrays: {', '.join(changed)}" if changed else ""
+        print(f"{path}: file fingerprint MISMATCH: stored {stored}, recomputed {computed}{arrays} (the file was modified "
+              f"or corrupted; {reimport_hint(args.name)})", file=sys.stderr)
         return 1
-    print(f"{path}: file fingerprint {computed} OK")
+    print(f"{path}: file fingerprint {computed} OK (every chunk read and checksummed)")
     from mmerbench.importing import describe_canonical
 
     print(splits_line(describe_canonical(path)))

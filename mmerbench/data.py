@@ -25,6 +25,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 
 from mmerbench.errors import DataError
+from mmerbench.integrity import DIGESTS_ATTR, ids_bytes, read_error, write_stamp
 from mmerbench.paths import canonical_path, data_dir, mmerbench_home  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 SPLIT_NAMES = ("train", "valid", "test")
 FLOAT16_MAX = float(np.finfo(np.float16).max)
-VALIDATION_RULE = "label-combination-stratified-v1"
+VALIDATION_RULE = "iterative-stratification-v1"  # a new rule is a new "splits" fingerprint
 
 
 
@@ -131,18 +132,26 @@ def _read_rows(array, indices: np.ndarray, dtype) -> np.ndarray:
     if isinstance(array, np.ndarray):
         out = array[indices]
     else:
-        if indices.size == 0:
-            out = np.zeros((0,) + tuple(array.shape[1:]), dtype=array.dtype)
-        elif indices.size > 1 and np.all(np.diff(indices) == 1):
-            out = array[int(indices[0]) : int(indices[-1]) + 1]
-        else:
-            # h5py's fancy (list) indexing is ~10x slower than reading runs of consecutive rows as slices.
-            unique, inverse = np.unique(indices, return_inverse=True)
-            breaks = np.flatnonzero(np.diff(unique) != 1) + 1
-            runs = np.split(unique, breaks)
-            out = np.concatenate([array[int(run[0]) : int(run[-1]) + 1] for run in runs])[inverse]
+        try:
+            out = _read_h5_rows(array, indices)
+        except OSError as exc:  # a fletcher32 mismatch or a truncated file
+            raise read_error(array.file.filename, array.name, exc) from None
     if dtype is not None and out.dtype != dtype:
         out = out.astype(dtype)
+    return out
+
+
+def _read_h5_rows(array, indices: np.ndarray) -> np.ndarray:
+    if indices.size == 0:
+        out = np.zeros((0,) + tuple(array.shape[1:]), dtype=array.dtype)
+    elif indices.size > 1 and np.all(np.diff(indices) == 1):
+        out = array[int(indices[0]) : int(indices[-1]) + 1]
+    else:
+        # h5py's fancy (list) indexing is ~10x slower than reading runs of consecutive rows as slices.
+        unique, inverse = np.unique(indices, return_inverse=True)
+        breaks = np.flatnonzero(np.diff(unique) != 1) + 1
+        runs = np.split(unique, breaks)
+        out = np.concatenate([array[int(run[0]) : int(run[-1]) + 1] for run in runs])[inverse]
     return out
 
 
@@ -252,30 +261,32 @@ def make_dataset(name: str, train: Split, valid: Split | None, test: Split, *, p
 
 
 def carve_validation(train: Split, fraction: float, seed: int = 0) -> tuple[Split, Split]:
-    """Split ``train`` into (train, valid), stratified by label combination.
+    """Split ``train`` into (train, valid) by iterative stratification.
 
-    Rule (``label-combination-stratified-v1``): samples are grouped by their
-    exact label set; label sets with fewer than ``ceil(1 / fraction)`` samples
-    are pooled into one group; each group is shuffled with ``seed`` and its
-    first ``round(fraction * size)`` samples go to validation. Both parts keep
-    the original sample order.
+    Rule (``iterative-stratification-v1``): Sechidis et al.'s iterative
+    stratification (2011), as implemented by the maintained
+    ``iterative-stratification`` package (``MultilabelStratifiedShuffleSplit``
+    with ``test_size=fraction`` and ``random_state=seed``): labels are served
+    rarest first, so each label's positives are shared between the parts in
+    proportion to their sizes, rare labels and rare combinations included.
+    Deterministic given ``seed``. Both parts keep the original sample order.
     """
     if not 0 < fraction < 1:
         raise ValueError(f"valid_fraction must be in (0, 1), got {fraction}")
-    labels = np.asarray(train.labels)
-    keys = np.array(["".join(map(str, row)) for row in labels.astype(int)])
-    unique, counts = np.unique(keys, return_counts=True)
-    minimum = int(np.ceil(1 / fraction))
-    rare = set(unique[counts < minimum])
-    keys = np.where(np.isin(keys, list(rare)), "rare", keys)
-    rng = np.random.default_rng(seed)
-    valid_mask = np.zeros(len(keys), dtype=bool)
-    for key in sorted(set(keys)):
-        members = np.flatnonzero(keys == key)
-        rng.shuffle(members)
-        valid_mask[members[: int(round(fraction * len(members)))]] = True
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+    labels = np.asarray(train.labels).astype(np.int64)
+    n = labels.shape[0]
+    if labels.shape[1] == 1:  # one label reads as "binary", not multi-label: add its complement
+        labels = np.hstack([labels, 1 - labels])
+    if n < 2:
+        raise DataError(f"cannot carve a validation split of fraction {fraction} from {n} samples")
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    _, valid_rows = next(splitter.split(np.zeros((n, 1)), labels))
+    valid_mask = np.zeros(n, dtype=bool)
+    valid_mask[valid_rows] = True
     if not valid_mask.any() or valid_mask.all():
-        raise DataError(f"cannot carve a validation split of fraction {fraction} from {len(keys)} samples")
+        raise DataError(f"cannot carve a validation split of fraction {fraction} from {n} samples")
     # Subsets, not copies: a MOSEI-size train split stays on disk.
     return train.subset(np.flatnonzero(~valid_mask)), train.subset(np.flatnonzero(valid_mask))
 
@@ -326,6 +337,8 @@ class CanonicalWriter:
         self._written: dict[str, int] = {}
         self._sizes: dict[str, int] = {}
         self._hashers: dict[tuple[str, str], "hashlib._Hash"] = {}
+        self._ids_hashers: dict[str, "hashlib._Hash"] = {}
+        self.fingerprint: str | None = None
 
     def __enter__(self) -> "CanonicalWriter":
         import h5py
@@ -346,7 +359,13 @@ class CanonicalWriter:
             if exc_type is not None and self._tmp_path is not None:
                 self._tmp_path.unlink(missing_ok=True)
         if exc_type is None:
-            os.replace(self._tmp_path, self.path)
+            try:
+                os.replace(self._tmp_path, self.path)
+            except OSError as error:  # e.g. the target is a directory: leave no temporary file behind
+                self._tmp_path.unlink(missing_ok=True)
+                raise DataError(f"{self.path}: cannot write the dataset there ({error.strerror or error}); "
+                                "give a file path ending in .h5") from None
+            write_stamp(self.path, self.fingerprint)  # size and time as written: a later change is noticed
 
     # -- structure ----------------------------------------------------------------------
 
@@ -372,8 +391,10 @@ class CanonicalWriter:
             # Chunked by sample (a few small samples share a chunk) so that a
             # shuffled mini-batch reads only its own rows.
             chunk_rows = max(1, min(n, (64 << 10) // max(1, t * dim * self.dtype.itemsize)))
+            # fletcher32: a per-chunk checksum, so bit rot fails the read instead of feeding a model garbage.
             group.create_dataset(
-                f"features/{m}", shape=(n, t, dim), dtype=self.dtype, chunks=(chunk_rows, t, dim) if n else None
+                f"features/{m}", shape=(n, t, dim), dtype=self.dtype, chunks=(chunk_rows, t, dim) if n else None,
+                fletcher32=bool(n),
             )
             group.create_dataset(f"lengths/{m}", shape=(n,), dtype=np.int32)
         group.create_dataset("labels", shape=(n, len(self.label_names)), dtype=np.uint8)
@@ -439,7 +460,9 @@ class CanonicalWriter:
         if "ids" in group:
             if ids is None:
                 raise DataError(f"{self.path}: {split}: ids were declared but not given")
-            group["ids"][start : start + n] = np.asarray(ids).astype(str).astype(object)
+            ids = np.asarray(ids).astype(str)
+            group["ids"][start : start + n] = ids.astype(object)
+            self._ids_hashers.setdefault(split, hashlib.sha256()).update(ids_bytes(ids.tolist()))
         for key, value in (meta or {}).items():
             if f"meta/{key}" not in group:
                 raise DataError(f"{self.path}: {split}: meta key {key!r} was not declared in create_split")
@@ -520,6 +543,11 @@ class CanonicalWriter:
         attrs["single_label"] = self.single_label
         attrs["source_sha256"] = json.dumps(self.source_sha256)
         attrs["fingerprint"] = fingerprint
+        # Per-array digests (ids too, though the fingerprint leaves them out): loads re-hash the small arrays.
+        stored = {f"{split}/{key}": digest for (split, key), digest in digests.items()}
+        stored.update({f"{split}/ids": hasher.hexdigest() for split, hasher in self._ids_hashers.items()})
+        attrs[DIGESTS_ATTR] = json.dumps(stored, sort_keys=True)
+        self.fingerprint = fingerprint
         from mmerbench import __version__
 
         attrs["created_by"] = f"mmerbench {__version__}"
@@ -554,9 +582,19 @@ def _require(condition: bool, path: Path, what: str) -> None:
         raise DataError(f"{path}: {what}")
 
 
-def load_canonical(path: str | Path, *, in_memory: bool = False) -> Dataset:
-    """Open a canonical file lazily; checks shapes and attributes only."""
+def load_canonical(path: str | Path, *, in_memory: bool = False, check_stamp: bool = True) -> Dataset:
+    """Open a canonical file lazily, checking what a job relies on (see :mod:`mmerbench.integrity`).
+
+    Shapes and attributes are checked; labels, lengths and ids are re-validated
+    and re-hashed against the digests stored at write time; a file whose size
+    or modification time changed since then has its full fingerprint
+    recomputed and is refused if its content changed. ``check_stamp=False``
+    (``data verify``, which recomputes everything anyway) skips the digest and
+    stamp comparisons.
+    """
     import h5py
+
+    from mmerbench.integrity import check_on_load, check_small_arrays, small_digests
 
     path = Path(path)
     if not path.exists():
@@ -564,41 +602,53 @@ def load_canonical(path: str | Path, *, in_memory: bool = False) -> Dataset:
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
-        raise DataError(f"{path}: not a readable HDF5 file ({exc})") from exc
+        raise DataError(f"{path}: not a readable HDF5 file (truncated or corrupted?): {exc}") from None
     attrs = handle.attrs
     for key in ("schema_version", "name", "label_names", "modalities", "fingerprint"):
         _require(key in attrs, path, f"attribute {key!r} missing at '/': not a canonical mmerbench file")
     _require(int(attrs["schema_version"]) == SCHEMA_VERSION, path,
              f"schema_version {attrs['schema_version']} is not supported (this mmerbench reads {SCHEMA_VERSION}); re-import it")
-    label_names = json.loads(attrs["label_names"])
-    modalities = {entry["name"]: int(entry["dim"]) for entry in json.loads(attrs["modalities"])}
+    try:
+        label_names = json.loads(attrs["label_names"])
+        modalities = {entry["name"]: int(entry["dim"]) for entry in json.loads(attrs["modalities"])}
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DataError(f"{path}: attributes 'label_names' / 'modalities' are not the JSON mmerbench writes "
+                        f"({exc}); re-import it") from None
     single_label = bool(attrs.get("single_label", False))
-    splits = {}
+    splits, small = {}, {}
     for split_name in SPLIT_NAMES:
         if split_name not in handle:
             continue
         group = handle[split_name]
         _require("labels" in group, path, f"/{split_name}/labels missing")
-        labels = group["labels"][()]
+        labels = _read_all(path, group["labels"])
         n = labels.shape[0]
         _require(labels.ndim == 2 and labels.shape[1] == len(label_names), path,
                  f"/{split_name}/labels has shape {labels.shape}, expected ({n}, {len(label_names)})")
-        features, lengths = {}, {}
+        features, lengths, raw_lengths = {}, {}, {}
         for m, dim in modalities.items():
             _require(f"features/{m}" in group, path, f"/{split_name}/features/{m} missing")
             array = group[f"features/{m}"]
             _require(array.ndim == 3 and array.shape[0] == n and array.shape[2] == dim, path,
                      f"/{split_name}/features/{m} has shape {array.shape}, expected ({n}, T, {dim})")
-            features[m] = array[()] if in_memory else array
-            length = group[f"lengths/{m}"][()] if f"lengths/{m}" in group else np.full(n, array.shape[1])
+            features[m] = _read_all(path, array) if in_memory else array
+            _require(f"lengths/{m}" in group, path, f"/{split_name}/lengths/{m} missing")
+            length = _read_all(path, group[f"lengths/{m}"])
             _require(length.shape == (n,), path, f"/{split_name}/lengths/{m} has shape {length.shape}, expected ({n},)")
+            raw_lengths[m] = length
             lengths[m] = length.astype(np.int64)
         ids = None
         if "ids" in group:
-            ids = np.asarray([x.decode() if isinstance(x, bytes) else str(x) for x in group["ids"][()]])
-        meta = {key: group[f"meta/{key}"][()] for key in group.get("meta", {})}
+            ids = np.asarray([x.decode() if isinstance(x, bytes) else str(x) for x in _read_all(path, group["ids"])])
+        meta = {key: _read_all(path, group[f"meta/{key}"]) for key in group.get("meta", {})}
+        steps = {m: int(features[m].shape[1]) for m in modalities}
+        check_small_arrays(path, split_name, labels, lengths, steps, ids, single_label)
+        small.update(small_digests(split_name, labels, raw_lengths, ids))
         splits[split_name] = Split(features, lengths, labels, ids, meta, tuple(label_names), single_label)
     _require("train" in splits and "test" in splits, path, f"needs /train and /test groups, found {sorted(splits)}")
+    fingerprint = str(attrs["fingerprint"])
+    if check_stamp:
+        check_on_load(path, handle, str(attrs["name"]), label_names, modalities, single_label, fingerprint, small)
     return Dataset(
         name=str(attrs["name"]),
         train=splits["train"],
@@ -607,9 +657,18 @@ def load_canonical(path: str | Path, *, in_memory: bool = False) -> Dataset:
         label_names=label_names,
         modalities=modalities,
         single_label=single_label,
-        fingerprint=str(attrs["fingerprint"]),
+        fingerprint=fingerprint,
         path=str(path),
     )
+
+
+def _read_all(path: Path, dataset) -> np.ndarray:
+    try:
+        return dataset[()]
+    except OSError as exc:  # a fletcher32 mismatch, or a truncated file
+        from mmerbench.integrity import read_error
+
+        raise read_error(path, dataset.name, exc) from None
 
 
 def carved_fingerprint(file_fingerprint: str, valid_fraction: float, seed: int = 0) -> str:
@@ -619,10 +678,12 @@ def carved_fingerprint(file_fingerprint: str, valid_fraction: float, seed: int =
 
 
 def with_validation(dataset: Dataset, valid_fraction: float, seed: int = 0) -> Dataset:
-    """Carve a validation split from train when the dataset has none (rule: ``carve_validation``)."""
-    if dataset.valid is not None:
+    """Carve a validation split from train when the dataset has none or an empty one (``carve_validation``)."""
+    if dataset.valid is not None and len(dataset.valid) > 0:
         return dataset
     if not valid_fraction:
+        if dataset.valid is not None:  # an empty split is no split: say so in one way only
+            dataset = replace(dataset, valid=None, notes=list(dataset.notes), params=dict(dataset.params))
         dataset.notes.append("no validation split (valid_fraction=0): fixed epochs, threshold 0.5 unless fixed")
         dataset.params["valid_fraction"] = 0
         return dataset

@@ -19,7 +19,6 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from mmerbench.errors import DataError
-from mmerbench.data import combine_digests
 
 CHUNK_BYTES = 64 << 20  # rows are converted and written in chunks of about this many float32 bytes
 
@@ -322,26 +321,8 @@ def describe_canonical(path: str | Path) -> dict:
 
 
 def recompute_fingerprint(path: str | Path) -> tuple[str, str]:
-    """(stored, recomputed) fingerprint, hashing the stored arrays as CanonicalWriter does."""
-    import h5py
+    """(stored, recomputed) fingerprint, hashing every stored array (see :func:`mmerbench.integrity.verify_file`)."""
+    from mmerbench.integrity import verify_file
 
-    with h5py.File(path, "r") as handle:
-        attrs = handle.attrs
-        label_names = json.loads(attrs["label_names"])
-        modalities = {e["name"]: int(e["dim"]) for e in json.loads(attrs["modalities"])}
-        digests = {}
-        for split in ("train", "valid", "test"):
-            if split not in handle:
-                continue
-            keys = [f"features/{m}" for m in modalities] + [f"lengths/{m}" for m in modalities] + ["labels"]
-            for key in keys:
-                if key not in handle[split]:
-                    raise DataError(f"{path}: /{split}/{key} is missing")
-                array = handle[split][key]
-                hasher = hashlib.sha256()
-                rows = max(1, CHUNK_BYTES // max(1, int(np.prod(array.shape[1:])) * array.dtype.itemsize))
-                for start in range(0, array.shape[0], rows):
-                    hasher.update(np.ascontiguousarray(array[start:start + rows]).tobytes())
-                digests[(split, key)] = hasher.hexdigest()
-        recomputed = combine_digests(label_names, modalities, bool(attrs.get("single_label", False)), digests)
-        return str(attrs["fingerprint"]), recomputed
+    stored, recomputed, _ = verify_file(Path(path))
+    return stored, recomputed

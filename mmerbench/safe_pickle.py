@@ -1,253 +1,376 @@
-"""Read pickles and torch ``.pt`` files without running code from them.
+"""Read pickles and torch ``.pt`` files without running code and within bounded memory.
 
 Feature files users download are pickles, and a pickle can call any importable
-function while it loads. :class:`RestrictedUnpickler` resolves only an
-allow-list of globals:
+function while it loads, or hand numpy/torch objects whose internals the file
+chose. Safety here does not rest on knowing every trick: the loader resolves
+no real class or function from the file at all. Each allowed global name maps
+to a small *builder* (:mod:`mmerbench.pickle_globals`), and what
+:func:`load_pickle` hands back (checked by :func:`mmerbench.pickle_data.finish`)
+is only
 
-- numpy arrays, dtypes and scalars, under the numpy 1 (``numpy.core``) and
-  numpy 2 (``numpy._core``) module names;
-- builtin containers and scalars (also under their Python 2 names), and
-  ``collections.OrderedDict`` / ``defaultdict``;
-- ``argparse.Namespace`` (MMS2S-style ``.pt`` files carry their settings);
-- for ``.pt`` files only, torch's tensor-rebuild function and storage types,
-  which are rebuilt here as numpy arrays (torch is not needed to read them).
+- plain builtins: ``None``, ``bool``, ``int``, ``float``, ``complex``, ``str``,
+  ``bytes``, ``bytearray``, ``list``, ``tuple``, ``dict``, ``set``, ``frozenset``
+  (``OrderedDict``, ``defaultdict`` and ``argparse.Namespace`` become plain
+  dicts; string and object arrays become nested lists; numpy dtypes their
+  string code);
+- numpy arrays of bool, signed/unsigned integer or float dtype over bytes read
+  from the file (numpy checks their size against the shape; read-only, as
+  ``bytes`` are), or, for large payloads, read-only memory maps of a
+  bounds-checked region of the file.
 
-Anything else is refused with :class:`UnsafePickleError`, naming the global,
-before it is called. Pickles are always read with ``encoding="latin1"``, which
-is what Python 2 pickles of numpy arrays need and changes nothing for
-Python 3 pickles (whose text is stored as unicode).
+The allowed global names are :data:`ALLOWED_GLOBALS` (plus
+:data:`TORCH_GLOBALS` inside ``.pt`` files), resolved after Python 2 and
+numpy 1/2 renames; anything else is refused with :class:`UnsafePickleError`,
+naming the global, before anything is called.
 
-Memory: a pickle has no index, so in general unpickling materializes every
-array. When the pickle is read from a file and an array's bytes are stored in
-one piece (protocol 3+ ``BINBYTES``, protocol 5 ``BYTEARRAY8``, Python 2
-``BINSTRING``) and are large, the bytes are not read: the array becomes a
-read-only ``np.memmap`` of that region of the file. Torch zip ``.pt`` files
-get the same treatment for their pickle and their tensor storages. Protocol 2
-Python 3 pickles store bytes as latin-1 text and are always materialized.
+Limits (a file over any is refused, naming the file and the limit):
+
+- integers fit in 64 bits (wider ones could make dict building quadratic
+  through hash collisions: a CPU bomb);
+- nesting depth of the result at most ``MMERBENCH_PICKLE_MAX_DEPTH``
+  (default 100; tuples are checked while loading, since hashing a deep tuple
+  would overflow the C stack);
+- *materialised size*: everything the load allocates beyond the opcodes
+  themselves (array copies, container copies, decompressed ``.pt`` members),
+  and the size of the result counted as a tree (a container referenced twice
+  counts twice, as any consumer that walks it would see it), is at most
+  ``64 MiB + MMERBENCH_PICKLE_EXPANSION x the file's size`` (default 32).
+  Opcodes alone cannot exceed this: each creates at most one small object.
+  Raise the environment variables for a trusted file that needs more.
+
+Pickles are always read with ``encoding="latin1"`` (what Python 2 pickles of
+numpy arrays need; it changes nothing for Python 3 pickles). Large array
+payloads stored in one piece (``BINBYTES``, ``BYTEARRAY8``, Python 2
+``BINSTRING``) are not read but memory-mapped; torch files are read by
+:mod:`mmerbench.safe_torch` (re-exported here as :func:`load_torch_file`).
 """
 
 from __future__ import annotations
 
-import _compat_pickle
 import io
+import os
 import pickle
 import struct
-import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from mmerbench.errors import DataError
-
-SPAN_THRESHOLD = 1 << 20  # payloads this large (bytes) are memory-mapped instead of read
-
-
-class UnsafePickleError(DataError):
-    """A pickle asked for a global outside the allow-list."""
-
-
-# --------------------------------------------------------------------------- allow-list
-
-_BUILTINS = {"list", "dict", "tuple", "set", "frozenset", "int", "float", "complex", "bool", "str",
-             "bytes", "bytearray", "slice", "range", "object"}
-_ALLOWED = {("builtins", name) for name in _BUILTINS} | {
-    ("copyreg", "_reconstructor"),  # protocol 0/1 object rebuild; its class arguments are checked too
-    ("_codecs", "encode"),  # protocol 2 pickles store bytes as latin-1 text
-    ("collections", "OrderedDict"),
-    ("collections", "defaultdict"),
-    ("argparse", "Namespace"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-}
-_NUMPY_CORE = {"numpy.core.multiarray": {"_reconstruct", "scalar"}, "numpy.core.numeric": {"_frombuffer"}}
-_TORCH_STORAGES = {
-    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
-    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
-}
-_TORCH_REBUILD = {("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor")}
-
-ALLOWED_DESCRIPTION = (
-    "only numpy arrays/dtypes/scalars, builtin containers and scalars, collections.OrderedDict, "
-    "argparse.Namespace (and torch tensors inside .pt files) are allowed"
+from mmerbench.pickle_data import (  # noqa: F401 (re-exported: the public names of the restricted loader)
+    DEPTH_ENV,
+    EXPANSION_ENV,
+    LIST_KINDS,
+    ArrayHolder,
+    DtypeHolder,
+    FileSpan,
+    Limits,
+    NamespaceDict,
+    UnsafePickleError,
+    finish,
+    nest,
+    simple_dtype,
+)
+from mmerbench.pickle_globals import (  # noqa: F401 (re-exported)
+    ALLOWED_DESCRIPTION,
+    ALLOWED_GLOBALS,
+    TORCH_GLOBALS,
+    AllowedGlobal,
+    canonical_global,
 )
 
-
-def _numpy_core_module(module: str) -> str | None:
-    """'numpy._core.x' / 'numpy.core.x' -> the canonical 'numpy.core.x' key, else None."""
-    for prefix in ("numpy._core.", "numpy.core."):
-        if module.startswith(prefix):
-            return "numpy.core." + module[len(prefix):]
-    return None
-
-
-def _import_numpy_core(module: str, name: str):
-    """Import from numpy's core under whichever name this numpy uses (no deprecation warning)."""
-    import importlib
-
-    suffix = module[len("numpy.core."):]
-    for prefix in ("numpy._core.", "numpy.core."):
-        try:
-            return getattr(importlib.import_module(prefix + suffix), name)
-        except ImportError:
-            continue
-    raise UnsafePickleError(f"cannot import {module}.{name} from this numpy")
-
-
-# --------------------------------------------------------------------------- lazy large payloads
-
-
-class _FileSpan:
-    """Bytes left in the file: (path, offset, length)."""
-
-    def __init__(self, path: str, offset: int, length: int):
-        self.path, self.offset, self.length = path, offset, length
-
-    def as_array(self, dtype, shape, order: str = "C") -> np.ndarray:
-        dtype = np.dtype(dtype)
-        count = int(np.prod(shape)) if len(shape) else 1
-        if count * dtype.itemsize != self.length:
-            raise DataError(f"{self.path}: array of shape {tuple(shape)} {dtype} does not match its "
-                            f"{self.length} stored bytes (corrupted file?)")
-        if count == 0:
-            return np.zeros(shape, dtype=dtype)
-        return np.memmap(self.path, dtype=dtype, mode="r", offset=self.offset, shape=tuple(shape), order=order)
-
-    def read(self) -> bytes:
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offset)
-            return handle.read(self.length)
-
-
-class _PendingArray:
-    """What ``_reconstruct`` returns: the array is made when BUILD brings its state."""
-
-    def __init__(self, cls):
-        self.cls = cls
-        self.memo_keys: list = []
-
-
-def _reconstruct(cls, shape, typecode):
-    return _PendingArray(cls)
-
-
-def _frombuffer(buffer, dtype, shape, order):
-    if isinstance(buffer, _FileSpan):
-        return buffer.as_array(dtype, shape, order)
-    return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order)
-
-
-def _finish_array(pending: _PendingArray, state) -> np.ndarray:
-    version, shape, dtype, is_fortran, raw = state if len(state) == 5 else (1, *state)
-    if isinstance(raw, _FileSpan):
-        return raw.as_array(dtype, shape, "F" if is_fortran else "C")
-    array = np.ndarray.__new__(np.ndarray, (0,), "b")
-    array.__setstate__(state)
-    return array
-
+SPAN_THRESHOLD = 1 << 20  # payloads this large (bytes) are memory-mapped instead of read
+# Integers in data files fit in 64 bits. Wider ones are refused: ints hash to their value modulo 2^61 - 1, so
+# a file of wide keys that all collide would make building one dict quadratic (minutes of CPU from a megabyte).
+INT_RANGE = (-(1 << 63), 1 << 64)
+LONG_BYTES_LIMIT = 9  # two's complement bytes of the widest allowed integer
 
 # --------------------------------------------------------------------------- the unpickler
 
 
 class RestrictedUnpickler(pickle._Unpickler):
-    """A pure-Python unpickler that resolves only allow-listed globals.
+    """A pure-Python unpickler whose globals are :class:`AllowedGlobal` builders, never real callables.
 
-    ``allow_torch`` adds torch's tensor rebuild (as numpy) for ``.pt`` files.
-    ``span_path``: the path of ``file`` when it is a plain file, so large array
-    payloads can be memory-mapped instead of read.
+    ``allow_torch`` adds :data:`TORCH_GLOBALS`. ``span_path``: the path of
+    ``file`` when it is a plain file, so large array payloads can be
+    memory-mapped instead of read. ``limits``: the :class:`Limits` of the whole
+    file (shared by the pickles of one ``.pt``). Call :meth:`finish` on what
+    :meth:`load` returns.
     """
 
     dispatch = dict(pickle._Unpickler.dispatch)
 
-    def __init__(self, file, *, allow_torch: bool = False, span_path: str | None = None, persistent_load=None):
+    def __init__(self, file, *, limits: Limits, allow_torch: bool = False, span_path: str | None = None,
+                 persistent_load=None, wide_ints: bool = False):
         super().__init__(file, encoding="latin1")
         self._raw_file = file
         self._span_path = span_path
         self._allow_torch = allow_torch
         self._persistent = persistent_load
+        self.limits = limits
+        self._wide_ints = wide_ints  # torch's legacy magic number is 80 bits wide: read with this only
+        self._depths: dict[int, tuple[Any, int]] = {}  # id -> (tuple or frozenset, nesting depth)
+        self._keep: list = []  # namespaces stay alive, so their ids stay theirs
 
     # -- globals -----------------------------------------------------------------------
 
     def find_class(self, module: str, name: str):
-        if (module, name) in _compat_pickle.NAME_MAPPING:
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        core = _numpy_core_module(module)
-        if core is not None and name in _NUMPY_CORE.get(core, ()):
-            if name == "_reconstruct":
-                return _reconstruct
-            if name == "_frombuffer":
-                return _frombuffer
-            return _import_numpy_core(core, name)
-        if module == "numpy.dtypes" and name.endswith("DType"):
-            return super().find_class(module, name)
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        if self._allow_torch:
-            if module == "torch" and name in _TORCH_STORAGES:
-                return _StorageType(name)
-            if (module, name) in _TORCH_REBUILD:
-                return _rebuild_tensor
-        raise UnsafePickleError(f"refused to load the global {module}.{name}: {ALLOWED_DESCRIPTION}")
+        key = canonical_global(str(module), str(name))
+        build_table = {**ALLOWED_GLOBALS, **(TORCH_GLOBALS if self._allow_torch else {})}
+        if key not in build_table:
+            raise UnsafePickleError(f"refused to load the global {module}.{name}: {ALLOWED_DESCRIPTION}")
+        return AllowedGlobal(".".join(key), build_table[key])
 
     def persistent_load(self, pid):
         if self._persistent is None:
             raise UnsafePickleError(f"refused a persistent id {pid!r}: a plain pickle has none")
         return self._persistent(pid)
 
-    # -- arrays and memo -------------------------------------------------------------------
+    def get_extension(self, code):
+        raise UnsafePickleError(f"refused the pickle extension code {code}")
+
+    # -- calls: only builders run ------------------------------------------------------------
+
+    def _call(self, func, args) -> Any:
+        if not isinstance(func, AllowedGlobal):
+            raise UnsafePickleError(f"refused to call a {type(func).__name__}: only allowed globals are callable")
+        return func.call(self, args)
+
+    def load_reduce(self):
+        args = self.stack.pop()
+        self.stack[-1] = self._call(self.stack[-1], args)
+
+    def load_newobj(self):
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        self.append(self._call(cls, args))
+
+    def load_newobj_ex(self):
+        kwargs = self.stack.pop()
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        if kwargs:
+            raise UnsafePickleError(f"refused keyword arguments to {cls!r}")
+        self.append(self._call(cls, args))
+
+    def _instantiate(self, klass, args):  # INST / OBJ (protocols 0 and 1)
+        self.append(self._call(klass, tuple(args)))
 
     def load_build(self):
         state = self.stack.pop()
         inst = self.stack[-1]
-        if isinstance(inst, _PendingArray):
-            array = _finish_array(inst, state)
-            self.stack[-1] = array
-            for key in inst.memo_keys:
-                self.memo[key] = array
-            return
-        self.stack.append(state)
-        super().load_build()
+        if isinstance(inst, ArrayHolder):
+            self._build_array(inst, state)
+        elif isinstance(inst, DtypeHolder):
+            self._build_dtype(inst, state)
+        elif isinstance(inst, NamespaceDict):
+            if type(state) is tuple and len(state) == 2 and state[1] is None:
+                state = state[0]
+            if type(state) not in (dict, NamespaceDict) or not all(type(k) is str for k in state):
+                raise UnsafePickleError("refused an argparse.Namespace state that is not a dict of names")
+            inst.update(state)
+        else:
+            raise UnsafePickleError(f"refused to set the state of a {type(inst).__name__}")
 
+    dispatch[pickle.REDUCE[0]] = load_reduce
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+    dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
     dispatch[pickle.BUILD[0]] = load_build
 
-    def _remember(self, key):
-        if isinstance(self.stack[-1], _PendingArray):
-            self.stack[-1].memo_keys.append(key)
+    # -- containers: only plain ones grow ------------------------------------------------------
 
-    def load_memoize(self):
-        self._remember(len(self.memo))
-        super().load_memoize()
+    def load_append(self):
+        value = self.stack.pop()
+        self._target(list, "append to").append(value)
 
-    def load_binput(self):
-        key = self.read(1)[0]
-        self._remember(key)
-        self.memo[key] = self.stack[-1]
+    def load_appends(self):
+        items = self.pop_mark()
+        self._target(list, "append to").extend(items)
 
-    def load_long_binput(self):
-        key, = struct.unpack("<I", self.read(4))
-        self._remember(key)
-        self.memo[key] = self.stack[-1]
+    def load_setitem(self):
+        value = self.stack.pop()
+        key = self.stack.pop()
+        self._target(dict, "set an item of")[key] = value
 
-    def load_put(self):
-        key = int(self.readline()[:-1])
-        self._remember(key)
-        self.memo[key] = self.stack[-1]
+    def load_setitems(self):
+        items = self.pop_mark()
+        target = self._target(dict, "set an item of")
+        for i in range(0, len(items) - 1, 2):
+            target[items[i]] = items[i + 1]
 
-    dispatch[pickle.MEMOIZE[0]] = load_memoize
-    dispatch[pickle.BINPUT[0]] = load_binput
-    dispatch[pickle.LONG_BINPUT[0]] = load_long_binput
-    dispatch[pickle.PUT[0]] = load_put
+    def load_additems(self):
+        items = self.pop_mark()
+        self._target(set, "add to").update(items)
+
+    def _target(self, kind: type, verb: str):
+        target = self.stack[-1]
+        if not isinstance(target, kind):
+            raise UnsafePickleError(f"refused to {verb} a {type(target).__name__}")
+        return target
+
+    dispatch[pickle.APPEND[0]] = load_append
+    dispatch[pickle.APPENDS[0]] = load_appends
+    dispatch[pickle.SETITEM[0]] = load_setitem
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+    dispatch[pickle.ADDITEMS[0]] = load_additems
+
+    # -- hashable nesting: hashing a deep tuple recurses in C, so depth is checked as tuples form ------------
+
+    def note_hashable(self, value) -> None:
+        depth = 1
+        for item in value:
+            if type(item) in (tuple, frozenset):
+                entry = self._depths.get(id(item))
+                child = 1 if entry is None else entry[1]  # only tuples holding tuples are tracked
+                if child >= depth:
+                    depth = child + 1
+        if depth > self.limits.max_depth:
+            raise self.limits.too_deep()
+        if depth > 1:
+            self._depths[id(value)] = (value, depth)
+
+    def _tuple_op(opcode_handler):
+        def handler(self):
+            opcode_handler(self)
+            self.note_hashable(self.stack[-1])
+        return handler
+
+    for _code in (pickle.TUPLE, pickle.TUPLE1, pickle.TUPLE2, pickle.TUPLE3):
+        dispatch[_code[0]] = _tuple_op(pickle._Unpickler.dispatch[_code[0]])
+
+    def load_frozenset(self):
+        items = self.pop_mark()
+        for item in items:
+            hash(item)  # unhashable items fail here, before the frozenset is noted
+        self.append(frozenset(items))
+        self.note_hashable(self.stack[-1])
+
+    dispatch[pickle.FROZENSET[0]] = load_frozenset
+    del _tuple_op, _code
+
+    # -- integers -------------------------------------------------------------------------
+
+    def _append_int(self, value: int) -> None:
+        if not self._wide_ints and not INT_RANGE[0] <= value < INT_RANGE[1]:
+            raise UnsafePickleError(f"refused the integer {str(value)[:30]}...: data files hold integers of at most "
+                                    "64 bits (wider ones could flood a dict with hash collisions)")
+        self.append(value)
+
+    def _checked_long(self, n: int):
+        if n > (16 if self._wide_ints else LONG_BYTES_LIMIT):
+            raise UnsafePickleError(f"refused an integer of {n} bytes (at most 64 bits)")
+        self._append_int(pickle.decode_long(self.read(n)))
+
+    def load_long1(self):
+        self._checked_long(self.read(1)[0])
+
+    def load_long4(self):
+        n, = struct.unpack("<i", self.read(4))
+        if n < 0:
+            raise pickle.UnpicklingError("LONG pickle has negative byte count")
+        self._checked_long(n)
+
+    def load_long(self):
+        text = self.readline()[:-1]
+        if len(text) > 40:
+            raise UnsafePickleError(f"refused an integer of {len(text)} digits")
+        self._append_int(int(text.rstrip(b"L") or b"0", 0))
+
+    def load_int(self):  # protocol 0 text integers (and "00"/"01" booleans)
+        pickle._Unpickler.load_int(self)
+        if type(self.stack[-1]) is int:
+            value = self.stack.pop()
+            self._append_int(value)
+
+    dispatch[pickle.LONG1[0]] = load_long1
+    dispatch[pickle.LONG4[0]] = load_long4
+    dispatch[pickle.LONG[0]] = load_long
+    dispatch[pickle.INT[0]] = load_int
+
+    # -- arrays -------------------------------------------------------------------------
+
+    def new_namespace(self) -> dict:
+        value = NamespaceDict()
+        self._keep.append(value)
+        return value
+
+    def _build_dtype(self, holder: DtypeHolder, state) -> None:
+        if type(state) is not tuple or len(state) < 8:
+            raise UnsafePickleError(f"refused a dtype state {type(state).__name__} of the wrong form")
+        _version, order, subarray, names, fields, itemsize, _alignment, _flags = state[:8]
+        if subarray is not None or names is not None or fields is not None:
+            raise UnsafePickleError(f"refused the structured or sub-array dtype {holder.code!r}")
+        if order not in ("<", ">", "|", "=") or type(itemsize) is not int:
+            raise UnsafePickleError(f"refused a dtype state with byte order {order!r}, item size {itemsize!r}")
+        holder.order, holder.itemsize = order, itemsize
+        simple_dtype(holder.code, order, itemsize)
+
+    def _build_array(self, holder: ArrayHolder, state) -> None:
+        if holder.built:
+            raise UnsafePickleError("refused a second state for one array")
+        if type(state) is not tuple or len(state) not in (4, 5):
+            raise UnsafePickleError("refused an array state of the wrong form")
+        _version, shape, dtype, is_fortran, raw = state if len(state) == 5 else (1, *state)
+        if not isinstance(dtype, DtypeHolder):
+            raise UnsafePickleError(f"refused an array whose dtype is a {type(dtype).__name__}")
+        holder.value, holder.built = self.make_array(shape, dtype.resolve(), bool(is_fortran), raw), True
+
+    def make_array(self, shape, dtype: np.dtype, fortran: bool, raw) -> Any:
+        """A fresh array (or bounds-checked memory map) of ``shape``/``dtype`` from ``raw``, or a list."""
+        if type(shape) is not tuple or not all(type(s) is int and s >= 0 for s in shape) or len(shape) > 32:
+            raise UnsafePickleError(f"refused an array shape {shape!r}: expected a tuple of non-negative ints")
+        count = 1
+        for size in shape:
+            count *= size
+        order = "F" if fortran else "C"
+        if dtype.kind == "O":  # the state is a flat list of the (already safe) objects, in C order
+            if type(raw) is not list or len(raw) != count:
+                raise UnsafePickleError(f"refused an object array of shape {shape}: its state does not hold "
+                                        f"{count} items")
+            self.limits.charge(16 + 8 * count, f"an object array of {count} items")
+            return nest(raw, shape)
+        nbytes = count * dtype.itemsize
+        if isinstance(raw, FileSpan):
+            if raw.length != nbytes:
+                raise DataError(f"an array of shape {shape} {dtype} needs {nbytes} bytes, {raw.length} are stored "
+                                "(corrupted file?)")
+            if dtype.kind in LIST_KINDS:
+                raise UnsafePickleError(f"refused a {nbytes}-byte {dtype} array: string arrays must be small")
+            if count == 0:
+                return np.zeros(shape, dtype=dtype)
+            return np.memmap(raw.path, dtype=dtype, mode="r", offset=raw.offset, shape=shape, order=order)
+        if type(raw) is str:  # Python 2 str payloads: latin-1 maps characters to bytes one to one
+            self.limits.charge(len(raw), f"an array payload of {len(raw)} bytes")
+            raw = raw.encode("latin1")
+        if type(raw) not in (bytes, bytearray):
+            raise UnsafePickleError(f"refused an array whose data is a {type(raw).__name__}")
+        if len(raw) != nbytes:
+            raise DataError(f"an array of shape {shape} {dtype} needs {nbytes} bytes, {len(raw)} are stored "
+                            "(corrupted file?)")
+        if count == 0:
+            return [] if dtype.kind in LIST_KINDS else np.zeros(shape, dtype=dtype.newbyteorder("="))
+        # A view of the payload read from the file (numpy checks count * itemsize against it): no copy, since
+        # the pickle's memo keeps the payload alive anyway. bytes are immutable, so the view is read-only.
+        array = np.frombuffer(raw, dtype=dtype, count=count).reshape(shape, order=order)
+        if dtype.kind in LIST_KINDS:
+            self.limits.charge(48 * count, f"a string array of {count} items")
+            try:
+                return array.tolist()
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise DataError(f"a {dtype} array holds invalid characters ({exc})") from None
+        return array
 
     # -- large payloads ------------------------------------------------------------------
 
     def _array_context(self) -> bool:
-        """Is the payload being read an ndarray's state or a _frombuffer argument?"""
+        """Is the payload being read an array's state or a _frombuffer argument?"""
+        def is_array_site(value) -> bool:
+            return isinstance(value, ArrayHolder) or (isinstance(value, AllowedGlobal)
+                                                       and value.name == "numpy.core.numeric._frombuffer")
         if not self.metastack:
-            return bool(self.stack) and self.stack[-1] is _frombuffer
+            return bool(self.stack) and is_array_site(self.stack[-1])
         below = self.metastack[-1]
-        return bool(below) and (isinstance(below[-1], _PendingArray) or below[-1] is _frombuffer)
+        return bool(below) and is_array_site(below[-1])
 
     def _payload(self, length: int, as_text: bool = False):
         if length < SPAN_THRESHOLD or self._span_path is None or not self._array_context():
@@ -267,7 +390,7 @@ class RestrictedUnpickler(pickle._Unpickler):
             raise DataError(f"pickle data was truncated: an array needs bytes {offset}..{offset + length}, "
                             f"the file ends at {end}")
         self._raw_file.seek(offset + length)
-        return _FileSpan(self._span_path, offset, length)
+        return FileSpan(self._span_path, offset, length)
 
     def load_binbytes(self):
         length, = struct.unpack("<I", self.read(4))
@@ -280,7 +403,7 @@ class RestrictedUnpickler(pickle._Unpickler):
     def load_bytearray8(self):
         length, = struct.unpack("<Q", self.read(8))
         data = self._payload(length)
-        self.append(data if isinstance(data, _FileSpan) else bytearray(data))
+        self.append(data if isinstance(data, FileSpan) else bytearray(data))
 
     def load_binstring(self):  # Python 2 str; latin-1 maps bytes 1:1, so a span is exact
         length, = struct.unpack("<i", self.read(4))
@@ -293,16 +416,41 @@ class RestrictedUnpickler(pickle._Unpickler):
     dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
     dispatch[pickle.BINSTRING[0]] = load_binstring
 
+    # -- the result -----------------------------------------------------------------------
 
-def _load(file, path: str, **kwargs) -> Any:
+    def finish(self, value, resolve: Callable | None = None) -> Any:
+        """Check and convert what :meth:`load` returned (see :func:`finish`)."""
+        return finish(value, self.limits, resolve)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def load_file_object(file, path: str, limits: Limits, *, resolve=None, **kwargs) -> Any:
+    """Unpickle one pickle from ``file`` and finish it, turning every failure into a DataError naming ``path``."""
+    return guarded(path, lambda: load_and_finish(file, limits, resolve=resolve, **kwargs))
+
+
+def load_and_finish(file, limits: Limits, *, resolve=None, **kwargs) -> Any:
+    """Unpickle one pickle and finish it (errors not yet naming the file: wrap in :func:`guarded`)."""
+    unpickler = RestrictedUnpickler(file, limits=limits, **kwargs)
+    return unpickler.finish(unpickler.load(), resolve)
+
+
+def guarded(path: str, action: Callable) -> Any:
+    """Run ``action``; any failure to read becomes a DataError (or UnsafePickleError) naming ``path``."""
     try:
-        return RestrictedUnpickler(file, **kwargs).load()
+        return action()
     except UnsafePickleError as exc:
         raise UnsafePickleError(f"{path}: {exc}") from None
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise UnsafePickleError(f"{path}: data nested too deeply to read") from None
+    except MemoryError:
+        raise DataError(f"{path}: not enough memory to read this file") from None
     except (EOFError, pickle.UnpicklingError, struct.error, ValueError, TypeError, IndexError,
-            KeyError, AttributeError, UnicodeDecodeError, MemoryError) as exc:
+            KeyError, AttributeError, UnicodeDecodeError, OverflowError) as exc:
         raise DataError(f"{path}: not a readable pickle (truncated or corrupted file?): "
                         f"{type(exc).__name__}: {exc}") from None
 
@@ -311,172 +459,17 @@ def load_pickle(path: str | Path) -> Any:
     """Unpickle a file with the restricted unpickler; large arrays come back memory-mapped."""
     path = Path(path)
     with open(path, "rb") as handle:
-        return _load(handle, str(path), span_path=str(path))
+        limits = Limits(os.fstat(handle.fileno()).st_size)
+        return load_file_object(handle, str(path), limits, span_path=str(path))
 
 
 def loads(data: bytes) -> Any:
     """Unpickle bytes with the restricted unpickler (no memory-mapping)."""
-    return _load(io.BytesIO(data), "<bytes>")
-
-
-# --------------------------------------------------------------------------- torch files
-
-
-class _StorageType:
-    def __init__(self, name: str):
-        self.name = name
-        self.dtype = np.dtype(_TORCH_STORAGES[name])
-
-
-class _Deferred:
-    """A legacy-format tensor whose storage bytes come after the pickle."""
-
-    def __init__(self, key, offset, size, stride):
-        self.key, self.offset, self.size, self.stride = key, offset, tuple(size), tuple(stride)
-
-
-def _rebuild_tensor(storage, storage_offset, size, stride, *unused):
-    if isinstance(storage, _LegacyStorageRef):
-        return _Deferred(storage.key, storage_offset, size, stride)
-    return _view(storage, storage_offset, size, stride)
-
-
-def _view(flat: np.ndarray, offset: int, size, stride) -> np.ndarray:
-    size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
-    if not size:
-        return np.array(flat[offset])
-    needed = offset + sum((s - 1) * st for s, st in zip(size, stride)) + 1 if all(size) else offset
-    if needed > flat.shape[0]:
-        raise DataError(f"a tensor of size {size} needs {needed} elements, its storage has {flat.shape[0]}")
-    return np.lib.stride_tricks.as_strided(flat[offset:], shape=size,
-                                           strides=tuple(st * flat.itemsize for st in stride), writeable=False)
-
-
-class _LegacyStorageRef:
-    def __init__(self, key, dtype):
-        self.key, self.dtype = key, dtype
-
-
-def _decode(value):
-    return value.decode("ascii") if isinstance(value, bytes) else value
-
-
-def _member_offset(handle, info: zipfile.ZipInfo) -> int:
-    """Where a stored (uncompressed) zip member's bytes start in the archive."""
-    handle.seek(info.header_offset)
-    header = handle.read(30)
-    if header[:4] != b"PK\x03\x04":
-        raise DataError(f"zip member {info.filename}: bad local header")
-    name_length, extra_length = struct.unpack("<HH", header[26:30])
-    return info.header_offset + 30 + name_length + extra_length
+    return load_file_object(io.BytesIO(data), "<bytes>", Limits(len(data)))
 
 
 def load_torch_file(path: str | Path) -> Any:
-    """Read a ``torch.save`` file (zip or legacy format) safely; tensors come back as numpy arrays."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if zipfile.is_zipfile(path):
-        return _load_torch_zip(path)
-    return _load_torch_legacy(path)
+    """Read a ``torch.save`` file safely; see :mod:`mmerbench.safe_torch`."""
+    from mmerbench.safe_torch import load_torch_file as load
 
-
-def _load_torch_zip(path: Path) -> Any:
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise DataError(f"{path}: corrupted zip archive: {exc}") from None
-    # Two handles: the pickle is read sequentially from one; storage offsets are looked up with the other.
-    with archive, open(path, "rb") as handle, open(path, "rb") as lookup:
-        pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
-        if not pickles:
-            raise DataError(f"{path}: a zip archive without data.pkl is not a torch.save file")
-        prefix = pickles[0][: -len("data.pkl")]
-
-        def storage(pid):
-            kind, storage_type, key, _location, numel = (list(pid) + [None] * 5)[:5]
-            if _decode(kind) != "storage" or not isinstance(storage_type, _StorageType):
-                raise UnsafePickleError(f"refused a persistent id {pid!r}")
-            name = f"{prefix}data/{_decode(key)}"
-            try:
-                info = archive.getinfo(name)
-            except KeyError:
-                raise DataError(f"{path}: tensor storage {name} is missing (truncated file?)") from None
-            dtype = storage_type.dtype
-            count = info.file_size // dtype.itemsize
-            if info.compress_type != zipfile.ZIP_STORED or count == 0:
-                return np.frombuffer(archive.read(name), dtype=dtype)
-            return np.memmap(path, dtype=dtype, mode="r", offset=_member_offset(lookup, info), shape=(count,))
-
-        info = archive.getinfo(pickles[0])
-        if info.compress_type == zipfile.ZIP_STORED:
-            handle.seek(_member_offset(handle, info))
-            return _load(handle, str(path), allow_torch=True, span_path=str(path), persistent_load=storage)
-        return _load(io.BytesIO(archive.read(pickles[0])), str(path), allow_torch=True, persistent_load=storage)
-
-
-_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-
-
-def _load_torch_legacy(path: Path) -> Any:
-    with open(path, "rb") as handle:
-        try:
-            magic = RestrictedUnpickler(handle).load()
-        except UnsafePickleError as exc:
-            raise UnsafePickleError(f"{path}: {exc}") from None
-        except Exception:
-            magic = None
-        if magic != _LEGACY_MAGIC:
-            raise DataError(f"{path}: not a torch.save file (neither a zip archive nor the legacy format)")
-        _load(handle, str(path))  # protocol version
-        _load(handle, str(path))  # sys info
-        refs: dict[str, _LegacyStorageRef] = {}
-
-        def storage(pid):
-            kind, storage_type, key = pid[0], pid[1], _decode(pid[2])
-            if _decode(kind) != "storage" or not isinstance(storage_type, _StorageType):
-                raise UnsafePickleError(f"refused a persistent id {pid!r}")
-            if len(pid) > 5 and pid[5] is not None:
-                raise DataError(f"{path}: storage views of the pre-1.0 format are not supported")
-            return refs.setdefault(key, _LegacyStorageRef(key, storage_type.dtype))
-
-        result = _load(handle, str(path), allow_torch=True, span_path=str(path), persistent_load=storage)
-        keys = [_decode(k) for k in _load(handle, str(path))]
-        offset = handle.tell()  # raw storages follow: per key an int64 element count, then the bytes
-        end = handle.seek(0, io.SEEK_END)
-        arrays: dict[str, np.ndarray] = {}
-        for key in keys:
-            handle.seek(offset)
-            header = handle.read(8)
-            if len(header) < 8:
-                raise DataError(f"{path}: storage {key} is missing (truncated file?)")
-            numel, = struct.unpack("<q", header)
-            dtype = refs[key].dtype if key in refs else np.dtype(np.uint8)
-            start, stop = offset + 8, offset + 8 + numel * dtype.itemsize
-            if stop > end:
-                raise DataError(f"{path}: storage {key} needs bytes up to {stop}, the file ends at {end} (truncated?)")
-            arrays[key] = (np.memmap(path, dtype=dtype, mode="r", offset=start, shape=(numel,)) if numel
-                           else np.zeros(0, dtype=dtype))
-            offset = stop
-    return _resolve(result, arrays, path)
-
-
-def _resolve(value, arrays, path):
-    """Replace deferred legacy tensors by numpy views of their storages."""
-    if isinstance(value, _Deferred):
-        if value.key not in arrays:
-            raise DataError(f"{path}: tensor storage {value.key} was not written (truncated file?)")
-        return _view(arrays[value.key], value.offset, value.size, value.stride)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, (_Deferred, dict, list, tuple)):
-                value[key] = _resolve(item, arrays, path)
-        return value
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            if isinstance(item, (_Deferred, dict, list, tuple)):
-                value[i] = _resolve(item, arrays, path)
-        return value
-    if isinstance(value, tuple) and any(isinstance(i, (_Deferred, dict, list, tuple)) for i in value):
-        return tuple(_resolve(i, arrays, path) for i in value)
-    return value
+    return load(path)

@@ -219,4 +219,4 @@ def test_existing_file_needs_force_and_an_interrupted_import_leaves_nothing(tmp_
     code = main(["data", "import", "cmu-mosei", "--source", str(pt), "--output", str(output), "--force"])
     assert code == 130 and calls["n"] > 4  # interrupted part-way through writing
     assert output.read_bytes() == before  # the old file is untouched
-    assert sorted(p.name for p in output.parent.iterdir()) == ["mosei.h5"]  # no temporary left behind
+    assert sorted(p.name for p in output.parent.iterdir()) == [".mosei.h5.stamp", "mosei.h5"]  # no temporary left

@@ -143,26 +143,58 @@ def test_corrupted_file_gives_a_clear_error(tmp_path):
         load_canonical(tmp_path / "foreign.h5")
 
 
-def test_validation_carving_is_stratified_deterministic_and_disjoint():
-    dataset = make_tiny_dataset(n_train=400, n_valid=0, n_test=10)
-    train, valid = carve_validation(dataset.train, 0.1, seed=0)
-    again_train, again_valid = carve_validation(dataset.train, 0.1, seed=0)
-    assert len(train) + len(valid) == 400
-    assert 30 <= len(valid) <= 50
+def _labels_with_rare_ones(n=600, seed=3) -> np.ndarray:
+    """Six labels from common to rare (about 45% down to 2%), with co-occurrence."""
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, 6)) < np.array([0.45, 0.3, 0.2, 0.1, 0.05, 0.02])).astype(np.uint8)
+
+
+def _off_by(labels, valid_mask, fraction) -> float:
+    """The largest gap, in samples, between a label's positives in valid and its fair share."""
+    return float(np.abs(labels[valid_mask].sum(0) - fraction * labels.sum(0)).max())
+
+
+STRATIFIED_TOLERANCE = 1.5  # samples per label: iterative stratification is within about one
+
+
+def test_validation_carving_is_iteratively_stratified_deterministic_and_disjoint():
+    labels = _labels_with_rare_ones()
+    split = make_split({"text": np.zeros((len(labels), 2, 3))}, labels, ids=np.arange(len(labels)).astype(str))
+    train, valid = carve_validation(split, 0.1, seed=0)
+    again_train, again_valid = carve_validation(split, 0.1, seed=0)
+    assert len(train) + len(valid) == len(labels) and len(valid) == 60
     np.testing.assert_array_equal(valid.ids, again_valid.ids)
     assert not set(train.ids) & set(valid.ids)
-    # label frequencies are preserved within a few points
-    assert np.abs(train.labels.mean(0) - valid.labels.mean(0)).max() < 0.1
+    assert list(valid.ids) == sorted(valid.ids, key=int)  # the original order is kept
+    valid_mask = np.isin(split.ids, valid.ids)
+    assert _off_by(labels, valid_mask, 0.1) <= STRATIFIED_TOLERANCE
+    other = carve_validation(split, 0.1, seed=1)[1]
+    assert set(other.ids) != set(valid.ids)  # the seed matters
 
 
-def test_with_validation_changes_the_fingerprint_and_notes_the_rule():
-    dataset = make_tiny_dataset(n_train=200, n_valid=0, n_test=10)
-    dataset.valid = None
-    carved = with_validation(dataset, 0.2)
-    assert carved.valid is not None and carved.fingerprint != dataset.fingerprint
-    assert any("label-combination-stratified" in note for note in carved.notes)
-    kept = with_validation(make_tiny_dataset(n_train=200, n_valid=0, n_test=10), 0.2)
-    assert kept.valid is not None
+def test_the_stratification_tolerance_fails_unstratified_carves():
+    # The tolerance above must be tight enough to catch a carve that ignores the labels.
+    labels = _labels_with_rare_ones()
+    for seed in range(10):
+        valid_mask = np.zeros(len(labels), dtype=bool)
+        valid_mask[np.random.default_rng(seed).permutation(len(labels))[:60]] = True
+        assert _off_by(labels, valid_mask, 0.1) > STRATIFIED_TOLERANCE, seed
+
+
+def test_with_validation_carves_when_the_split_is_absent_and_when_it_is_empty():
+    absent = make_tiny_dataset(n_train=200, n_valid=16, n_test=10)
+    absent.valid = None
+    empty = make_tiny_dataset(n_train=200, n_valid=0, n_test=10)
+    assert empty.valid is not None and len(empty.valid) == 0
+    for dataset in (absent, empty):
+        carved = with_validation(dataset, 0.2)
+        assert 36 <= len(carved.valid) <= 44 and len(carved.train) + len(carved.valid) == 200
+        assert carved.fingerprint != dataset.fingerprint
+        assert any("iterative-stratification-v1" in note for note in carved.notes)
+    present = make_tiny_dataset(n_train=200, n_valid=16, n_test=10)
+    assert with_validation(present, 0.2) is present
+    off = with_validation(make_tiny_dataset(n_train=200, n_valid=0, n_test=10), 0)
+    assert off.valid is None and any("no validation split" in note for note in off.notes)
 
 
 def test_carved_splits_from_a_file_stay_lazy(tmp_path):
@@ -176,3 +208,11 @@ def test_carved_splits_from_a_file_stay_lazy(tmp_path):
     original_rows = np.flatnonzero(np.isin(dataset.train.ids, carved.valid.ids))[rows]
     np.testing.assert_array_equal(carved.valid.take(rows).features["audio"], dataset.train.features["audio"][original_rows])
     assert len(carved.train) + len(carved.valid) == 200
+
+
+def test_a_writer_whose_target_is_a_directory_fails_cleanly(tmp_path):
+    target = tmp_path / "taken"
+    target.mkdir()
+    with pytest.raises(DataError, match=r"taken: cannot write the dataset there .*give a file path ending in \.h5"):
+        write_dataset(target, make_tiny_dataset())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temporary file left

@@ -213,6 +213,30 @@ def test_cues_sit_in_windows_that_max_pooling_finds_better_than_mean_pooling(sto
     assert min(auc_max) > 0.8
 
 
+def _normalised_peaks(split, directions, modality="text") -> np.ndarray:
+    """(N, K): per sample, the largest response over valid steps to each unit direction, over the noise level."""
+    x, lengths = split["features"][modality], split["lengths"][modality]
+    projection = x @ directions.T  # (N, T, K)
+    valid = np.arange(x.shape[1])[None, :, None] < lengths[:, None, None]
+    noise = split["meta"]["noise"][:, 0][:, None]  # text is modality 0
+    return np.where(valid, projection, -np.inf).max(axis=1) / noise
+
+
+def test_absent_emotions_leave_weak_confuser_windows(story_data):
+    # DESIGN 6: absent emotions sometimes leave weak windows of their signature, so crude pooling confuses
+    # emotions. Against random directions (no confusers by construction), an absent emotion's own signature
+    # must stand out in the upper tail far more often than chance, and still below its present cues.
+    _, pattern, (train, _, _) = story_data
+    labels = train["labels"].astype(bool)
+    own = _normalised_peaks(train, pattern["text"])  # (N, q)
+    random = np.random.default_rng(0).standard_normal(pattern["text"].shape)
+    null = _normalised_peaks(train, random / np.linalg.norm(random, axis=1, keepdims=True))
+    cutoff = np.quantile(null[~labels], 0.95)
+    above = (own[~labels] > cutoff).mean()
+    assert above > 0.12, f"absent emotions reach the null's 95th percentile in {above:.1%} of samples (chance 5%)"
+    assert np.median(own[labels]) > np.quantile(own[~labels], 0.9)  # confusers are weaker than cues
+
+
 def test_text_is_the_most_reliable_modality_and_vision_the_least(story_data):
     _, _, (train, _, _) = story_data
     present = train["labels"].astype(bool)
@@ -320,5 +344,46 @@ def test_two_processes_generating_the_same_dataset_both_succeed(tmp_path):
     assert reports[0] == reports[1] and reports[0]["n"] == 1200
     assert sum(err.count("generating synthetic") for _, err in results) == 1, "the lock let both generate"
     folder = home / "cache" / "synthetic"
-    assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) == [os.path.basename(reports[0]["path"])]
+    assert sorted(p.name for p in folder.iterdir() if not p.name.endswith((".lock", ".stamp"))) == [
+        os.path.basename(reports[0]["path"])]
     assert load_canonical(reports[0]["path"]).fingerprint == reports[0]["fingerprint"]
+
+
+# --------------------------------------------------------------------------- disk space
+
+
+def _cache_files(home):
+    folder = home / "cache" / "synthetic"
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) if folder.exists() else []
+
+
+def test_a_dataset_that_would_not_fit_on_the_disk_is_refused_before_writing(monkeypatch, tmp_path):
+    monkeypatch.setenv("MMERBENCH_HOME", str(tmp_path))
+    with pytest.raises(UsageError, match=r"synthetic: generating it needs about \d+\.\d\d GB .* GB are free"):
+        mmerbench.load_dataset("synthetic", n_train=10 ** 9)  # about 8.5 TB: known before anything is written
+    assert _cache_files(tmp_path) == []
+
+
+def test_the_disk_check_uses_the_free_space_of_the_cache_disk(monkeypatch, tmp_path):
+    import shutil
+    from collections import namedtuple
+
+    monkeypatch.setenv("MMERBENCH_HOME", str(tmp_path))
+    real_disk_usage = shutil.disk_usage
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(generator.shutil, "disk_usage", lambda folder: usage(10 ** 9, 10 ** 9 - 10 ** 6, 10 ** 6))
+    with pytest.raises(UsageError, match="only 0.00 GB are free"):
+        mmerbench.load_dataset("synthetic", **TINY)
+    assert _cache_files(tmp_path) == []
+    monkeypatch.setattr(generator.shutil, "disk_usage", real_disk_usage)
+    dataset = mmerbench.load_dataset("synthetic", **TINY)
+    assert len(dataset.train) == TINY["n_train"]
+
+
+def test_the_size_estimate_covers_the_written_file(tmp_path):
+    params = tiny_params(sizes=(400, 50, 50), steps={"text": 24, "audio": 96, "vision": 96},
+                         dims={"text": 48, "audio": 24, "vision": 16})
+    path = write_synthetic(tmp_path / "x.h5", params)
+    size = path.stat().st_size
+    assert size <= generator.expected_bytes(params) * generator.DISK_MARGIN + generator.DISK_SLACK
+    assert size >= 0.9 * generator.expected_bytes(params)  # and is not a wild overestimate

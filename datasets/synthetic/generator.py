@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,11 +93,41 @@ def chunk_rows(params: SyntheticParams) -> int:
     return max(1, CHUNK_BYTES // per_sample)
 
 
+def expected_bytes(params: SyntheticParams) -> int:
+    """The canonical file's size, known before generating: features plus the small per-sample arrays."""
+    from mmerbench_datasets.synthetic.story import LABEL_NAMES
+
+    itemsize = 2 if params.dtype == "float16" else 4
+    q, modalities = len(LABEL_NAMES), len(params.steps)
+    features = itemsize * sum(params.steps[m] * params.dims[m] for m in params.steps)
+    small = 4 * modalities + q + 4 * (modalities + q + q * modalities)  # lengths, labels, meta
+    return sum(params.sizes) * (features + small)
+
+
+DISK_MARGIN = 1.05  # HDF5 chunk and checksum overhead, with room to spare
+DISK_SLACK = 16 << 20  # HDF5 metadata of a small file
+
+
+def check_disk_space(path: Path, params: SyntheticParams) -> None:
+    """Refuse before writing a dataset that would not fit on the disk holding ``path``."""
+    needed = int(expected_bytes(params) * DISK_MARGIN) + DISK_SLACK
+    folder = path.parent
+    while not folder.exists():  # the cache folder may not exist yet: ask the disk it will be on
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise UsageError(
+            f"dataset {params.name}: generating it needs about {needed / 1e9:.2f} GB in {path.parent}, but only "
+            f"{free / 1e9:.2f} GB are free there; free some space, point MMERBENCH_HOME at a larger disk, or "
+            "generate less (fewer samples or steps, or dtype=float16)")
+
+
 def write_synthetic(path: str | Path, params: SyntheticParams, chunk_size: int | None = None) -> Path:
     """Generate the dataset chunk by chunk into a canonical HDF5 file (atomically renamed)."""
     from mmerbench_datasets.synthetic.story import LABEL_NAMES, generate_chunk, signatures
 
     params.validate()
+    check_disk_space(Path(path), params)
     story = params.story()
     pattern = signatures(story)
     chunk_size = chunk_size or chunk_rows(params)

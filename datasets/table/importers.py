@@ -54,7 +54,7 @@ def parse_views(views: list[str] | None, n_features: int) -> dict[str, list[int]
     return out
 
 
-def _split_source(matrix, labels_at, views, path, label_names):
+def _split_source(matrix, labels_at, views, path, label_names, column_names):
     labels = matrix[:, labels_at]
     if np.isnan(labels).any():
         raise DataError(f"{path}: missing values in the label columns")
@@ -64,6 +64,11 @@ def _split_source(matrix, labels_at, views, path, label_names):
         raise DataError(f"{path}: label column {label_names[col]!r} has value {labels[row, col]:g} in row {row}; "
                         "labels must be 0 or 1")
     features_at = [i for i in range(matrix.shape[1]) if i not in set(labels_at)]
+    missing = np.isnan(matrix[:, features_at])
+    if missing.any():  # named here, in the user's file, rather than later in the output file
+        row, col = np.argwhere(missing)[0]
+        raise DataError(f"{path}: {int(missing.sum())} missing or NaN feature values, the first in column "
+                        f"{column_names[features_at[col]]!r}, row {row + 1}; clean or impute them before importing")
     features = matrix[:, features_at].astype(np.float32)
     return SplitSource({v: RowSource(features[:, cols][:, None, :], f"{path}: view {v}") for v, cols in views.items()},
                        labels.astype(np.uint8))
@@ -77,6 +82,8 @@ def import_table(output_path, name, dtype, source=None, train=None, test=None, v
         raise UsageError("--train needs --test")
     if not label_columns:
         raise UsageError("--label-columns is required: column names, an 'a:b' range, or 'last:K'")
+    if source is not None and not 0 < test_fraction < 1:
+        raise UsageError(f"--test-fraction {test_fraction:g}: must be between 0 and 1 (exclusive), e.g. 0.25")
     files = {"train": train, "test": test, "valid": valid} if source is None else {"source": source}
     paths = {k: require_file(v, f"--{k}") for k, v in files.items() if v is not None}
     tables = {k: read_table(p) for k, p in paths.items()}
@@ -91,7 +98,7 @@ def import_table(output_path, name, dtype, source=None, train=None, test=None, v
         if len(chosen) != len(labels_at):
             raise UsageError(f"--label-names gives {len(chosen)} names for {len(labels_at)} label columns")
     views = parse_views(view, len(names) - len(labels_at))
-    splits = {k: _split_source(m, labels_at, views, paths[k], chosen) for k, (_, m) in tables.items()}
+    splits = {k: _split_source(m, labels_at, views, paths[k], chosen, names) for k, (_, m) in tables.items()}
     if "source" in splits:
         splits = _carve_test(splits.pop("source"), test_fraction, seed)
     ordered = {k: splits[k] for k in ("train", "valid", "test") if k in splits}
