@@ -47,7 +47,9 @@ def test_recarving_keeps_every_training_sample_exactly_once():
     other = recarve_validation(dataset, 7)
     rows = lambda split: {tuple(r) for r in np.asarray(split.features["features"])[:, 0].round(5)}  # noqa: E731
     assert rows(dataset.train) | rows(dataset.valid) == rows(other.train) | rows(other.valid)
-    assert rows(dataset.valid) != rows(other.valid) and len(other.valid) == len(dataset.valid)
+    assert rows(dataset.valid) != rows(other.valid) and len(other.valid) > 0
+    carving_notes = [note for note in other.notes if note.startswith("validation carved")]
+    assert len(carving_notes) == 1 and carving_notes[0].endswith("seed 7")  # the old carving's note is gone
     assert recarve_validation(mmerbench.load_dataset("tiny"), 7) is not None  # own valid split: unchanged
     assert recarve_validation(mmerbench.load_dataset("tiny"), 7).fingerprint == mmerbench.load_dataset("tiny").fingerprint
 
