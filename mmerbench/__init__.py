@@ -15,6 +15,7 @@ _LAZY = {
     "load_dataset": ("mmerbench.api", "load_dataset"),
     "make_method": ("mmerbench.api", "make_method"),
     "run": ("mmerbench.runner", "run"),
+    "load_job_model": ("mmerbench.saved_models", "load_job_model"),
     "Method": ("mmerbench.method", "Method"),
     "TorchMethod": ("mmerbench.training", "TorchMethod"),
     "Split": ("mmerbench.data", "Split"),

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import warnings
 from pathlib import Path
 
+from mmerbench.cli_checks import check_config_types, check_leaderboard_args
 from mmerbench.errors import MMERBenchError, UsageError
 
 DEFAULT_RESULTS = "./mmerbench-results"
@@ -32,6 +35,23 @@ def _setting(text: str) -> tuple[str, object]:
     return target_param.strip(), parse_value(value)
 
 
+@contextlib.contextmanager
+def _user_warnings():
+    """Show each warning meant for users (a skipped malformed row) as one plain line, every time."""
+    from mmerbench.store_rows import MalformedRowWarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, MalformedRowWarning):
+            print(f"mmerbench: warning: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", MalformedRowWarning)
+        default, warnings.showwarning = warnings.showwarning, show
+        yield
+
+
 # --------------------------------------------------------------------------- run
 
 
@@ -39,6 +59,7 @@ RUN_DEFAULTS = {
     "methods": None, "datasets": ["synthetic"], "seeds": [0], "device": "auto", "jobs": 1,
     "results": DEFAULT_RESULTS, "preset": None, "threshold": None, "set": {}, "resume": True,
     "resample_valid": False,
+    "save_models": True,
 }
 
 
@@ -57,11 +78,12 @@ def load_run_config(path: str) -> dict:
     unknown = sorted(set(config) - set(RUN_DEFAULTS))
     if unknown:
         raise UsageError(f"--config {path}: unknown setting(s) {unknown}; valid: {sorted(RUN_DEFAULTS)}")
+    check_config_types(config, path)
     for key in ("methods", "datasets"):
         if isinstance(config.get(key), str):
             config[key] = _csv_list(config[key])
     if isinstance(config.get("seeds"), (int, str)):
-        config["seeds"] = _seed_list(str(config["seeds"]))
+        config["seeds"] = [int(part) for part in _csv_list(str(config["seeds"]))]
     settings = {}
     for target, value in (config.get("set") or {}).items():
         if isinstance(value, dict):  # [set.lddu] use_queue = false
@@ -108,6 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             jobs=options["jobs"], results=options["results"], preset=options["preset"], settings=options["set"],
             threshold=options["threshold"], resume=options["resume"], dry_run=args.dry_run,
             on_event=display if not args.dry_run else None, resample_valid=options["resample_valid"],
+            save_models=options["save_models"],
         )
     if args.dry_run:
         for note in outcome.notes:  # a real run showed them before its first job
@@ -118,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             state = f"incompatible: {job.incompatible}" if job.incompatible else "done" if job.key in done else "to run"
             print(f"  [{state}] {job.key}  {job.command}")
         return 0
-    with ResultStore(options["results"], create=False) as store:
+    with ResultStore(options["results"], create=False, read_only=True) as store:
         records = store.records()
     this_run = {job.key for job in outcome.planned}  # the whole store stays available through `leaderboard`
     records = [record for record in records if record["key"] in this_run]
@@ -126,6 +149,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\n{dataset} (test split)\n")
         print(render(build_rows(records, dataset)))
     print(f"\nResults: {Path(options['results']).resolve()}  (mmerbench leaderboard --results {options['results']})")
+    unsaved = [r for r in outcome.records if r.get("model_error")]
+    if unsaved:
+        print(f"\n{len(unsaved)} job(s) finished but their model could not be saved (their scores stand):",
+              file=sys.stderr)
+        for record in unsaved:
+            print(f"  {record['method']} on {record['dataset']} seed {record['seed']}: {record['model_error']}",
+                  file=sys.stderr)
     print_incompatible(outcome)
     print_warnings(outcome)
     if outcome.failed:
@@ -208,7 +238,7 @@ def imported_without_plugin(registry) -> list[tuple[str, str]]:
 def cmd_results(args: argparse.Namespace) -> int:
     from mmerbench.store import ResultStore
 
-    with ResultStore(args.results, create=False) as store:
+    with ResultStore(args.results, create=False, read_only=True) as store:
         records = store.records(dataset=args.dataset)
     if getattr(args, "per_label", False):
         from mmerbench.results_csv import write_per_label_csv
@@ -225,30 +255,71 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmerbench.leaderboard import build_rows, leaderboard_markdown, publish, render, reported_rows
+    from mmerbench.leaderboard import significance_footer
+    from mmerbench.reporting.reported_gap import annotate_reported
     from mmerbench.store import ResultStore
 
-    with ResultStore(args.results, create=False) as store:
+    with ResultStore(args.results, create=False, read_only=True) as store:
         records = store.records()
     datasets = [args.dataset] if args.dataset else sorted({r["dataset"] for r in records if r["status"] == "ok"})
     if not datasets:
         raise UsageError(f"no finished jobs in {args.results}")
+    check_leaderboard_args(args, records, store.db_path)
     metrics = _csv_list(args.metrics) if args.metrics else None
     for dataset in datasets:
         if args.publish:
             path = publish(records, dataset, args.output_dir, with_reported=args.reported,
-                           legacy_pr=args.legacy_pr, metrics=metrics)
+                           legacy_pr=args.legacy_pr, metrics=metrics, results_dir=args.results, ci=args.ci)
             print(f"wrote {path}")
             continue
         if args.format == "markdown":
             print(leaderboard_markdown(records, dataset, with_reported=args.reported, legacy_pr=args.legacy_pr,
-                                       metrics=metrics))
+                                       metrics=metrics, results_dir=args.results, ci=args.ci))
         else:
-            rows = build_rows(records, dataset) + (reported_rows(dataset) if args.reported else [])
-            if args.reported and not reported_rows(dataset):
+            ours = build_rows(records, dataset)
+            footer = significance_footer(ours, records, args.results, args.ci, metrics)
+            reported = reported_rows(dataset) if args.reported else []
+            if args.reported and not reported:
                 from mmerbench.leaderboard import no_reported_rows
 
                 print(no_reported_rows(dataset), file=sys.stderr)
-            print(render(rows, args.format, metrics, legacy_pr=args.legacy_pr))
+            footer += annotate_reported(ours, reported, args.legacy_pr) if reported else []
+            print(render(ours + reported, args.format, metrics, legacy_pr=args.legacy_pr))
+            if args.format == "latex":
+                print("\n".join(f"% {line}" for line in footer))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from mmerbench.reporting.report import write_report
+
+    report = write_report(args.results, args.out, dataset=args.dataset)
+    print(f"wrote {report.path} and {len(report.figures)} figure(s)"
+          + (f"; {len(report.skipped)} figure(s) skipped (see report.md)" if report.skipped else ""))
+    return 0
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from mmerbench.prediction import run_predict
+
+    dataset_params = {}
+    for target_param, value in args.set or []:
+        target, _, param = target_param.partition(".")
+        if target != args.on:
+            raise UsageError(f"--set {target_param}: predict takes settings of the --on dataset ({args.on}) only")
+        dataset_params[param] = value
+    text, summary = run_predict(
+        args.results, on=args.on, dataset_params=dataset_params, key=args.key, method=args.method,
+        trained_on=args.trained_on, seed=args.seed, split=args.split, output=args.output, device=args.device,
+    )
+    if text:
+        sys.stdout.write(text)
+        print(summary, file=sys.stderr)
+    else:
+        print(summary)
     return 0
 
 
@@ -279,7 +350,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="let each seed also re-draw a validation split carved from train (datasets without "
                           "their own; off by default: a seed then varies only the method's random_state)")
     run.add_argument("--config", help="TOML file with the same settings (command-line options win)")
+    run.add_argument("--no-save-models", dest="save_models", action="store_false", default=None,
+                     help="do not save each job's fitted model under <results>/models/<key>/")
     run.set_defaults(func=cmd_run)
+
+    predict = commands.add_parser("predict", help="apply a finished job's saved model to another dataset")
+    predict.add_argument("--results", default=DEFAULT_RESULTS)
+    predict.add_argument("--key", help="the job's key (or a unique prefix), as `mmerbench results` shows it")
+    predict.add_argument("--method", help="with --trained-on (and --seed): the job's method")
+    predict.add_argument("--trained-on", help="the dataset the job trained on")
+    predict.add_argument("--seed", type=int, help="the job's seed (needed when several jobs match)")
+    predict.add_argument("--on", required=True, help="the dataset to predict (same labels and modalities)")
+    predict.add_argument("--set", action="append", type=_setting, metavar="DATASET.PARAM=VALUE",
+                         help="a parameter of the --on dataset")
+    predict.add_argument("--split", default="test", choices=["test", "valid", "train", "all"],
+                         help="which split of the --on dataset (default: test)")
+    predict.add_argument("--output", help="CSV file to write (default: standard output)")
+    predict.add_argument("--device", help="cpu or cuda[:k] (default: where the model was fitted, if present)")
+    predict.set_defaults(func=cmd_predict)
 
     listing = commands.add_parser("list", help="list methods and datasets with their plugins")
     listing.add_argument("what", nargs="?", choices=["methods", "datasets"])
@@ -303,7 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--reported", action="store_true", help="add rows reported in papers, marked as such")
     board.add_argument("--legacy-pr", action="store_true",
                        help="show P and R swapped as the TAILOR/CARAT/LDDU code printed them (marked legacy)")
+    board.add_argument("--ci", action="store_true",
+                       help="show 95%% paired-bootstrap intervals (test samples resampled, seeds pooled) in the cells")
     board.set_defaults(func=cmd_leaderboard)
+
+    report = commands.add_parser("report", help="write report.md with leaderboards, significance and PNG figures")
+    report.add_argument("--results", default=DEFAULT_RESULTS)
+    report.add_argument("--dataset", help="only this dataset (default: every dataset with finished jobs)")
+    report.add_argument("--out", required=True, help="folder for report.md and figures/")
+    report.set_defaults(func=cmd_report)
 
     try:
         from mmerbench.cli_data import register as register_data_commands
@@ -329,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        code = int(args.func(args) or 0)
+        with _user_warnings():
+            code = int(args.func(args) or 0)
         sys.stdout.flush()  # inside the try: a reader that went away (`| head`) shows up here at the latest
         return code
     except BrokenPipeError:

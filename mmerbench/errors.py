@@ -47,3 +47,10 @@ class DataError(MMERBenchError):
 
 class StoreError(MMERBenchError):
     """The results store cannot be created, opened or read."""
+
+
+class StoreWriteError(StoreError):
+    """Writing to the results store failed (disk full, read-only file system, a value SQLite cannot hold).
+
+    The run stops: jobs already committed stay, and a re-run resumes.
+    """

@@ -41,6 +41,10 @@ class Row:
     thresholds: list = field(default_factory=list)
     reported: bool = False
     source: str = ""
+    keys: list = field(default_factory=list)  # job keys, so significance can read their predictions
+    mark: str = ""  # significance mark shown after the label (mmerbench.reporting.marks)
+    ci: dict = field(default_factory=dict)  # metric -> (low, high) 95% bootstrap interval
+    annotations: dict = field(default_factory=dict)  # extra JSON fields (significance, gap, ...)
 
     @property
     def n(self) -> int:
@@ -82,6 +86,7 @@ def build_rows(records: list[dict], dataset: str, split: str = "test") -> list[R
                 threshold_policy=record.get("threshold_policy", ""),
             )
         row.seeds.append(record["seed"])
+        row.keys.append(record["key"])
         row.thresholds.append(record.get("threshold"))
         for metric, value in (record.get("metrics", {}).get(split) or {}).items():
             if isinstance(value, (int, float)):
@@ -150,8 +155,9 @@ def _metrics_for(rows: list[Row], metrics) -> list[str]:
 
 
 # Marks a best value from one seed beside rows averaged over more: it is bold, but says so.
-SINGLE_SEED_MARK = {"markdown": "†", "latex": "$^\\dagger$"}
-SINGLE_SEED_NOTE = "† best value from a single seed (n = 1) beside rows averaged over more seeds"
+# ("¹" for "one seed"; † and ‡ already mark significance and reported gaps)
+SINGLE_SEED_MARK = {"markdown": "¹", "latex": "$^1$"}
+SINGLE_SEED_NOTE = "¹ best value from a single seed (n = 1) beside rows averaged over more seeds"
 
 
 def _numbered(rows: list[Row], metric: str) -> list[Row]:
@@ -180,6 +186,8 @@ def _cell(row: Row, metric: str, best: float | None, bold: tuple[str, str, str],
     std = row.std(metric)
     if std is not None:
         text += f"{bold[2]}{std:.{digits}f}"
+    if metric in row.ci:
+        text += " [{:.{d}f}, {:.{d}f}]".format(*row.ci[metric], d=digits)
     if best is not None and not row.reported and abs(mean - best) < 1e-12:
         text = f"{bold[0]}{text}{bold[1]}{mark}"
     return text
@@ -199,6 +207,7 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
             {"label": r.label, "method": r.method, "method_version": r.method_version, "preset": r.preset,
              "overrides": r.overrides, "n": r.n, "seeds": r.seeds, "reported": r.reported, "source": r.source,
              "threshold_policy": r.threshold_policy, "thresholds": r.thresholds, "legacy_pr": legacy_pr,
+             "mark": r.mark, "ci": {m: list(r.ci[m]) for m in metrics if m in r.ci}, **r.annotations,
              **{m: {"mean": r.mean(m), "std": r.std(m)} for m in metrics}}
             for r in rows], indent=2)
     if fmt == "csv":
@@ -221,13 +230,13 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
         titles = [f"{t} {title_suffix[m]}" if m in title_suffix else t for m, t in zip(metrics, titles)]
     mixed = {m: _single_seed_beside_more(rows, m) for m in metrics}
     mark = SINGLE_SEED_MARK[fmt]
-    table = [[r.label, r.n if not r.reported else "reported"]
+    table = [[f"{r.label} {r.mark}".strip(), r.n if not r.reported else "reported"]
              + [_cell(r, m, best[m], bold, digits, mark if mixed[m] and r.n == 1 else "") for m in metrics]
              for r in rows]
     text = tabulate(table, headers=["method", "n"] + titles,
                     tablefmt="github" if fmt == "markdown" else "latex_raw", disable_numparse=True)
     if any(mark in cell for line in table for cell in line[2:]):
-        text += "\n\n" + SINGLE_SEED_NOTE.replace("†", mark)
+        text += "\n\n" + SINGLE_SEED_NOTE.replace("¹", mark)
     return text
 
 
@@ -272,17 +281,35 @@ def seed_meaning(resampled: bool) -> str:
             "and the validation split are the same for every seed, so a deterministic method shows ± 0.000.")
 
 
+def significance_footer(rows: list[Row], records: list[dict], results_dir=None, ci: bool = False,
+                        metrics=None) -> list[str]:
+    """Mark rows not significantly worse than the best (mmerbench.reporting.marks); the lines explaining it."""
+    if results_dir is None:
+        return []
+    from mmerbench.reporting.marks import annotate_rows
+
+    return annotate_rows(rows, records, results_dir, ci=ci, metrics=_metrics_for(rows, metrics))
+
+
 def leaderboard_markdown(records: list[dict], dataset: str, *, with_reported: bool = False,
-                         legacy_pr: bool = False, metrics=None) -> str:
+                         legacy_pr: bool = False, metrics=None, results_dir=None, ci: bool = False) -> str:
     rows = build_rows(records, dataset)
+    footer = significance_footer(rows, records, results_dir, ci, metrics)
     parts = [f"# {dataset}", "", render(rows, "markdown", metrics, legacy_pr=legacy_pr)]
+    for line in footer:
+        parts += ["", line]
     if with_reported:
         reported = reported_rows(dataset)
         if reported:
+            from mmerbench.reporting.reported_gap import annotate_reported, gap_table, gaps
+
+            notes = annotate_reported(rows, reported, legacy_pr)
             parts += ["", "## Reported in papers (not reproduced here)", "",
                       render(reported, "markdown", ["acc", "p", "r", "mif1"], legacy_pr=False,
                              title_suffix=REPORTED_PR_TITLES),
                       "", REPORTED_PR_NOTE,
+                      "", "### Gap: ours − reported", "", gap_table(gaps(rows, reported, legacy_pr)),
+                      *[part for note in notes for part in ("", note)],
                       "", "Sources: " + "; ".join(sorted({r.source for r in reported})) +
                       ". Caveats: the LDDU, TAILOR and CARAT code swapped P and R when printing; LDDU's released "
                       "code selects its epoch on the test set; features differ between papers."]

@@ -8,11 +8,15 @@
   records what happened in ``fit_info_``.
 - ``predict_proba(split) -> (N, q)`` in [0, 1]; ``predict(split) -> (N, q)``
   in {0, 1} using ``threshold_``; optional ``predict_uncertainty(split)``.
+- ``save(directory)`` / ``Method.load(directory)``: the fitted method as safe
+  files (docs/saved-models.md); fitted state outside a torch model goes through
+  the ``extra_state`` / ``set_extra_state`` hooks.
 """
 
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,6 +24,7 @@ import numpy as np
 from mmerbench.data import Split
 from mmerbench.errors import UsageError
 from mmerbench.metrics import best_threshold, micro_f1, threshold_predictions
+from mmerbench.saved_models import describe_split
 
 THRESHOLD_POLICIES = ("valid", "valid-per-label", "published")
 
@@ -81,6 +86,7 @@ class Method:
         self.label_names_ = list(train.label_names)
         self.n_labels_ = train.n_labels
         self.single_label_ = bool(train.single_label)
+        self.train_schema_ = describe_split(train)  # what a saved model needs to rebuild the network
         self.fit_info_: dict[str, Any] = {"has_valid": valid is not None and len(valid) > 0}
         self._fit(train, valid if self.fit_info_["has_valid"] else None)
         self.threshold_ = self._choose_threshold(valid if self.fit_info_["has_valid"] else None)
@@ -143,6 +149,48 @@ class Method:
         threshold = self.fixed_threshold() or 0.5
         predictions = threshold_predictions(proba, threshold, getattr(self, "single_label_", False))
         return micro_f1(np.asarray(labels).astype(bool), predictions.astype(bool))
+
+    # ------------------------------------------------------------------ saving (docs/saved-models.md)
+
+    def save(self, directory) -> "Path":
+        """Write the fitted method into ``directory`` (safetensors / skops / JSON, never pickle)."""
+        from mmerbench.saved_models import save_method
+
+        return save_method(self, directory)
+
+    @classmethod
+    def load(cls, directory, device: str | None = None) -> "Method":
+        """A fitted method saved with ``save``; ``SomeMethod.load`` refuses another method's model."""
+        from mmerbench.saved_models import load_method
+
+        return load_method(directory, device=device, expected_class=None if cls is Method else cls)
+
+    def extra_state(self) -> dict[str, Any]:
+        """Fitted state kept outside a torch model and the base's own attributes, for saving.
+
+        Values are numpy arrays (numeric or boolean) or JSON values. The base saves
+        ``threshold_``, the label names and ``fit_info_`` itself; a torch method's weights and a
+        scikit-learn method's estimators are saved by ``_save_fitted``. Override together with
+        :meth:`set_extra_state`.
+        """
+        return {}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` returned (called after the model itself is rebuilt)."""
+        if state:
+            raise NotImplementedError(
+                f"{type(self).__name__} received saved state {sorted(state)} but does not override set_extra_state"
+            )
+
+    def _params_for_saving(self) -> dict[str, Any]:
+        """Hyperparameters as saved in JSON; a method whose hyperparameters hold objects overrides it."""
+        return self.get_params()
+
+    def _save_fitted(self, directory) -> None:
+        """Write files beyond the manifest (torch weights, skops estimators); none for the base."""
+
+    def _load_fitted(self, directory, device: str | None) -> None:
+        """Read what ``_save_fitted`` wrote; ``train_schema_`` and the base's state are already set."""
 
     # ------------------------------------------------------------------ checks
 

@@ -90,15 +90,32 @@ def build_registry() -> Registry:
         caller = getattr(manager.hook, hook_name)
         # Call each plugin's implementation on its own so that entries remember
         # their origin and one plugin's failure does not stop the rest.
-        for impl in reversed(caller.get_hookimpls()):
+        # In registration order (built-ins, entry points, $MMERBENCH_PLUGINS, then in-process plugins), so
+        # that a later plugin reusing a name is the broken one and never evicts a built-in.
+        for impl in caller.get_hookimpls():
+            if impl.plugin_name in {plugin.name for plugin in registry.broken}:
+                continue  # already broken in its other hook
             try:
                 impl.function(registry=registry.view(impl.plugin_name))
-            except DuplicateNameError:
-                raise
+            except DuplicateNameError as exc:  # the message names both origins
+                registry.broken.append(BrokenPlugin(impl.plugin_name, str(exc)))
             except Exception as exc:
                 registry.broken.append(BrokenPlugin(impl.plugin_name, _short_error(exc)))
                 traceback.clear_frames(exc.__traceback__)
+    drop_broken_entries(registry)
     return registry
+
+
+def drop_broken_entries(registry: Registry) -> None:
+    """A broken plugin is not loaded: remove whatever it registered before it failed.
+
+    A plugin that registers a name that already exists is broken, not fatal: the
+    first registration stays, and every other command and method keeps working.
+    """
+    broken = {plugin.name for plugin in registry.broken}
+    for entries in (registry.methods, registry.datasets):
+        for name in [name for name, spec in entries.items() if spec.origin in broken]:
+            del entries[name]
 
 
 def get_registry() -> Registry:

@@ -17,7 +17,6 @@ import queue as queue_module
 import subprocess
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -36,6 +35,10 @@ from mmerbench.jobs import (
     split_settings,
     threshold_policy,
 )
+from mmerbench.execution.local_pool import FreshProcessPool
+from mmerbench.execution.run_checks import check_device, check_results_path, check_seeds, check_splits_for_evaluation
+from mmerbench.execution.store_failure import commit_or_stop, remove_worker_temporaries
+from mmerbench.execution.worker_death import death_record
 from mmerbench.plugins import get_registry
 from mmerbench.store import ResultStore
 from mmerbench.worker import init_worker, run_job
@@ -116,6 +119,7 @@ def plan(
     """Resolve every job of a run (loading each dataset once for its fingerprint)."""
     if not methods:
         raise UsageError("no methods given: use --methods a,b (see `mmerbench list methods`)")
+    seeds = check_seeds(seeds)
     registry = get_registry()
     for name in methods:
         registry.method(name)
@@ -132,7 +136,9 @@ def plan(
         lacking = [m for m in methods if m not in having]
         if lacking:
             notes.append(f"preset {preset!r} applies to {', '.join(having)}; {', '.join(lacking)} keep their defaults")
-    cpu_only = cuda_device_count() == 0
+    cuda_devices = cuda_device_count()
+    check_device(device, cuda_devices)
+    cpu_only = cuda_devices == 0
     cpu_chosen: list[str] = []  # methods whose 'cpu' preset --device auto picked
     jobs: list[Job] = []
     for dataset_name in datasets:
@@ -141,6 +147,7 @@ def plan(
         if resample_valid and dataset.uncarved_train is None:
             notes.append(f"--resample-valid: {dataset_name} has its own validation split, so seeds do not "
                          "re-draw it")
+        check_splits_for_evaluation(dataset, dataset_name)
         for method_name in methods:
             cls = method_class(method_name)
             incompatible = dataset_incompatibility(cls, dataset)
@@ -194,6 +201,7 @@ def run(
     dry_run: bool = False,
     on_event: Callable[[dict], None] | None = None,
     resample_valid: bool = False,
+    save_models: bool = True,
 ) -> RunResult:
     """Plan and run a benchmark; the Python twin of ``mmerbench run``."""
     if jobs < 1:
@@ -202,9 +210,10 @@ def run(
                           device=device, resample_valid=resample_valid)
     outcome = RunResult(planned=planned, notes=notes)
     emit = on_event or (lambda event: None)
+    check_results_path(results)  # before a dry run could read ./results.sqlite for an empty --results
     if dry_run:  # a dry run creates nothing
         existing = Path(results, "results.sqlite").exists()
-        store_context = ResultStore(results, create=False) if existing else _NoStore()
+        store_context = ResultStore(results, create=False, read_only=True) if existing else _NoStore()
     else:
         store_context = ResultStore(results)
     with store_context as store:
@@ -217,7 +226,7 @@ def run(
         if dry_run or not todo:
             return outcome
         context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node()}
-        _execute(todo, store, results, jobs, device, context, emit, outcome)
+        _execute(todo, store, results, jobs, device, context, emit, outcome, save_models)
     return outcome
 
 
@@ -240,8 +249,9 @@ def _job_device(device: str, index: int, gpus: int) -> str:
     return device
 
 
-def _execute(todo, store, results, workers, device, context, emit, outcome) -> None:
+def _execute(todo, store, results, workers, device, context, emit, outcome, save_models=True) -> None:
     cores = os.cpu_count() or 1
+    store.check_writable()  # a read-only or full store fails here, before any job runs
     workers = min(workers, len(todo))
     threads = max(1, cores // workers)
     gpus = cuda_device_count() if device == "auto" else 0
@@ -250,44 +260,28 @@ def _execute(todo, store, results, workers, device, context, emit, outcome) -> N
     stop = threading.Event()
     pump = threading.Thread(target=_pump_events, args=(events, emit, stop), daemon=True)
     pump.start()
+
+    def started(index: int) -> None:
+        emit({"kind": "job-start", "job": todo[index].to_dict(), "index": index + 1, "total": len(todo)})
+
+    # Each job runs in its own fresh process: a worker that dies fails only its own job.
+    pool = FreshProcessPool(workers, init_worker, (events,), on_start=started)
+    calls = [(index, run_job, (job.to_dict(), str(results), threads, _job_device(device, index, gpus),
+                               {**context, "requested_device": device}, save_models))
+             for index, job in enumerate(todo)]
+    finished = pool.run(calls)
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, max_tasks_per_child=1,
-                                 initializer=init_worker, initargs=(events,)) as pool:
-            futures = {}
-            for index, job in enumerate(todo):
-                job_device = _job_device(device, index, gpus)
-                context_for_job = {**context, "requested_device": device}
-                future = pool.submit(run_job, job.to_dict(), str(results), threads, job_device,
-                                     context_for_job)
-                futures[future] = job
-                emit({"kind": "job-start", "job": job.to_dict(), "index": index + 1, "total": len(todo)})
-            for done, future in enumerate(as_completed(futures), start=1):
-                job = futures[future]
-                try:
-                    record = future.result()
-                except BaseException as exc:  # the worker died (killed, out of memory)
-                    record = _crash_record(job, exc, context)
-                store.put(record)
-                outcome.records.append(record)
-                emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
+        for done, ended in enumerate(finished, start=1):
+            job = todo[ended.tag]
+            record = ended.value if ended.returned else death_record(job.to_dict(), context, ended.exitcode,
+                                                                     ended.child_error)
+            commit_or_stop(record, store, outcome.records)
+            emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
     finally:
+        finished.close()  # terminates workers still running when the run stops early (Ctrl-C, store failure)
+        remove_worker_temporaries(store.directory / "predictions", pool.started_pids)
         stop.set()
         pump.join(timeout=2)
-
-
-def _crash_record(job: Job, exc: BaseException, context: dict) -> dict:
-    from datetime import datetime, timezone
-
-    return {
-        **job.to_dict(),
-        **context,
-        "status": "failed",
-        "error": f"worker process died: {type(exc).__name__}: {exc}",
-        "metrics": {},
-        "per_label": {},
-        "curve": [],
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 def _pump_events(events, emit, stop: threading.Event) -> None:

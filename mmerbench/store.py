@@ -15,7 +15,9 @@ import sqlite3
 from pathlib import Path
 import numpy as np
 
-from mmerbench.errors import StoreError
+from mmerbench.errors import StoreError, UsageError
+from mmerbench.execution.store_failure import injected_fault, write_failure
+from mmerbench.store_rows import row_problem, warn_malformed
 
 SCHEMA_VERSION = 1
 DB_NAME = "results.sqlite"
@@ -42,14 +44,22 @@ def crash_point(name: str) -> None:
 
 
 class ResultStore:
-    def __init__(self, directory: str | Path, create: bool = True):
+    def __init__(self, directory: str | Path, create: bool = True, read_only: bool = False):
+        """Open (``create``: or create) the store; ``read_only`` opens it with SQLite's ``mode=ro``.
+
+        Read-only commands (results, leaderboard, report, run --dry-run) use
+        ``read_only=True``: they never modify the store, even a damaged one.
+        """
+        if directory is None or not str(directory).strip():  # Path("") would silently mean the current folder
+            raise UsageError("--results is empty: give a results directory, e.g. --results ./mmerbench-results")
         self.directory = Path(directory)
         self.db_path = self.directory / DB_NAME
-        if create:
+        self.read_only = read_only
+        if create and not read_only:
             self._make_directory()
         elif not self.db_path.exists():
             raise StoreError(f"no results store at {self.db_path}: run `mmerbench run --results {directory}` first")
-        self._connection = self._open()
+        self._connection = self._open_read_only() if read_only else self._open()
 
     def _make_directory(self) -> None:
         for parent in [self.directory, *self.directory.parents]:
@@ -78,8 +88,38 @@ class ResultStore:
             connection.executescript(_SCHEMA)
             row = connection.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
             if row is None:
-                connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                connection.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif int(row[0]) != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.db_path} has results schema version {row[0]}; this mmerbench reads version {SCHEMA_VERSION}"
+                )
+            return connection
+        except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc) or "unable to open" in str(exc):  # a write refused, not a damaged file
+                raise write_failure(self.db_path, exc) from exc
+            raise StoreError(
+                f"{self.db_path} is not a readable results store ({exc}); nothing was changed. "
+                "Move it away or choose another --results directory."
+            ) from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.db_path} is not a readable results store ({exc}); nothing was changed. "
+                "Move it away or choose another --results directory."
+            ) from exc
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        uri = self.db_path.resolve().as_uri() + "?mode=ro"
+        try:
+            connection = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "jobs" not in tables:
+                raise StoreError(
+                    f"{self.db_path} is an SQLite file but not an mmerbench results store "
+                    f"(tables: {sorted(tables) or 'none'}); nothing was changed."
+                )
+            row = connection.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone() \
+                if "meta" in tables else None
+            if row is not None and str(row[0]) != str(SCHEMA_VERSION):
                 raise StoreError(
                     f"{self.db_path} has results schema version {row[0]}; this mmerbench reads version {SCHEMA_VERSION}"
                 )
@@ -89,6 +129,25 @@ class ResultStore:
                 f"{self.db_path} is not a readable results store ({exc}); nothing was changed. "
                 "Move it away or choose another --results directory."
             ) from exc
+
+    def check_writable(self) -> None:
+        """Fail now, before any job runs, when the store cannot be written (read-only, no permission)."""
+        probe = self.directory / PREDICTIONS_DIR / f".write-probe.tmp-{os.getpid()}"
+        try:
+            injected_fault("probe", sqlite=True)
+            self._connection.execute("BEGIN IMMEDIATE")  # takes the write lock a commit needs
+            self._connection.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise write_failure(self.db_path, exc) from exc
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            try:
+                probe.unlink()
+            except OSError:
+                pass
+            raise write_failure(probe.parent, exc) from exc
 
     def close(self) -> None:
         self._connection.close()
@@ -107,34 +166,59 @@ class ResultStore:
     def save_predictions(self, key: str, arrays: dict[str, np.ndarray]) -> Path:
         path = self.predictions_path(key)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as handle:
+                np.savez_compressed(handle, **arrays)
+                injected_fault("predictions")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:  # disk full, read-only file system: leave no half-written file
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            raise write_failure(path, exc) from exc
         return path
 
     def put(self, record: dict) -> None:
         """Insert or replace one job record atomically."""
         crash_point("before-commit")
-        payload = json.dumps(record, default=_json_default)
-        with self._connection:  # one transaction
-            self._connection.execute("BEGIN IMMEDIATE")
-            self._connection.execute(
-                "INSERT OR REPLACE INTO jobs (key, status, method, dataset, seed, finished_at, record) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (record["key"], record["status"], record["method"], record["dataset"], int(record["seed"]),
-                 record.get("finished_at", ""), payload),
-            )
+        try:
+            payload = json.dumps(record, default=_json_default)
+            with self._connection:  # one transaction
+                self._connection.execute("BEGIN IMMEDIATE")
+                injected_fault("put", sqlite=True)
+                self._connection.execute(
+                    "INSERT OR REPLACE INTO jobs (key, status, method, dataset, seed, finished_at, record) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (record["key"], record["status"], record["method"], record["dataset"], int(record["seed"]),
+                     record.get("finished_at", ""), payload),
+                )
+        except (sqlite3.Error, OSError, OverflowError, ValueError, MemoryError) as exc:
+            # The transaction was rolled back: the store holds exactly the jobs committed before.
+            raise write_failure(self.db_path, exc) from exc
         crash_point("after-commit")
 
     # ------------------------------------------------------------------ reading
 
     def finished_keys(self) -> set[str]:
-        return {row[0] for row in self._connection.execute("SELECT key FROM jobs WHERE status='ok'")}
+        """Keys of finished jobs; a malformed row does not count, so a re-run replaces it."""
+        rows = self._connection.execute("SELECT key, status, record FROM jobs WHERE status='ok'")
+        return {record["key"] for record in self._checked(rows)}
+
+    def _checked(self, rows) -> list[dict]:
+        records = []
+        for key, status, text in rows:
+            record, problem = row_problem(key, text)
+            if problem is not None:
+                warn_malformed(self.db_path, key, problem)
+                continue
+            records.append(record)
+        return records
 
     def records(self, dataset: str | None = None, status: str | None = None) -> list[dict]:
-        query, arguments = "SELECT record FROM jobs", []
+        query, arguments = "SELECT key, status, record FROM jobs", []
         clauses = []
         if dataset is not None:
             clauses.append("dataset = ?")
@@ -145,11 +229,11 @@ class ResultStore:
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
         query += " ORDER BY dataset, method, seed, finished_at"
-        return [json.loads(row[0]) for row in self._connection.execute(query, arguments)]
+        return self._checked(self._connection.execute(query, arguments))
 
     def get(self, key: str) -> dict | None:
-        row = self._connection.execute("SELECT record FROM jobs WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        rows = self._checked(self._connection.execute("SELECT key, status, record FROM jobs WHERE key = ?", (key,)))
+        return rows[0] if rows else None
 
     def load_predictions(self, key: str) -> dict[str, np.ndarray]:
         with np.load(self.predictions_path(key)) as data:

@@ -20,6 +20,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,18 @@ def resolve_device(device: str) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device={device!r} was asked for but CUDA is not available; use device='auto' or 'cpu'")
     return resolved
+
+
+def load_device(requested: str | None, fitted_on: str | None) -> torch.device:
+    """Where a loaded model goes: the device asked for, else the one it was fitted on when present, else CPU."""
+    if requested is not None:
+        return resolve_device(requested)
+    if fitted_on:
+        fitted = torch.device(fitted_on)
+        if fitted.type == "cpu" or (fitted.type == "cuda" and torch.cuda.is_available()
+                                    and (fitted.index or 0) < torch.cuda.device_count()):
+            return fitted
+    return torch.device("cpu")
 
 
 def seed_everything(seed: int) -> None:
@@ -192,3 +205,24 @@ class TorchMethod(Method):
 
     def _predict_proba(self, split: Split) -> np.ndarray:
         return self._proba_with(self.model_, split)
+
+    # ---- saved models (docs/saved-models.md) ---------------------------------------------
+
+    def _save_fitted(self, directory) -> None:
+        from mmerbench.model_files import write_torch_weights
+        from mmerbench.saved_models import WEIGHTS
+
+        write_torch_weights(Path(directory) / WEIGHTS, self.model_)
+
+    def _load_fitted(self, directory, device: str | None) -> None:
+        from mmerbench.model_files import ModelFileError, read_torch_weights
+        from mmerbench.saved_models import WEIGHTS, schema_split
+
+        schema = getattr(self, "train_schema_", None)
+        if schema is None:
+            raise ModelFileError(f"{directory}: the manifest has no train_schema, so the network cannot be rebuilt")
+        self.device_ = load_device(device, self.fit_info_.get("device"))
+        model = self.build_model(schema_split(schema)).to(self.device_)
+        read_torch_weights(Path(directory) / WEIGHTS, model, self.device_)
+        model.eval()
+        self.model_ = model

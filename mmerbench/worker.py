@@ -10,6 +10,7 @@ import traceback
 from datetime import datetime, timezone
 
 from mmerbench import progress
+from mmerbench.saved_models import save_model_for_record
 from mmerbench.store import ResultStore
 
 
@@ -51,7 +52,8 @@ def _forward_progress(queue, job_label: str):
     return listener
 
 
-def run_job(job: dict, results_dir: str, threads: int, device: str, context: dict) -> dict:
+def run_job(job: dict, results_dir: str, threads: int, device: str, context: dict,
+            save_models: bool = True) -> dict:
     """Fit, predict, score and store one job; never raises (failures are records)."""
     _configure_threads(threads)
     label = f"{job['method']} on {job['dataset']} seed {job['seed']}"
@@ -80,6 +82,7 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
     try:
         from mmerbench.api import load_dataset, method_class
         from mmerbench.metrics import score
+        from mmerbench.execution.proba_check import check_probabilities
 
         dataset = load_dataset(job["dataset"], **job["dataset_params"])
         if job.get("valid_seed") is not None:  # --resample-valid: this seed re-draws the carved validation split
@@ -102,6 +105,7 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
             if split is None:
                 continue
             proba = method.predict_proba(split)
+            check_probabilities(proba, len(split), dataset.label_names, job["method"], split_name)
             predictions = method.predict(split)
             scores = score(split.labels, predictions, proba, single_label=dataset.single_label,
                            label_names=dataset.label_names)
@@ -133,9 +137,15 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
             record["warnings"] = [warning] if warning else []
         with ResultStore(results_dir) as store:
             store.save_predictions(job["key"], arrays)
+        record.update(save_model_for_record(results_dir, job["key"], method, save_models))
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
+        from mmerbench.errors import StoreWriteError
+
+        if isinstance(exc, StoreWriteError):  # not this job's fault: the runner stops the run
+            record["store_error"] = str(exc)
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
+    record.setdefault("model_path", None)  # a failed job has no model
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)
     record["finished_at"] = _now()
     return record

@@ -233,3 +233,14 @@ def test_carat_learns_beyond_the_label_prior():
     learned = micro_f1(truth, method.predict(dataset.test).astype(bool))
     baseline = micro_f1(truth, prior.predict(dataset.test).astype(bool))
     assert learned >= baseline + 0.05, (learned, baseline)
+
+
+def test_released_code_settings_no_label_dropout_and_all_epochs():
+    method = mmerbench.make_method("carat")
+    assert method.label_dropout == 0.0 and method.dropout == 0.3 and method.patience == 0 and method.epochs == 20
+    config = CARATConfig(modality_dims=DIMS, n_labels=3, hidden=8, latent=4, heads=2, feedforward=8, dropout=0.3)
+    built = CARAT(config)
+    assert all(attention.dropout.p == 0.0 for attention in built.label_attention.values())
+    assert all(attention.dropout.p == 0.2 for attention in CARAT(
+        CARATConfig(modality_dims=DIMS, n_labels=3, hidden=8, latent=4, heads=2, feedforward=8,
+                    label_dropout=0.2)).label_attention.values())

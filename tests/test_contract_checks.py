@@ -45,6 +45,12 @@ class GoodDummy(Method):
         self.weights_ = (positive - negative).T + 0.01 * rng.normal(size=(X.shape[1], Y.shape[1]))
         self.bias_ = -(X.mean(axis=0) @ self.weights_)
 
+    def extra_state(self):
+        return {"weights": self.weights_, "bias": self.bias_}
+
+    def set_extra_state(self, state):
+        self.weights_, self.bias_ = state["weights"], state["bias"]
+
     def _scores(self, split):
         return _pooled(split) @ self.weights_ + self.bias_
 
@@ -157,6 +163,16 @@ class NegativeUncertainty(GoodDummy):
         return -np.ones((len(split), split.n_labels))
 
 
+class ForgetsFittedState(GoodDummy):
+    """Saves its weights but not its bias: a loaded copy predicts differently."""
+
+    def extra_state(self):
+        return {"weights": self.weights_}
+
+    def set_extra_state(self, state):
+        self.weights_, self.bias_ = state["weights"], np.zeros(state["weights"].shape[1])
+
+
 class BadVersionType(GoodDummy):
     version = 1
 
@@ -187,6 +203,7 @@ BROKEN = {
     "ignores_single_label": (IgnoresSingleLabel, "single_label"),
     "needs_valid_split": (NeedsValidSplit, "no_valid_split"),
     "negative_uncertainty": (NegativeUncertainty, "uncertainty"),
+    "forgets_fitted_state": (ForgetsFittedState, "save_load"),
     "version_not_str": (BadVersionType, "class_attributes"),
     "preset_unknown_key": (PresetWithUnknownKey, "class_attributes"),
     "published_threshold_out_of_range": (PublishedThresholdOutOfRange, "class_attributes"),

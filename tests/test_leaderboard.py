@@ -51,15 +51,15 @@ def test_markdown_cells_and_bold_best():
     assert f"**{mean:.3f} ± {std:.3f}**" in lines["lddu (cpu)"]
     assert "| 0.450 " in lines["br"] and "±" not in lines["br"]  # n = 1: no ±
     # Hamming loss: lower is better; br's best is from one seed beside lddu's three, and the table says so
-    assert "**0.150**†" in lines["br"]
-    assert table.rstrip().endswith("† best value from a single seed (n = 1) beside rows averaged over more seeds")
+    assert "**0.150**¹" in lines["br"]
+    assert table.rstrip().endswith("¹ best value from a single seed (n = 1) beside rows averaged over more seeds")
 
 
 def test_bold_only_when_a_column_has_something_to_beat():
     alone = render(build_rows([_record("br", 0, 0.45)], "d"), "markdown", ["mif1"])
     assert "**" not in alone and "0.450" in alone
     same_n = render(build_rows([_record("br", 0, 0.45), _record("cc", 0, 0.47)], "d"), "markdown", ["mif1"])
-    assert "**0.470**" in same_n and "†" not in same_n  # n = 1 beside n = 1 needs no mark
+    assert "**0.470**" in same_n and "¹" not in same_n  # n = 1 beside n = 1 needs no mark
     one_number = [_record("br", 0, 0.45), {**_record("cc", 0, 0.47), "metrics": {"test": {"p": 0.5}}}]
     assert "**" not in render(build_rows(one_number, "d"), "markdown", ["mif1"])  # one row has a miF1
 

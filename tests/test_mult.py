@@ -33,8 +33,9 @@ def test_mult_has_six_crossmodal_transformers_and_accepts_three_lengths():
     assert logits.shape == (2, 4) and torch.isfinite(logits).all()
 
 
-def test_mult_ignores_padding_and_reads_the_last_valid_step():
-    model = _model()
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_mult_ignores_padding_and_reads_the_last_valid_step(kernel):
+    model = _model(kernel_nonverbal=kernel)
     lengths = {"text": [5, 2], "audio": [9, 4], "vision": [3, 1]}
     features, masks = _inputs(lengths, {"text": 5, "audio": 9, "vision": 3})
     logits = model(features, masks)
@@ -71,12 +72,35 @@ def test_mult_every_modality_reaches_the_output_and_a_missing_one_is_harmless():
 
 
 def test_mult_paper_defaults_and_presets():
-    method = mmerbench.make_method("mult")
-    assert (method.dim, method.heads, method.layers, method.lr, method.batch_size, method.grad_clip) == (
-        30, 5, 5, 1e-3, 24, 0.8)
-    assert set(type(method).presets) == {"paper", "cpu"} and type(method).published_threshold == 0.5
+    method = mmerbench.make_method("mult")  # the paper's MOSEI settings
+    assert (method.dim, method.heads, method.layers, method.lr, method.batch_size, method.grad_clip, method.epochs,
+            method.embed_dropout, method.output_dropout, method.kernel_text, method.kernel_nonverbal) == (
+        40, 8, 4, 1e-3, 16, 1.0, 20, 0.3, 0.1, 1, 3)
+    code = mmerbench.make_method("mult", preset="reference-code")  # the released code's defaults
+    assert (code.dim, code.heads, code.layers, code.memory_layers, code.batch_size, code.grad_clip, code.epochs,
+            code.embed_dropout, code.output_dropout, code.kernel_nonverbal) == (30, 5, 5, 5, 24, 0.8, 40, 0.25, 0.0, 1)
+    assert set(type(method).presets) == {"paper", "reference-code", "cpu"}
+    assert type(method).published_threshold == 0.5
     with pytest.raises(mmerbench.errors.UsageError, match="Unknown hyperparameter"):
         mmerbench.make_method("mult", dims=3)
+
+
+def test_attention_dropout_is_keyed_by_the_source_modality():
+    model = _model(attention_dropout=0.3, attention_dropout_nonverbal=0.05)
+
+    def dropout_of(transformer):
+        return {layer.cross_attention.dropout for layer in transformer.layers}
+
+    assert dropout_of(model.crossmodal["audio<-text"]) == {0.3}  # text source
+    assert dropout_of(model.crossmodal["vision<-text"]) == {0.3}
+    assert dropout_of(model.crossmodal["text<-audio"]) == {0.05}  # nonverbal source, text target
+    assert dropout_of(model.crossmodal["audio<-vision"]) == {0.05}
+    assert all(dropout_of(model.memory[m]) == {0.3} for m in DIMS)  # memories use the text value
+
+
+def test_even_kernel_is_refused():
+    with pytest.raises(ValueError, match="odd"):
+        _model(kernel_nonverbal=2)
 
 
 def test_mult_learns_a_small_synthetic_set_better_than_the_prior():

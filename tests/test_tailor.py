@@ -21,9 +21,9 @@ def _inputs(lengths, steps, seed=0):
 
 def _model(soft: bool, max_steps: int, **overrides) -> TAILOR:
     torch.manual_seed(0)
+    settings = dict(hidden=8, heads=2, feedforward=16, dropout=0.0, text_layers=1, nonverbal_layers=1, fusion_layers=1)
     config = TAILORConfig(modality_dims=DIMS, n_labels=3, reference="text", max_steps=max_steps, soft_alignment=soft,
-                          hidden=8, heads=2, feedforward=16, dropout=0.0, text_layers=1, nonverbal_layers=1,
-                          fusion_layers=1, **overrides)
+                          **{**settings, **overrides})
     return TAILOR(config)
 
 
@@ -120,3 +120,26 @@ def test_tailor_learns_a_small_synthetic_set_better_than_the_prior():
     prior_f1 = mmerbench.score(data.test.labels, prior.predict(data.test))["mif1"]
     method_f1 = mmerbench.score(data.test.labels, method.predict(data.test))["mif1"]
     assert method_f1 >= prior_f1 + 0.05, f"TAILOR test miF1 {method_f1:.3f} vs prior {prior_f1:.3f}"
+
+
+def test_tailor_keeps_audio_and_vision_of_a_sample_without_text():
+    model = _model(soft=True, max_steps=5).eval()
+    features, masks = _inputs({"text": [5, 0], "audio": [9, 6], "vision": [3, 2]}, {"text": 5, "audio": 9, "vision": 3})
+    aligned, aligned_masks, _ = model.align(features, masks)
+    assert aligned_masks["audio"][1].all() and aligned_masks["vision"][1].all()  # not dropped with the text
+    assert not aligned_masks["text"][1].any()
+    # and a sample does not depend on the rest of its batch: alone, it gives the same logits
+    both = model(features, masks)["logits"]
+    alone = model({m: x[1:] for m, x in features.items()}, {m: k[1:] for m, k in masks.items()})["logits"]
+    assert torch.allclose(both[1:], alone, atol=1e-5)
+
+
+def test_tailor_label_query_dropout_is_drawn_per_sample():
+    model = _model(soft=False, max_steps=5, dropout=0.5).train()
+    captured = []
+    model.decoder[0].register_forward_pre_hook(lambda module, args: captured.append(args[0].detach()))
+    same = {m: x[:1].expand(4, -1, -1).clone() for m, x in _inputs(*UNALIGNED)[0].items()}
+    masks = {m: k[:1].expand(4, -1).clone() for m, k in _inputs(*UNALIGNED)[1].items()}
+    model(same, masks)
+    queries = captured[0]  # (4, q, h): identical samples, so any difference is the dropout mask
+    assert not torch.equal(queries[0] == 0, queries[1] == 0)

@@ -21,22 +21,10 @@ import math
 import torch
 from torch import nn
 
+from mmerbench_methods._blocks.attention import MultiheadAttention
 from mmerbench_methods._blocks.encoders import SinusoidalPositions
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
-
-
-def key_padding_mask(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, T) valid-mask -> (padding mask for nn.MultiheadAttention, has_key (B,)).
-
-    A row with no valid key would make the softmax NaN; such a row may attend
-    to its first step, and its result is then zeroed by the caller via
-    ``has_key``.
-    """
-    has_key = mask.any(dim=1)
-    padding = ~mask
-    padding[:, 0] &= has_key
-    return padding, has_key
 
 
 class CrossmodalLayer(nn.Module):
@@ -68,10 +56,10 @@ class CrossmodalLayer(nn.Module):
             raise ValueError(f"dim={dim} is not divisible by heads={heads}")
         self.norm_first = norm_first
         self.self_attention = (
-            nn.MultiheadAttention(dim, heads, dropout=attention_dropout, batch_first=True) if self_attention else None
+            MultiheadAttention(dim, heads, attention_dropout) if self_attention else None
         )
         self.self_norm = nn.LayerNorm(dim) if self_attention else None
-        self.cross_attention = nn.MultiheadAttention(dim, heads, dropout=attention_dropout, batch_first=True)
+        self.cross_attention = MultiheadAttention(dim, heads, attention_dropout)
         self.cross_norm = nn.LayerNorm(dim)
         hidden = feedforward or 4 * dim
         self.feedforward = nn.Sequential(
@@ -81,11 +69,9 @@ class CrossmodalLayer(nn.Module):
         self.residual_dropout = nn.Dropout(residual_dropout)
 
     @staticmethod
-    def _attend(attention: nn.MultiheadAttention, query: torch.Tensor, source: torch.Tensor,
+    def _attend(attention: MultiheadAttention, query: torch.Tensor, source: torch.Tensor,
                 source_mask: torch.Tensor) -> torch.Tensor:
-        padding, has_key = key_padding_mask(source_mask)
-        out, _ = attention(query, source, source, key_padding_mask=padding, need_weights=False)
-        return out * has_key[:, None, None].to(out.dtype)
+        return attention(query, source, source, source_mask)
 
     def forward(self, x: torch.Tensor, x_mask: torch.Tensor, source: torch.Tensor,
                 source_mask: torch.Tensor) -> torch.Tensor:

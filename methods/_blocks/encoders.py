@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from mmerbench_methods._blocks.attention import TransformerEncoder
+
 
 class SinusoidalPositions(nn.Module):
     """Fixed sinusoidal position encodings added to a (B, T, D) sequence."""
@@ -30,37 +32,29 @@ class SinusoidalPositions(nn.Module):
 class ModalityEncoder(nn.Module):
     """LayerNorm over raw features, Linear to ``dim``, positions, Transformer encoder.
 
-    Padding is masked in self-attention (``src_key_padding_mask``) and padded
-    outputs are zeroed, so values at padded steps never matter.
+    ``attention_dropout`` (default: ``dropout``) is the dropout on attention
+    probabilities alone. Padding is masked in self-attention (scaled_dot_product_attention with a
+    key mask, see ``attention.py``) and padded outputs are zeroed, so values at
+    padded steps never matter.
     """
 
     def __init__(self, input_dim: int, dim: int, layers: int, heads: int, dropout: float = 0.1,
-                 feedforward: int | None = None, max_steps: int = 4096, activation: str = "relu"):
+                 feedforward: int | None = None, max_steps: int = 4096, activation: str = "relu",
+                 attention_dropout: float | None = None):
         super().__init__()
         self.input_norm = nn.LayerNorm(input_dim)
         self.project = nn.Linear(input_dim, dim)
         self.positions = SinusoidalPositions(dim, max_steps)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(
-            d_model=dim,
-            nhead=heads,
-            dim_feedforward=feedforward or 4 * dim,
-            dropout=dropout,
-            activation=activation,
-            batch_first=True,
-            norm_first=True,
+        self.encoder = (
+            TransformerEncoder(dim, heads, layers, feedforward or 4 * dim, dropout, activation,
+                               attention_dropout=attention_dropout) if layers else None
         )
-        # enable_nested_tensor would change results with the padding pattern.
-        self.encoder = nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False) if layers else None
         self.output_norm = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T, input_dim), (B, T) bool -> (B, T, dim)."""
         h = self.dropout(self.positions(self.project(self.input_norm(x))))
         if self.encoder is not None:
-            # A sample whose modality is missing has no valid key; let it attend
-            # to its (zeroed) first step instead of producing NaN.
-            padding = ~mask
-            padding[:, 0] &= mask.any(dim=1)
-            h = self.encoder(h, src_key_padding_mask=padding)
+            h = self.encoder(h, mask)  # a sample with no valid step gets zeros, not NaN
         return self.output_norm(h) * mask.unsqueeze(-1).to(h.dtype)

@@ -10,7 +10,6 @@ its modality discriminator on the common features; MISA for its
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 
 class _ReverseGradient(torch.autograd.Function):
@@ -29,19 +28,3 @@ def grad_reverse(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     if scale < 0:
         raise ValueError(f"gradient reversal scale must be >= 0, got {scale}")
     return _ReverseGradient.apply(x, scale)
-
-
-class GradientReversal(nn.Module):
-    """Module form of :func:`grad_reverse`, for use inside ``nn.Sequential``."""
-
-    def __init__(self, scale: float = 1.0):
-        super().__init__()
-        if scale < 0:
-            raise ValueError(f"gradient reversal scale must be >= 0, got {scale}")
-        self.scale = float(scale)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return grad_reverse(x, self.scale)
-
-    def extra_repr(self) -> str:
-        return f"scale={self.scale}"

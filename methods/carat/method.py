@@ -7,7 +7,13 @@ Loss (weights from chengzju/CARAT ``train.sh``):
 Optimiser: the released code's BertAdam (lr 5e-5, weight decay 0.01 except
 biases and norms, linear warm-up over 10% of the steps then linear decay,
 gradient clipping at 1.0) is AdamW with the same schedule here. 20 epochs,
-batch 64. Published threshold 0.25.
+batch 64, all of them run and the best validation epoch kept, as the released
+code does (``patience=0``; early stopping is available as a hyperparameter).
+Published threshold 0.25.
+
+Dropout: 0.3 inside the Transformer encoders (``dropout``, the released
+``--dropout``); none on the label representations produced by the label-wise
+attention (``label_dropout=0.0``, the released MLAttention has none).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from mmerbench.data import Split
 from mmerbench.errors import UsageError
 from mmerbench.training import TorchMethod
 
+from mmerbench_methods._blocks.optim import adamw_with_warmup
 from mmerbench_methods.carat.model import CARAT, CARATConfig
 
 ALIGNMENTS = ("soft", "none")
@@ -33,8 +40,23 @@ def masked_mse(prediction: torch.Tensor, target: torch.Tensor, present: torch.Te
 
 
 class CARATMethod(TorchMethod):
+    """CARAT (Peng et al., AAAI 2024); the model and its deviations are in ``model.py``.
+
+    Provenance (defaults = preset ``paper``): every loss weight, the optimiser
+    (BertAdam as AdamW + linear warm-up 10% and decay, lr 5e-5, weight decay
+    0.01, clipping 1.0), 20 epochs, batch 64, queue 8192, temperature 0.07 and
+    the encoder sizes (hidden 256, latent 64, 8 heads, feed-forward 256, text 6
+    layers and others 4, dropout 0.3) are the released run script's
+    (chengzju/CARAT ``train.sh``). The encoder is the shared pre-LN
+    ``ModalityEncoder`` (the released code uses a BERT-style post-LN encoder).
+    SupCon anchors are the batch rows (``queue_anchors=False``); the released
+    code also uses every queue row as an anchor (``queue_anchors=True``).
+    No dropout on the label representations (``label_dropout=0``) and all
+    epochs run, the best validation epoch kept (``patience=0``), as released.
+    """
+
     name = "carat"
-    version = "1"
+    version = "2"  # 2: no dropout on the label representations, all 20 epochs (as the released code)
     requires = {}
     published_threshold = 0.25
     presets = {
@@ -49,13 +71,14 @@ class CARATMethod(TorchMethod):
         # contrastive term stays near 7.3 throughout at this size.
         "cpu": {"hidden": 64, "latent": 32, "heads": 4, "feedforward": 128, "dropout": 0.1, "reference_layers": 1,
                 "other_layers": 1, "queue_size": 1024, "detach_reconstruction_targets": True, "lr": 2e-3,
-                "epochs": 7},
+                "epochs": 7, "label_dropout": 0.1, "patience": 5},
     }
     test_params = {"hidden": 8, "latent": 4, "heads": 2, "feedforward": 8, "reference_layers": 1, "other_layers": 1,
                    "queue_size": 32, "epochs": 2, "batch_size": 16, "lr": 1e-3}
 
     def __init__(self, hidden: int = 256, latent: int = 64, heads: int = 8, feedforward: int = 256,
-                 dropout: float = 0.3, reference_layers: int = 6, other_layers: int = 4, alignment: str = "soft",
+                 dropout: float = 0.3, label_dropout: float = 0.0, reference_layers: int = 6, other_layers: int = 4,
+                 alignment: str = "soft",
                  prototype_momentum: float = 0.99, queue_size: int = 8192, temperature: float = 0.07,
                  queue_anchors: bool = False,
                  lsr_clf_weight: float = 0.01, aug_clf_weight: float = 0.1, beta_clf_weight: float = 1.0,
@@ -63,13 +86,14 @@ class CARATMethod(TorchMethod):
                  beta_mse_weight: float = 0.0, total_aug_clf_weight: float = 1.0,
                  shuffle_aug_clf_weight: float = 0.1, detach_reconstruction_targets: bool = False,
                  epochs: int = 20, batch_size: int = 64, lr: float = 5e-5, weight_decay: float = 0.01,
-                 warmup: float = 0.1, patience: int = 5, grad_clip: float = 1.0, device: str = "auto",
+                 warmup: float = 0.1, patience: int = 0, grad_clip: float = 1.0, device: str = "auto",
                  random_state: int = 0, threshold: str = "valid"):
         self.hidden = hidden
         self.latent = latent
         self.heads = heads
         self.feedforward = feedforward
         self.dropout = dropout
+        self.label_dropout = label_dropout
         self.reference_layers = reference_layers
         self.other_layers = other_layers
         self.alignment = alignment
@@ -111,6 +135,7 @@ class CARATMethod(TorchMethod):
             align_steps=int(steps[reference]) if (unaligned and self.alignment == "soft") else 0,
             hidden=int(self.hidden), latent=int(self.latent), heads=int(self.heads),
             feedforward=int(self.feedforward), dropout=float(self.dropout),
+            label_dropout=float(self.label_dropout),
             reference_layers=int(self.reference_layers), other_layers=int(self.other_layers),
             prototype_momentum=float(self.prototype_momentum), queue_size=int(self.queue_size),
             temperature=float(self.temperature), queue_anchors=bool(self.queue_anchors),
@@ -118,19 +143,8 @@ class CARATMethod(TorchMethod):
         return CARAT(config)
 
     def configure_optimizer(self, model, total_steps):
-        decay, no_decay = [], []
-        for name, parameter in model.named_parameters():
-            (no_decay if parameter.dim() < 2 or "norm" in name else decay).append(parameter)
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": float(self.weight_decay)},
-                                       {"params": no_decay, "weight_decay": 0.0}], lr=float(self.lr))
-        warmup_steps = max(1, int(float(self.warmup) * total_steps))
-
-        def warmup_linear(step: int) -> float:
-            if step < warmup_steps:
-                return (step + 1) / warmup_steps
-            return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear)
+        # BertAdam in the released code: the shared AdamW with linear warm-up and decay.
+        return adamw_with_warmup(model, self.lr, self.weight_decay, self.warmup, total_steps)
 
     def training_loss(self, model: CARAT, batch, epoch: int):
         y = batch.labels

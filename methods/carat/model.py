@@ -84,6 +84,7 @@ class CARATConfig:
     heads: int = 8
     feedforward: int = 256  # BERT intermediate_size in the released configs
     dropout: float = 0.3
+    label_dropout: float = 0.0  # on the label representations (the released code has none)
     reference_layers: int = 6  # text
     other_layers: int = 4  # visual, audio
     prototype_momentum: float = 0.99
@@ -128,7 +129,7 @@ class CARAT(nn.Module):
         })
         self.label_queries = nn.ParameterDict({m: nn.Parameter(torch.randn(q, d) / d ** 0.5) for m in self.modalities})
         self.label_attention = nn.ModuleDict({
-            m: LabelWiseAttention(d, d, d, d, c.dropout, project_values=False) for m in self.modalities
+            m: LabelWiseAttention(d, d, d, d, c.label_dropout, project_values=False) for m in self.modalities
         })
         self.latent_encoders = nn.ModuleDict({m: mlp([d, d // 2], c.latent) for m in self.modalities})
         self.latent_decoders = nn.ModuleDict({m: mlp([c.latent, d // 2], d) for m in self.modalities})

@@ -29,6 +29,7 @@ predicted as that constant.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,47 @@ class PooledFeatureMethod(Method):
             X = self.scaler_.transform(X)
         return np.clip(self._label_scores(X), 0.0, 1.0)
 
+    # ---- saved models: fitted scikit-learn objects in skops (trusted types only), the rest in extra_state
+
+    # The attributes holding fitted scikit-learn objects (None where a method has none).
+    sklearn_attributes: tuple[str, ...] = ("scaler_", "model_")
+
+    def extra_state(self):
+        return {"modalities": dict(self.modalities_)}
+
+    def set_extra_state(self, state):
+        self.modalities_ = {str(m): int(dim) for m, dim in state["modalities"].items()}
+
+    def _params_for_saving(self):
+        params = self.get_params()
+        if not isinstance(params["estimator"], str):
+            params["estimator"] = None  # an estimator instance is saved in the skops file instead
+        return params
+
+    def _save_fitted(self, directory) -> None:
+        from mmerbench.model_files import write_skops
+        from mmerbench.saved_models import ESTIMATORS
+
+        objects = {name: getattr(self, name) for name in self.sklearn_attributes}
+        if not isinstance(self.estimator, str):
+            objects["estimator (hyperparameter)"] = self.estimator
+        write_skops(Path(directory) / ESTIMATORS, objects)
+
+    def _load_fitted(self, directory, device) -> None:
+        from mmerbench.model_files import ModelFileError, read_skops
+        from mmerbench.saved_models import ESTIMATORS
+
+        path = Path(directory) / ESTIMATORS
+        objects = read_skops(path)
+        expected = set(self.sklearn_attributes)
+        if not isinstance(objects, dict) or not expected <= set(objects):
+            raise ModelFileError(f"{path}: expected a dict with {sorted(expected)}, found {type(objects).__name__} "
+                                 f"{sorted(objects) if isinstance(objects, dict) else ''}")
+        for name in self.sklearn_attributes:
+            setattr(self, name, objects[name])
+        if "estimator (hyperparameter)" in objects:
+            self.estimator = objects["estimator (hyperparameter)"]
+
     def _learner(self, seed_offset: int = 0):
         seed = None if self.random_state is None else int(self.random_state) + seed_offset
         return make_estimator(self.estimator, self.estimator_params, seed)
@@ -136,6 +178,13 @@ class LabelPowerset(PooledFeatureMethod):
             return
         self.model_ = self._learner().fit(X, class_of_row)
 
+    def extra_state(self):
+        return {**super().extra_state(), "label_sets": self.label_sets_}
+
+    def set_extra_state(self, state):
+        super().set_extra_state({k: v for k, v in state.items() if k != "label_sets"})
+        self.label_sets_ = np.asarray(state["label_sets"])
+
     def _label_scores(self, X):
         if self.model_ is None:
             return np.tile(self.label_sets_[0].astype(float), (len(X), 1))
@@ -170,6 +219,8 @@ class ClassifierChains(PooledFeatureMethod):
         self.n_chains = n_chains
         self.random_state = random_state
         self.threshold = threshold
+
+    sklearn_attributes = ("scaler_", "chains_")
 
     def _chain_order(self):
         """None (natural), "random" (drawn per chain), or a permutation of label indices."""

@@ -258,6 +258,41 @@ class LDDU(TorchMethod):
         self.fit_info_["ocl_pairs"] = ["".join(p) for p in self.ocl_pairs_]
         del self.queue_, self.history_
 
+    # ------------------------------------------------------------------ saved state
+
+    def extra_state(self) -> dict:
+        """The SupCon queue and the r_i correctness history, while they exist (during fit: checkpoints).
+
+        ``fit`` drops both when it ends (they only serve training), so a finished model saves none.
+        """
+        state = {}
+        if hasattr(self, "queue_"):
+            embeddings, classes = self.queue_.contents(ordered=True)  # oldest first
+            state.update(queue_capacity=int(self.queue_.capacity), queue_dim=int(self.queue_.dim),
+                         queue_embeddings=embeddings.detach().float().cpu().numpy(),
+                         queue_classes=classes.detach().cpu().numpy().astype(np.int64))
+        if hasattr(self, "history_"):
+            history = self.history_
+            state.update(history_correct=history.correct.cpu().numpy(), history_epochs=history.epochs.cpu().numpy(),
+                         history_epoch_correct=history._epoch_correct.cpu().numpy(),
+                         history_epoch_seen=history._epoch_seen.cpu().numpy())
+        return state
+
+    def set_extra_state(self, state: dict) -> None:
+        device = getattr(self, "device_", "cpu")
+        if "queue_embeddings" in state:
+            self.queue_ = EmbeddingQueue(int(state["queue_capacity"]), int(state["queue_dim"])).to(device)
+            self.queue_.enqueue(torch.as_tensor(state["queue_embeddings"], device=device),
+                                torch.as_tensor(state["queue_classes"], device=device))
+        if "history_correct" in state:
+            correct = torch.as_tensor(state["history_correct"], device=device)
+            history = CorrectnessHistory(correct.shape[0], correct.shape[1], device=device)
+            history.correct = correct.clone()
+            history.epochs = torch.as_tensor(state["history_epochs"], device=device).clone()
+            history._epoch_correct = torch.as_tensor(state["history_epoch_correct"], device=device).clone()
+            history._epoch_seen = torch.as_tensor(state["history_epoch_seen"], device=device).clone()
+            self.history_ = history
+
     # ------------------------------------------------------------------ losses
 
     def gate(self, outputs: dict[str, torch.Tensor], labels: torch.Tensor | None) -> torch.Tensor:

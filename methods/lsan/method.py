@@ -14,6 +14,20 @@ TEXT = "text"
 
 
 class LSANMethod(TorchMethod):
+    """LSAN (Xiao et al., EMNLP 2019) on the text modality; the model is in ``model.py``.
+
+    Provenance of every hyperparameter (defaults = preset ``paper``):
+    - paper: BiLSTM hidden k = 300 per direction, attention size d_a = 200,
+      dropout 0.3 (embedding dropout in the released code), Adam, lr 1e-3,
+      batch 64;
+    - ours, named: ``output_hidden=256`` (W5 of eq. 13; the paper gives no
+      size); ``epochs=20`` with early stopping on validation miF1
+      (``patience=5``) and no gradient clipping (``grad_clip=0``). The released
+      code trains a fixed 10 epochs: ``--set lsan.epochs=10 --set
+      lsan.patience=0`` reproduces that schedule (the best validation epoch is
+      still the one kept, never the last by default).
+    """
+
     name = "lsan"
     version = "1"
     requires = {"modalities": (TEXT,)}

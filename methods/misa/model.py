@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmerbench_methods._blocks.attention import TransformerEncoder
 from mmerbench_methods._blocks.grad_reverse import grad_reverse
 from mmerbench_methods._blocks.losses import cmd, difference_loss
 from mmerbench_methods._blocks.recurrent import MaskedLSTM
@@ -94,8 +95,9 @@ class MISA(nn.Module):
             self.discriminator = nn.Sequential(
                 nn.Linear(h, h), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(h, len(self.modalities))
             )
-        layer = nn.TransformerEncoderLayer(h, config.fusion_heads, config.fusion_feedforward, batch_first=True)
-        self.fusion_transformer = nn.TransformerEncoder(layer, num_layers=1, enable_nested_tensor=False)
+        # One post-LN layer, dropout 0.1 (nn.TransformerEncoderLayer's defaults, as in MISA's code).
+        self.fusion_transformer = TransformerEncoder(h, config.fusion_heads, 1, config.fusion_feedforward, 0.1,
+                                                     "relu", norm_first=False)
         n_vectors = 2 * len(self.modalities)
         self.head = nn.Sequential(
             nn.Linear(n_vectors * h, n_vectors * h // 2), nn.Dropout(config.dropout), nn.ReLU(),
@@ -114,7 +116,8 @@ class MISA(nn.Module):
         reconstructed = {m: self.reconstruct[m](private[m] + shared[m]) for m in self.modalities}
 
         tokens = torch.stack([private[m] for m in self.modalities] + [shared[m] for m in self.modalities], dim=1)
-        fused = self.fusion_transformer(tokens)  # (B, 2M, hidden)
+        every = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+        fused = self.fusion_transformer(tokens, every)  # (B, 2M, hidden)
         logits = self.head(fused.flatten(1))  # (B, q)
         return {"logits": logits, "projected": projected, "private": private, "shared": shared,
                 "reconstructed": reconstructed}

@@ -2,9 +2,9 @@
 
 Reads top to bottom:
 
-1. Each modality is projected to ``dim`` by a 1x1 temporal convolution without
-   bias (a bias-free Linear per step); the text input gets embedding dropout
-   first.
+1. Each modality is projected to ``dim`` by a temporal convolution without
+   bias (kernel 1: a bias-free Linear per step; the paper uses kernel 3 for
+   audio and vision on MOSEI); the text input gets embedding dropout first.
 2. Crossmodal Transformers: for every ordered pair (target, source) of
    different modalities, the target's sequence attends to the source's
    (M (M - 1) of them; six for text, audio, vision). Lengths may differ:
@@ -15,7 +15,13 @@ Reads top to bottom:
 4. The M summaries are concatenated, a residual two-layer block and a linear
    layer give one logit per label (multi-label: per-label sigmoid / BCE).
 
-Differences from the released code, on purpose: padded steps are masked
+Attention dropout is keyed by the *source* modality of a crossmodal
+Transformer, as in the released code (``la`` -- text attending to audio --
+uses ``attn_dropout_a``); every memory Transformer uses the text value.
+
+Differences from the released code, on purpose: a kernel-k projection pads
+(k - 1) / 2 zero steps on each side so that the sequence keeps its length and
+its mask (the code uses no padding and shortens the sequence); padded steps are masked
 (keys) and the last *valid* step is read (the released code attends to zero
 padding and reads the last padded position); the released code's optional
 causal ("future") attention mask is not used; a modality missing for a sample
@@ -44,8 +50,10 @@ class MulTConfig:
     heads: int = 5
     layers: int = 5  # crossmodal layers ("nlevels")
     memory_layers: int = 5  # self-attention layers per target: max(nlevels, 3) in the code
-    attention_dropout: float = 0.1  # attention dropout when the target is text
-    attention_dropout_nonverbal: float = 0.0  # ... when the target is audio or vision
+    attention_dropout: float = 0.1  # attention dropout when the source is text, and in every memory
+    attention_dropout_nonverbal: float = 0.0  # ... when the source is audio or vision
+    kernel_text: int = 1  # temporal convolution kernel of the text projection (odd)
+    kernel_nonverbal: int = 1  # ... of audio and vision
     activation_dropout: float = 0.1  # "relu_dropout"
     residual_dropout: float = 0.1  # "res_dropout"
     embed_dropout: float = 0.25
@@ -59,12 +67,16 @@ class MulT(nn.Module):
         self.config = config
         self.modalities = list(config.modality_dims)
         d = config.dim
+        for kernel in (config.kernel_text, config.kernel_nonverbal):
+            if kernel < 1 or kernel % 2 == 0:
+                raise ValueError(f"convolution kernel {kernel} is not valid: use an odd size >= 1")
         self.project = nn.ModuleDict({
-            m: nn.Linear(dim_m, d, bias=False) for m, dim_m in config.modality_dims.items()
+            m: nn.Conv1d(dim_m, d, self.kernel(m), padding=self.kernel(m) // 2, bias=False)
+            for m, dim_m in config.modality_dims.items()
         })
 
-        def attention_dropout(target: str) -> float:
-            is_text = target == config.text_modality
+        def attention_dropout(source: str) -> float:
+            is_text = source == config.text_modality
             return config.attention_dropout if is_text else config.attention_dropout_nonverbal
 
         def transformer(width: int, layers: int, attention: float) -> CrossmodalTransformer:
@@ -73,7 +85,7 @@ class MulT(nn.Module):
 
         # One crossmodal Transformer per ordered pair, keyed "target<-source".
         self.crossmodal = nn.ModuleDict({
-            f"{target}<-{source}": transformer(d, config.layers, attention_dropout(target))
+            f"{target}<-{source}": transformer(d, config.layers, attention_dropout(source))
             for target in self.modalities for source in self.sources(target)
         })
         self.memory = nn.ModuleDict({
@@ -84,6 +96,9 @@ class MulT(nn.Module):
         self.head_hidden = nn.Linear(combined, combined)
         self.head_residual = nn.Linear(combined, combined)
         self.out = nn.Linear(combined, config.n_labels)
+
+    def kernel(self, modality: str) -> int:
+        return self.config.kernel_text if modality == self.config.text_modality else self.config.kernel_nonverbal
 
     def sources(self, target: str) -> list[str]:
         others = [m for m in self.modalities if m != target]
@@ -96,7 +111,8 @@ class MulT(nn.Module):
             x = features[m]
             if m == self.config.text_modality:
                 x = F.dropout(x, self.config.embed_dropout, self.training)
-            projected[m] = self.project[m](x)  # (B, T_m, d)
+            x = x * masks[m].unsqueeze(-1).to(x.dtype)  # padded steps must not leak into a kernel > 1
+            projected[m] = self.project[m](x.transpose(1, 2)).transpose(1, 2)  # (B, T_m, d)
 
         summaries = []
         for target in self.modalities:

@@ -28,3 +28,9 @@ class LabelPrior(Method):
 
     def _predict_proba(self, split):
         return np.tile(self.prior_, (len(split), 1))
+
+    def extra_state(self):
+        return {"prior": self.prior_}
+
+    def set_extra_state(self, state):
+        self.prior_ = np.asarray(state["prior"], dtype=np.float64)

@@ -31,6 +31,19 @@ TEXT = "text"
 
 
 class SGMMethod(TorchMethod):
+    """SGM (Yang et al., COLING 2018) on the text modality; decoding and probabilities above.
+
+    Provenance (defaults = preset ``paper``):
+    - paper: embeddings 512, 2-layer BiLSTM encoder (256 per direction), 2-layer
+      LSTM decoder 512, Adam lr 1e-3, batch 64, dropout 0.5, gradient clipping
+      10, global embedding on;
+    - where the released code differs, the paper is followed, on purpose: the
+      code's decoder softmax temperature 0.1 is not used (temperature 1), and
+      its decoder input is [e; g(y)] where the paper feeds g(y) alone;
+    - ours: ``epochs=20`` with early stopping (``patience=5``) on validation
+      miF1; greedy decoding (the released config's beam size 1; the paper's 5).
+    """
+
     name = "sgm"
     version = "1"
     requires = {"modalities": (TEXT,)}
@@ -81,6 +94,14 @@ class SGMMethod(TorchMethod):
             dropout=float(self.dropout), global_embedding=bool(self.global_embedding),
         )
         return SGM(config)
+
+    def extra_state(self):
+        # The training-frequency order of labels: build_model derives it from training labels, which a
+        # loaded model does not have (a resumed fit needs it to order label sequences the same way).
+        return {"label_order": self.label_order_}
+
+    def set_extra_state(self, state):
+        self.label_order_ = np.asarray(state["label_order"], dtype=np.int64)
 
     def label_sequences(self, labels: torch.Tensor) -> torch.Tensor:
         """(B, q) multi-hot -> (B, max_set + 1) label ids in frequency order, EOS, then -100 padding."""

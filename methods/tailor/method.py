@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from mmerbench.errors import UsageError
 from mmerbench.training import Batch, TorchMethod
+from mmerbench_methods._blocks.optim import adamw_with_warmup
 from mmerbench_methods.tailor.model import TAILOR, TAILORConfig
 
 ALIGNMENTS = ("auto", "soft", "none")
@@ -29,7 +30,7 @@ class TAILORMethod(TorchMethod):
     """
 
     name = "tailor"
-    version = "1"
+    version = "2"  # 2: per-sample label-query dropout; the shared aligner (no text -> audio/vision kept)
     published_threshold = 0.35
     presets = {
         "paper": {},
@@ -105,21 +106,8 @@ class TAILORMethod(TorchMethod):
         return TAILOR(config)
 
     def configure_optimizer(self, model: TAILOR, total_steps: int):
-        # As BertAdam in the released code: decay on weights only, linear warm-up then linear decay to 0.
-        decay = [p for n, p in model.named_parameters() if p.dim() > 1 and "norm" not in n]
-        no_decay = [p for n, p in model.named_parameters() if not (p.dim() > 1 and "norm" not in n)]
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": float(self.weight_decay)}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=float(self.lr),
-        )
-        warmup_steps = max(1, int(float(self.warmup) * total_steps))
-
-        def schedule(step: int) -> float:
-            if step < warmup_steps:
-                return (step + 1) / warmup_steps
-            return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        # BertAdam in the released code: the shared AdamW with linear warm-up and decay.
+        return adamw_with_warmup(model, self.lr, self.weight_decay, self.warmup, total_steps)
 
     def training_loss(self, model: TAILOR, batch: Batch, epoch: int):
         out = model(batch.features, batch.masks)

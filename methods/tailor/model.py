@@ -46,12 +46,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmerbench_methods._blocks.attention import TransformerEncoder
 from mmerbench_methods._blocks.crossmodal import CrossmodalLayer
 from mmerbench_methods._blocks.encoders import ModalityEncoder
 from mmerbench_methods._blocks.grad_reverse import grad_reverse
 from mmerbench_methods._blocks.losses import sequence_orthogonality_loss
 from mmerbench_methods._blocks.masking import masked_mean
-from mmerbench_methods._blocks.alignment import SoftAligner  # shared with CARAT
+from mmerbench_methods._blocks.alignment import SoftAligner, align_modalities  # shared with CARAT
 
 
 @dataclass
@@ -86,9 +87,8 @@ class FusionEncoder(nn.Module):
         self.type_embedding = nn.Embedding(n_types, config.hidden)
         self.norm = nn.LayerNorm(config.hidden)
         self.dropout = nn.Dropout(config.dropout)
-        layer = nn.TransformerEncoderLayer(config.hidden, config.heads, config.feedforward, config.dropout,
-                                           activation="gelu", batch_first=True, norm_first=False)
-        self.encoder = nn.TransformerEncoder(layer, config.fusion_layers, enable_nested_tensor=False)
+        self.encoder = TransformerEncoder(config.hidden, config.heads, config.fusion_layers, config.feedforward,
+                                          config.dropout, activation="gelu", norm_first=False)
 
     def forward(self, segments):
         x = torch.cat([s[0] for s in segments], dim=1)
@@ -98,9 +98,7 @@ class FusionEncoder(nn.Module):
         # Positions beyond the table (longer sequences than in training) share its last row.
         embedded = x + self.position_embedding(positions.clamp_max(self.max_positions - 1)) + self.type_embedding(types)
         h = self.dropout(self.norm(embedded))
-        padding = ~mask
-        padding[:, 0] &= mask.any(dim=1)  # a sample with nothing valid must not give NaN
-        h = self.encoder(h, src_key_padding_mask=padding)
+        h = self.encoder(h, mask)  # a sample with nothing valid gets zeros, not NaN
         return h * mask.unsqueeze(-1).to(h.dtype), mask, positions
 
 
@@ -163,11 +161,13 @@ class TAILOR(nn.Module):
                 f"the {reference!r} sequence has {steps} steps, more than the {self.config.max_steps} "
                 "positions the soft alignment was built for (the longest in training)"
             )
-        aligned, aligned_masks, log_probs = dict(features), dict(masks), {}
-        for m in self.others:
-            aligned[m], log_probs[m] = self.aligners[m](features[m], masks[m], steps)
-            # An aligned modality is valid where the reference is, if the sample has it at all.
-            aligned_masks[m] = masks[reference] & masks[m].any(dim=1, keepdim=True)
+        # The shared rule: aligned to all max_steps positions (a sample does not depend on its
+        # batch), valid where the reference is -- or everywhere for a sample without the
+        # reference, so that its audio and vision are not dropped with the missing text.
+        aligned, aligned_masks, log_probs = align_modalities(self.aligners, features, masks, reference)
+        pad = self.config.max_steps - steps
+        aligned[reference] = F.pad(features[reference], (0, 0, 0, pad))
+        aligned_masks[reference] = F.pad(masks[reference], (0, pad))
         return aligned, aligned_masks, log_probs
 
     # ---- the whole model ---------------------------------------------------------------
@@ -196,7 +196,8 @@ class TAILOR(nn.Module):
         fused, fused_mask, _ = self.fuse_common([fused, (common_feature, common_mask, _positions(common_mask))])
 
         batch = fused.shape[0]
-        queries = self.label_dropout(self.label_norm(self.label_embedding.weight)).expand(batch, -1, -1)
+        # Dropout after expanding: each sample gets its own mask, as in the released code.
+        queries = self.label_dropout(self.label_norm(self.label_embedding.weight).expand(batch, -1, -1))
         query_mask = torch.ones(queries.shape[:2], dtype=torch.bool, device=queries.device)
         for layer in self.decoder:
             queries = layer(queries, query_mask, fused, fused_mask)  # (B, q, h)

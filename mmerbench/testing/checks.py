@@ -21,6 +21,11 @@ variants derived from it: a modality missing for some samples, single-label
 labels, a label constant in training. The fitted model is shared by the
 checks of one method, so the whole suite costs about six fits.
 
+The ``save_load`` check saves the fitted model to a temporary directory and
+loads it back (``Method.save`` / ``Method.load``, docs/saved-models.md): a
+method whose fitted state lives outside its torch model must implement
+``extra_state`` / ``set_extra_state``.
+
 A failed check raises AssertionError whose message names the method and the
 check. A check that does not apply (no ``predict_uncertainty``; the registered
 version when given a class rather than a name) is skipped.
@@ -155,6 +160,13 @@ def _same_value(a, b) -> bool:
         return bool(np.all(a == b))
     except Exception:
         return False
+
+
+def _same_saved_value(a, b) -> bool:
+    """Equal, or (an estimator-like object, which a load rebuilds) the same type with the same repr."""
+    if hasattr(a, "get_params") and not isinstance(a, type):
+        return type(a) is type(b) and repr(a) == repr(b)
+    return _same_value(a, b)
 
 
 def _assert_proba(proba, n: int, q: int, what: str) -> None:
@@ -411,6 +423,34 @@ def check_uncertainty(ctx: CheckContext) -> None:
     assert (uncertainty >= 0).all(), f"predict_uncertainty returned negative values (min {uncertainty.min():.3g})"
 
 
+def check_save_load(ctx: CheckContext) -> None:
+    """save -> load gives the same parameters, threshold, probabilities, predictions (and uncertainty).
+
+    Fitted state outside a torch model's weights and the base's own attributes must go through
+    ``extra_state`` / ``set_extra_state``; a forgotten attribute shows up here.
+    """
+    import tempfile
+
+    method = ctx.fitted
+    with tempfile.TemporaryDirectory(prefix="mmerbench-save-load-") as directory:
+        method.save(directory)
+        loaded = type(method).load(directory, device="cpu" if "device" in _init_parameters(ctx.cls) else None)
+    assert type(loaded) is type(method), f"load returned a {type(loaded).__name__}, saved a {type(method).__name__}"
+    before, after = method.get_params(), loaded.get_params()
+    changed = [name for name in before if not _same_saved_value(before[name], after.get(name))]
+    assert not changed, "hyperparameters changed through save -> load: " + ", ".join(
+        f"{name}: {before[name]!r} -> {after.get(name)!r}" for name in changed)
+    assert np.array_equal(np.asarray(loaded.threshold_), np.asarray(method.threshold_)), (
+        f"threshold_ changed through save -> load: {method.threshold_!r} -> {loaded.threshold_!r}")
+    proba = np.asarray(loaded.predict_proba(ctx.test))
+    _assert_close(proba, ctx.test_proba, "predict_proba after save -> load vs before", tolerance=0.0)
+    mismatched = int((np.asarray(loaded.predict(ctx.test)) != np.asarray(method.predict(ctx.test))).sum())
+    assert not mismatched, f"predict after save -> load differs from before in {mismatched} cells"
+    if callable(getattr(method, "predict_uncertainty", None)):
+        _assert_close(loaded.predict_uncertainty(ctx.test), method.predict_uncertainty(ctx.test),
+                      "predict_uncertainty after save -> load vs before", tolerance=0.0)
+
+
 CHECKS: dict[str, Callable[[CheckContext], None]] = {
     "class_attributes": check_class_attributes,
     "registered_version": check_registered_version,
@@ -429,6 +469,7 @@ CHECKS: dict[str, Callable[[CheckContext], None]] = {
     "single_label": check_single_label,
     "constant_label": check_constant_label,
     "uncertainty": check_uncertainty,
+    "save_load": check_save_load,
 }
 
 

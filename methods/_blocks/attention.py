@@ -1,0 +1,179 @@
+"""Multi-head attention on ``scaled_dot_product_attention`` with key-padding masks.
+
+Every attention over sequences in ``methods/`` goes through :func:`masked_attention`
+so that no (B, heads, Tq, Tk) weight map is materialised where PyTorch has a
+fused kernel for the call (CUDA: flash / memory-efficient; CPU: flash attention
+without dropout). The one case without a fused kernel is *training with
+attention dropout on CPU*: PyTorch then falls back to the math path, which
+keeps the whole map, its softmax and its dropout mask for the backward pass
+(about 3 GB per layer for MulT's 500-frame audio at batch 24). There the
+queries are processed in chunks, each under activation checkpointing: the
+forward keeps nothing of a chunk but its inputs, and the backward recomputes
+one chunk at a time with the same dropout mask (checkpointing restores the RNG
+state). Peak memory is then bounded by ``chunk_bytes`` per attention call
+instead of growing with Tq * Tk; the result has the same distribution as
+unchunked dropout attention (the dropout draws are made in another order, so
+not the same numbers).
+
+Padding rule, in one place (:func:`key_padding_fallback`): keys at padded steps
+get no weight; a sample with no valid key at all (a missing modality) attends
+to its first step instead of producing NaN, and its output is zeroed by the
+caller through ``has_key``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+# Bytes one chunk's float32 attention map may take on the CPU dropout path.
+DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
+
+
+def key_padding_fallback(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T) valid-mask -> (keys that may be attended (B, T), has_key (B,)).
+
+    A row with no valid key would make the softmax NaN; such a row may attend to
+    its first step, and the caller zeroes its result with ``has_key``.
+    """
+    has_key = mask.any(dim=1)
+    attendable = mask.clone()
+    attendable[:, 0] |= ~has_key
+    return attendable, has_key
+
+
+def _needs_chunking(query: torch.Tensor, key: torch.Tensor, dropout_p: float, chunk_bytes: int) -> bool:
+    if dropout_p <= 0.0 or query.device.type != "cpu" or not torch.is_grad_enabled():
+        return False
+    batch, heads, steps_q, _ = query.shape
+    return batch * heads * steps_q * key.shape[2] * 4 > chunk_bytes
+
+
+def _sdpa(query, key, value, attn_mask, dropout_p: float) -> torch.Tensor:
+    return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p)
+
+
+def masked_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, key_mask: torch.Tensor | None,
+                     dropout_p: float = 0.0, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> torch.Tensor:
+    """Scaled dot-product attention over valid keys.
+
+    query (B, h, Tq, d), key / value (B, h, Tk, d), key_mask (B, Tk) bool with at
+    least one True per row (see :func:`key_padding_fallback`) or None;
+    ``dropout_p`` is applied as given (pass 0.0 outside training).
+    -> (B, h, Tq, d_v).
+    """
+    attn_mask = None if key_mask is None else key_mask[:, None, None, :]
+    if not _needs_chunking(query, key, dropout_p, chunk_bytes):
+        return _sdpa(query, key, value, attn_mask, dropout_p)
+    batch, heads, steps_q, _ = query.shape
+    per_query_row = batch * heads * key.shape[2] * 4
+    rows = max(1, chunk_bytes // per_query_row)
+    outputs = [
+        checkpoint(_sdpa, query[:, :, start:start + rows], key, value, attn_mask, dropout_p,
+                   use_reentrant=False, preserve_rng_state=True)
+        for start in range(0, steps_q, rows)
+    ]
+    return torch.cat(outputs, dim=2)
+
+
+class MultiheadAttention(nn.Module):
+    """Multi-head attention with a (B, Tk) valid-mask, built on :func:`masked_attention`.
+
+    Parameters carry ``nn.MultiheadAttention``'s names and shapes (``in_proj_weight``,
+    ``in_proj_bias``, ``out_proj``), so a state dict of one loads into the other
+    and parameter counts are unchanged.
+
+    forward(query (B, Tq, dim), key (B, Tk, dim), value (B, Tk, dim), key_mask (B, Tk) bool)
+    -> (B, Tq, dim); a sample with no valid key gets zeros.
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0, chunk_bytes: int = DEFAULT_CHUNK_BYTES):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim={dim} is not divisible by heads={heads}")
+        self.dim, self.heads, self.dropout = dim, heads, dropout
+        self.chunk_bytes = chunk_bytes
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        # nn.MultiheadAttention's initialisation.
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+        bound = 1 / math.sqrt(dim)
+        nn.init.uniform_(self.out_proj.weight, -bound, bound)
+
+    def _heads(self, x: torch.Tensor, part: int) -> torch.Tensor:
+        weight = self.in_proj_weight[part * self.dim:(part + 1) * self.dim]
+        bias = self.in_proj_bias[part * self.dim:(part + 1) * self.dim]
+        batch, steps, _ = x.shape
+        return F.linear(x, weight, bias).view(batch, steps, self.heads, -1).transpose(1, 2)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                key_mask: torch.Tensor) -> torch.Tensor:
+        attendable, has_key = key_padding_fallback(key_mask)
+        out = masked_attention(self._heads(query, 0), self._heads(key, 1), self._heads(value, 2), attendable,
+                               self.dropout if self.training else 0.0, self.chunk_bytes)
+        batch, _, steps, _ = out.shape
+        out = self.out_proj(out.transpose(1, 2).reshape(batch, steps, self.dim))
+        return out * has_key[:, None, None].to(out.dtype)
+
+
+class TransformerEncoderLayer(nn.Module):
+    """Transformer encoder layer, pre-LN (``norm_first=True``, MulT/LDDU style) or
+    post-LN (BERT style): ``nn.TransformerEncoderLayer(batch_first=True)`` with the
+    same parameter names, attention through :class:`MultiheadAttention`.
+
+    forward(x (B, T, dim), mask (B, T) bool) -> (B, T, dim).
+    """
+
+    def __init__(self, dim: int, heads: int, feedforward: int, dropout: float = 0.1, activation: str = "relu",
+                 norm_first: bool = True, attention_dropout: float | None = None):
+        super().__init__()
+        self.norm_first = norm_first
+        activations = {"relu": F.relu, "gelu": F.gelu}
+        if activation not in activations:
+            raise ValueError(f"activation={activation!r} is not valid: use one of {', '.join(activations)}")
+        self.activation = activations[activation]
+        # nn.TransformerEncoderLayer uses one dropout for both; a separate attention dropout
+        # (e.g. 0) lets the residual dropout stay while attention runs in a fused kernel.
+        self.self_attn = MultiheadAttention(dim, heads, dropout if attention_dropout is None else attention_dropout)
+        self.linear1 = nn.Linear(dim, feedforward)
+        self.linear2 = nn.Linear(feedforward, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+
+    def _feedforward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.norm_first:
+            h = self.norm1(x)
+            x = x + self.dropout1(self.self_attn(h, h, h, mask))
+            return x + self._feedforward(self.norm2(x))
+        x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, mask)))
+        return self.norm2(x + self._feedforward(x))
+
+
+class TransformerEncoder(nn.Module):
+    """A stack of :class:`TransformerEncoderLayer` (state-dict compatible with
+    ``nn.TransformerEncoder`` without a final norm)."""
+
+    def __init__(self, dim: int, heads: int, layers: int, feedforward: int, dropout: float = 0.1,
+                 activation: str = "relu", norm_first: bool = True, attention_dropout: float | None = None):
+        super().__init__()
+        self.layers = nn.ModuleList([
+            TransformerEncoderLayer(dim, heads, feedforward, dropout, activation, norm_first, attention_dropout)
+            for _ in range(layers)
+        ])
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x, mask)
+        return x

@@ -1,0 +1,1 @@
+"""Everything that turns predictions into numbers beyond accuracy."""

@@ -1,0 +1,1 @@
+"""Running planned jobs: worker processes, what happens when one dies, store failures."""

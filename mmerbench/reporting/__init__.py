@@ -1,0 +1,1 @@
+"""Leaderboard add-ons, plots and ``mmerbench report``."""
