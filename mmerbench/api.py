@@ -33,21 +33,38 @@ def make_method(name: str, preset: str | None = None, **params):
     return cls(**resolved)
 
 
+# A parameter every dataset has (``--set DATASET.train_missing_rate=0.3``): modalities dropped from train
+# and valid samples at that rate, for training under missing modalities (mmerbench.evaluation.perturb).
+TRAIN_MISSING_RATE = "train_missing_rate"
+
+
 def dataset_param_defaults(name: str) -> dict[str, Any]:
     spec = get_registry().dataset(name)
     function = spec.load_function()
     signature = inspect.signature(function)
-    return {
+    defaults = {
         key: parameter.default
         for key, parameter in signature.parameters.items()
         if key != "name" and parameter.default is not inspect.Parameter.empty
     }
+    defaults.setdefault(TRAIN_MISSING_RATE, 0.0)
+    return defaults
 
 
 def load_dataset(name: str, **params):
     """A :class:`mmerbench.data.Dataset` by registered name, e.g. ``load_dataset("synthetic")``."""
-    spec = get_registry().dataset(name)
     checked = check_params(f"dataset {name}", dataset_param_defaults(name), params)
+    rate = checked.pop(TRAIN_MISSING_RATE, 0.0)
+    dataset = _load_registered(name, checked)
+    if rate:
+        from mmerbench.evaluation.perturb import with_train_missing
+
+        dataset = with_train_missing(dataset, rate)
+    return dataset
+
+
+def _load_registered(name: str, checked: dict[str, Any]):
+    spec = get_registry().dataset(name)
     function = spec.load_function()
     if spec.loader is None:
         return function(name=name, **checked)

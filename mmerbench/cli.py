@@ -57,7 +57,7 @@ def _user_warnings():
 
 RUN_DEFAULTS = {
     "methods": None, "datasets": ["synthetic"], "seeds": [0], "device": "auto", "jobs": 1,
-    "results": DEFAULT_RESULTS, "preset": None, "threshold": None, "set": {}, "resume": True,
+    "results": DEFAULT_RESULTS, "preset": None, "threshold": None, "set": {}, "resume": True, "protocols": [],
     "resample_valid": False,
     "save_models": True,
 }
@@ -129,7 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             options["methods"], options["datasets"], options["seeds"], device=options["device"],
             jobs=options["jobs"], results=options["results"], preset=options["preset"], settings=options["set"],
             threshold=options["threshold"], resume=options["resume"], dry_run=args.dry_run,
-            on_event=display if not args.dry_run else None, resample_valid=options["resample_valid"],
+            on_event=display if not args.dry_run else None, protocols=options["protocols"],
+            resample_valid=options["resample_valid"],
             save_models=options["save_models"],
         )
     if args.dry_run:
@@ -158,6 +159,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     print_incompatible(outcome)
     print_warnings(outcome)
+    print_condition_errors(outcome.records)
+    if outcome.evaluation is not None:
+        print_evaluation(outcome.evaluation)
     if outcome.failed:
         print(f"\n{len(outcome.failed)} job(s) failed (they are retried on the next run):", file=sys.stderr)
         for record in outcome.failed:
@@ -190,6 +194,47 @@ def print_incompatible(outcome) -> None:
         print(f"  {method} on {dataset}: {reason} (seeds {', '.join(map(str, seeds))})")
     if not outcome.failed:
         print("Every other job finished; incompatible jobs alone do not make the run fail.")
+
+
+def print_condition_errors(records) -> None:
+    """The robustness conditions some methods could not take (their jobs stay ok)."""
+    lines = [f"  {r['method']} on {r['dataset']} seed {r['seed']}, {condition}: {message}"
+             for r in records for condition, message in sorted((r.get("condition_errors") or {}).items())]
+    if lines:
+        print(f"\n{len(lines)} robustness condition(s) without scores:", file=sys.stderr)
+        print("\n".join(lines), file=sys.stderr)
+
+
+def print_evaluation(evaluation, with_progress: bool = True) -> bool:
+    """Print what an evaluation of finished jobs did; True when every job could be evaluated."""
+    from mmerbench.evaluation.reevaluate import summary
+
+    out, err = summary(evaluation, with_progress)
+    for line in out:
+        print(line)
+    if err:
+        print("\n".join(err), file=sys.stderr)
+    print_condition_errors(evaluation.updated)
+    return not (evaluation.no_model or evaluation.failed)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mmerbench.evaluation.reevaluate import evaluate_finished, progress_line
+    from mmerbench.store import ResultStore
+
+    def show(event: dict) -> None:  # a line per job as it finishes: loading and predicting can take minutes
+        print(progress_line(event["record"]), flush=True)
+
+    protocols = list(args.protocols or [])
+    with ResultStore(args.results, create=False) as store:
+        records = [r for r in store.records(dataset=args.dataset, status="ok")
+                   if (not args.methods or r["method"] in args.methods)
+                   and (not args.key or r["key"].startswith(args.key))]
+        if not records:
+            raise UsageError(f"no finished jobs in {args.results} match (dataset {args.dataset or 'any'}, "
+                             f"methods {','.join(args.methods or []) or 'any'}, key {args.key or 'any'})")
+        evaluation = evaluate_finished(store, args.results, records, protocols, device=args.device, on_event=show)
+    return 0 if print_evaluation(evaluation, with_progress=False) else 1
 
 
 # --------------------------------------------------------------------------- list
@@ -253,6 +298,16 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_metric_names(records, datasets, metrics) -> None:
+    """A --metrics name that no job of these datasets has is a typo, not an empty column."""
+    available = sorted({m for r in records if r.get("dataset") in datasets and r.get("status") == "ok"
+                        for m, v in ((r.get("metrics") or {}).get("test") or {}).items() if isinstance(v, (int, float))})
+    unknown = [m for m in metrics or () if m not in available]
+    if unknown:
+        raise UsageError(f"--metrics {','.join(unknown)}: no job of {', '.join(datasets)} has "
+                         f"{'this score' if len(unknown) == 1 else 'these scores'}. Available: {', '.join(available)}")
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmerbench.leaderboard import build_rows, leaderboard_markdown, publish, render, reported_rows
     from mmerbench.leaderboard import significance_footer
@@ -266,15 +321,19 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         raise UsageError(f"no finished jobs in {args.results}")
     check_leaderboard_args(args, records, store.db_path)
     metrics = _csv_list(args.metrics) if args.metrics else None
+    robustness = {"metric": args.robustness_metric, "reference": args.robustness_reference}
+    check_metric_names(records, datasets, metrics)
     for dataset in datasets:
         if args.publish:
             path = publish(records, dataset, args.output_dir, with_reported=args.reported,
-                           legacy_pr=args.legacy_pr, metrics=metrics, results_dir=args.results, ci=args.ci)
+                           legacy_pr=args.legacy_pr, metrics=metrics, results_dir=args.results, ci=args.ci,
+                           robustness_options=robustness)
             print(f"wrote {path}")
             continue
         if args.format == "markdown":
             print(leaderboard_markdown(records, dataset, with_reported=args.reported, legacy_pr=args.legacy_pr,
-                                       metrics=metrics, results_dir=args.results, ci=args.ci))
+                                       metrics=metrics, results_dir=args.results, ci=args.ci,
+                                       robustness_options=robustness))
         else:
             ours = build_rows(records, dataset)
             footer = significance_footer(ours, records, args.results, args.ci, metrics)
@@ -350,9 +409,26 @@ def build_parser() -> argparse.ArgumentParser:
                      help="let each seed also re-draw a validation split carved from train (datasets without "
                           "their own; off by default: a seed then varies only the method's random_state)")
     run.add_argument("--config", help="TOML file with the same settings (command-line options win)")
+    run.add_argument("--protocol", dest="protocols", action="append", metavar="SPEC",
+                     help="robustness protocol evaluated on each fitted model, repeatable: missing | "
+                          "missing-rate:0.1,0.3 | noise:0.5,1,2 (not part of the job key)")
     run.add_argument("--no-save-models", dest="save_models", action="store_false", default=None,
                      help="do not save each job's fitted model under <results>/models/<key>/")
     run.set_defaults(func=cmd_run)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score finished jobs under new robustness protocols on their saved models (no refit)",
+        description="Evaluate finished jobs again without refitting: the conditions of each --protocol that a job "
+                    "lacks run on its saved model; jobs stored before calibration and uncertainty scores existed "
+                    "get them from their stored probabilities. Exits 1 when a job has no saved model.")
+    evaluate.add_argument("--results", default=DEFAULT_RESULTS)
+    evaluate.add_argument("--protocol", dest="protocols", action="append", metavar="SPEC",
+                          help="missing | missing-rate:0.1,0.3 | noise:0.5,1,2 (repeatable)")
+    evaluate.add_argument("--dataset", help="only jobs on this dataset")
+    evaluate.add_argument("--methods", type=_csv_list, help="only jobs of these methods")
+    evaluate.add_argument("--key", help="only the job with this key (or key prefix)")
+    evaluate.add_argument("--device", help="cpu or cuda[:k] (default: where the model was fitted, if present)")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     predict = commands.add_parser("predict", help="apply a finished job's saved model to another dataset")
     predict.add_argument("--results", default=DEFAULT_RESULTS)
@@ -393,6 +469,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="show P and R swapped as the TAILOR/CARAT/LDDU code printed them (marked legacy)")
     board.add_argument("--ci", action="store_true",
                        help="show 95%% paired-bootstrap intervals (test samples resampled, seeds pooled) in the cells")
+    board.add_argument("--robustness-metric", default="mif1",
+                       help="metric of the robustness tables (conditions of --protocol; default: mif1)")
+    board.add_argument("--robustness-reference", default="br",
+                       help="method whose curve effective robustness is measured against (default: br)")
     board.set_defaults(func=cmd_leaderboard)
 
     report = commands.add_parser("report", help="write report.md with leaderboards, significance and PNG figures")

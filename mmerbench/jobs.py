@@ -168,4 +168,7 @@ def reproduce_command(job: Job, device: str) -> str:
 
 
 def check_dataset_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    return check_params(f"dataset {name}", dataset_param_defaults(name), params)
+    checked = check_params(f"dataset {name}", dataset_param_defaults(name), params)
+    if checked.get("train_missing_rate") == 0:  # the default: keys of existing results stay as they were
+        del checked["train_missing_rate"]
+    return checked

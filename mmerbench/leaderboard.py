@@ -24,6 +24,8 @@ SINGLE_LABEL_METRICS = ("single_acc", "wf1")
 METRIC_TITLES = {
     "acc": "Acc", "p": "P", "r": "R", "mif1": "miF1", "maf1": "maF1", "hamming": "HL",
     "subset_acc": "SubsetAcc", "single_acc": "Acc(1)", "wf1": "wF1",
+    "ece": "ECE", "ece_label": "ECE(label)", "brier": "Brier", "nll": "NLL", "unc_auroc": "UncAUROC",
+    "aurc": "AURC", "noise_spearman": "NoiseRho",
 }
 FORMATS = ("markdown", "csv", "json", "latex")
 
@@ -292,7 +294,8 @@ def significance_footer(rows: list[Row], records: list[dict], results_dir=None, 
 
 
 def leaderboard_markdown(records: list[dict], dataset: str, *, with_reported: bool = False,
-                         legacy_pr: bool = False, metrics=None, results_dir=None, ci: bool = False) -> str:
+                         legacy_pr: bool = False, metrics=None, results_dir=None, ci: bool = False,
+                         robustness_options=None) -> str:
     rows = build_rows(records, dataset)
     footer = significance_footer(rows, records, results_dir, ci, metrics)
     parts = [f"# {dataset}", "", render(rows, "markdown", metrics, legacy_pr=legacy_pr)]
@@ -315,6 +318,11 @@ def leaderboard_markdown(records: list[dict], dataset: str, *, with_reported: bo
                       "code selects its epoch on the test set; features differ between papers."]
         else:
             parts += ["", "## Reported in papers", "", no_reported_rows(dataset)]
+    from mmerbench.evaluation.robustness import robustness_markdown
+
+    robustness = robustness_markdown(records, dataset, **(robustness_options or {}))
+    if robustness:
+        parts += ["", robustness]
     parts += ["", "## Provenance", "", provenance(records, dataset)]
     return "\n".join(parts) + "\n"
 

@@ -102,7 +102,7 @@ MULTI_LABEL_SCORES = {
     "subset_acc": subset_accuracy,
 }
 SINGLE_LABEL_SCORES = {"single_acc": single_label_accuracy, "wf1": weighted_f1}
-LOWER_IS_BETTER = {"hamming", "ece", "brier"}
+LOWER_IS_BETTER = {"hamming", "ece", "brier", "ece_label", "nll", "aurc", "aurc_entropy"}
 
 
 def score(y_true, y_pred, y_proba=None, *, single_label: bool = False, label_names=None) -> dict:

@@ -29,14 +29,20 @@ def write_records_csv(records: list[dict], stream: IO[str]) -> None:
     metric_names = sorted({m for r in records for m in (r.get("metrics", {}).get("test") or {})})
     prefixed = [(prefix, field, sorted({name for r in records for name in (r.get(field) or {})}))
                 for prefix, field in PREFIXED]
+    # Robustness conditions (test@...) after the plain splits, each with its own metrics.
+    conditions = sorted({c for r in records for c in r.get("metrics", {}) if c.startswith("test@")})
+    extra = [(c, m) for c in conditions
+             for m in sorted({m for r in records for m in (r.get("metrics", {}).get(c) or {})})]
     writer = csv.writer(stream)
     writer.writerow(JOB_COLUMNS + [prefix + name for prefix, _, names in prefixed for name in names]
-                    + [f"test_{m}" for m in metric_names] + [f"valid_{m}" for m in metric_names])
+                    + [f"test_{m}" for m in metric_names] + [f"valid_{m}" for m in metric_names]
+                    + [f"{c}_{m}" for c, m in extra])
     for r in records:
         writer.writerow([_cell(r.get(c)) for c in JOB_COLUMNS]
                         + [_cell((r.get(field) or {}).get(name)) for _, field, names in prefixed for name in names]
                         + [_cell(r.get("metrics", {}).get(s, {}).get(m)) for s in ("test", "valid")
-                           for m in metric_names])
+                           for m in metric_names]
+                        + [_cell((r.get("metrics", {}).get(c) or {}).get(m)) for c, m in extra])
 
 
 def write_per_label_csv(records: list[dict], stream: IO[str]) -> None:

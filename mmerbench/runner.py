@@ -25,6 +25,7 @@ from mmerbench.api import load_dataset, method_class
 from mmerbench.compatibility import dataset_incompatibility
 from mmerbench.data import recarve_validation
 from mmerbench.errors import UnknownNameError, UsageError
+from mmerbench.evaluation.protocols import parse_protocol
 from mmerbench.jobs import (
     Job,
     check_dataset_params,
@@ -53,6 +54,7 @@ class RunResult:
     records: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     incompatible: list[Job] = field(default_factory=list)  # planned, never run: the method cannot use the data
+    evaluation: Any = None  # finished jobs given the run's --protocol conditions (an EvaluateOutcome)
 
     @property
     def failed(self) -> list[dict]:
@@ -201,11 +203,19 @@ def run(
     dry_run: bool = False,
     on_event: Callable[[dict], None] | None = None,
     resample_valid: bool = False,
+    protocols: Sequence[str] = (),
     save_models: bool = True,
 ) -> RunResult:
-    """Plan and run a benchmark; the Python twin of ``mmerbench run``."""
+    """Plan and run a benchmark; the Python twin of ``mmerbench run``.
+
+    ``protocols`` (``--protocol``) are robustness protocols evaluated on each
+    fitted model; they are not part of the job key.
+    """
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    protocols = [str(p) for p in protocols or ()]
+    for protocol in protocols:
+        parse_protocol(protocol)  # a bad spec stops the run before anything is trained
     planned, notes = plan(methods, datasets, seeds, preset=preset, settings=settings, threshold=threshold,
                           device=device, resample_valid=resample_valid)
     outcome = RunResult(planned=planned, notes=notes)
@@ -223,9 +233,16 @@ def run(
         outcome.skipped = [job for job in planned if job.key in finished and not job.incompatible]
         emit({"kind": "plan", "planned": len(planned), "todo": len(todo), "skipped": len(outcome.skipped),
               "notes": notes, "incompatible": len(outcome.incompatible)})
+        if protocols and outcome.skipped and not dry_run:
+            # Finished jobs are not refitted: the conditions they lack run on their saved models.
+            from mmerbench.evaluation.reevaluate import evaluate_finished
+
+            outcome.evaluation = evaluate_finished(store, results, [store.get(job.key) for job in outcome.skipped],
+                                                   protocols)
         if dry_run or not todo:
             return outcome
-        context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node()}
+        context = {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node(),
+                   "protocols": protocols}
         _execute(todo, store, results, jobs, device, context, emit, outcome, save_models)
     return outcome
 

@@ -81,6 +81,8 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
     }
     try:
         from mmerbench.api import load_dataset, method_class
+        from mmerbench.evaluation.job_scores import beyond_accuracy, own_uncertainty, split_outputs
+        from mmerbench.evaluation.protocols import evaluate_conditions
         from mmerbench.metrics import score
         from mmerbench.execution.proba_check import check_probabilities
 
@@ -101,6 +103,7 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
         record["fit_seconds"] = time.perf_counter() - started
         started = time.perf_counter()
         arrays, metrics, per_label = {}, {}, {}
+        outputs = {}  # split -> probabilities, labels, uncertainty, true noise: for the scores beyond accuracy
         for split_name, split in (("valid", dataset.valid), ("test", dataset.test)):
             if split is None:
                 continue
@@ -113,9 +116,20 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
             metrics[split_name] = scores
             arrays[f"{split_name}_proba"] = proba.astype("float32")
             arrays[f"{split_name}_labels"] = split.labels
-            if hasattr(method, "predict_uncertainty"):
-                arrays[f"{split_name}_uncertainty"] = method.predict_uncertainty(split).astype("float32")
+            own, own_per_modality = own_uncertainty(method, split)
+            if own is not None:
+                arrays[f"{split_name}_uncertainty"] = own.astype("float32")
+            outputs[split_name] = split_outputs(split, proba, own, own_per_modality)
         record["predict_seconds"] = time.perf_counter() - started
+        extra = beyond_accuracy(outputs, method.threshold_, single_label=dataset.single_label,
+                                modalities=list(dataset.modalities))
+        for split_name, scores in extra.pop("metrics").items():
+            metrics[split_name].update(scores)
+        record.update(extra)
+        robustness = evaluate_conditions(method, dataset, context.get("protocols") or [], job["seed"],
+                                         test_proba=outputs["test"].proba)
+        metrics.update(robustness.metrics)
+        record.update(condition_errors=robustness.errors, protocol_seconds=robustness.seconds)
         fit_info = dict(getattr(method, "fit_info_", {}))
         record.update(
             status="ok",

@@ -47,6 +47,15 @@ class SyntheticParams:
     cue_strength: float = 6.0
     cue_steps: int = 3
     dtype: str = "float32"
+    single_label: bool = False  # synthetic-single: one IEMOCAP-like class per sample (single.py)
+    # The synthetic-uncertain knobs (see story.Story). They enter the cache key only when they differ
+    # from these defaults, so the original datasets keep their cache files (and, being the same
+    # arrays, their fingerprints).
+    noise_log_sd: float = 0.5
+    always_cued: bool = False
+    fixed_intensity: float = 0.0
+    confuser_probability: float = 0.25
+    shared_noise: bool = False
 
     def validate(self) -> None:
         owner = f"dataset {self.name}"
@@ -68,16 +77,33 @@ class SyntheticParams:
                              f"{self.noise_scale} and {self.cue_strength}")
         if self.dtype not in ("float32", "float16"):
             raise UsageError(f"{owner}: dtype must be 'float32' or 'float16', got {self.dtype!r}")
+        if self.noise_log_sd < 0 or self.fixed_intensity < 0 or not 0.0 <= self.confuser_probability <= 1.0:
+            raise UsageError(f"{owner}: noise_log_sd and fixed_intensity must be >= 0 and confuser_probability in "
+                             f"[0, 1], got {self.noise_log_sd}, {self.fixed_intensity} and {self.confuser_probability}")
 
     def key(self) -> str:
-        text = json.dumps({"generator_version": GENERATOR_VERSION, **asdict(self)}, sort_keys=True)
+        values = asdict(self)
+        if not values["single_label"]:  # so the multi-label datasets keep their cache keys (and cached files)
+            del values["single_label"]
+        for name, default in UNCERTAIN_DEFAULTS.items():
+            if values[name] == default:
+                del values[name]
+        text = json.dumps({"generator_version": GENERATOR_VERSION, **values}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def story(self):
         from mmerbench_datasets.synthetic.story import Story
 
         return Story(seed=self.seed, steps=dict(self.steps), dims=dict(self.dims), missing_rate=self.missing_rate,
-                     noise_scale=self.noise_scale, cue_strength=self.cue_strength, cue_steps=self.cue_steps)
+                     noise_scale=self.noise_scale, cue_strength=self.cue_strength, cue_steps=self.cue_steps,
+                     single_label=self.single_label,
+                     noise_log_sd=self.noise_log_sd, always_cued=self.always_cued,
+                     fixed_intensity=self.fixed_intensity, confuser_probability=self.confuser_probability,
+                     shared_noise=self.shared_noise)
+
+
+UNCERTAIN_DEFAULTS = {"noise_log_sd": 0.5, "always_cued": False, "fixed_intensity": 0.0, "confuser_probability": 0.25,
+                      "shared_noise": False}
 
 
 def cache_path(params: SyntheticParams) -> Path:
@@ -124,6 +150,7 @@ def check_disk_space(path: Path, params: SyntheticParams) -> None:
 
 def write_synthetic(path: str | Path, params: SyntheticParams, chunk_size: int | None = None) -> Path:
     """Generate the dataset chunk by chunk into a canonical HDF5 file (atomically renamed)."""
+    from mmerbench_datasets.synthetic.single import SINGLE_LABEL_NAMES
     from mmerbench_datasets.synthetic.story import LABEL_NAMES, generate_chunk, signatures
 
     params.validate()
@@ -134,14 +161,15 @@ def write_synthetic(path: str | Path, params: SyntheticParams, chunk_size: int |
     n_modalities = len(params.steps)
     attrs = {"generator": "mmerbench synthetic", "generator_version": GENERATOR_VERSION,
              "params": json.dumps(asdict(params))}
-    with CanonicalWriter(path, name=params.name, label_names=LABEL_NAMES, modalities=params.dims,
-                         dtype=params.dtype, attrs=attrs) as writer:
+    label_names = SINGLE_LABEL_NAMES if params.single_label else LABEL_NAMES
+    with CanonicalWriter(path, name=params.name, label_names=label_names, modalities=params.dims,
+                         single_label=params.single_label, dtype=params.dtype, attrs=attrs) as writer:
         for split_index, (split, size) in enumerate(zip(SPLITS, params.sizes)):
             if split == "valid" and size == 0:
                 continue
             writer.create_split(split, n=size, steps=params.steps,
-                                meta_shapes={"noise": (n_modalities,), "intensity": (len(LABEL_NAMES),),
-                                             "cued": (len(LABEL_NAMES), n_modalities)})
+                                meta_shapes={"noise": (n_modalities,), "intensity": (len(label_names),),
+                                             "cued": (len(label_names), n_modalities)})
             for start in range(0, size, chunk_size):
                 stop = min(start + chunk_size, size)
                 writer.write_rows(split, **generate_chunk(story, pattern, split_index, range(start, stop)))
@@ -253,7 +281,65 @@ def load_synthetic_unaligned(
     return _load("synthetic-unaligned", locals())
 
 
-def _load(name: str, given: dict) -> Dataset:
+def load_synthetic_single(
+    seed: int = 0,
+    n_train: int = 1500,
+    n_valid: int = 300,
+    n_test: int = 600,
+    steps: int = 24,
+    text_dim: int = 48,
+    audio_dim: int = 24,
+    vision_dim: int = 16,
+    unaligned: bool = False,
+    frame_ratio: int = 4,
+    missing_rate: float = 0.0,
+    noise_scale: float = 1.0,
+    cue_strength: float = 6.0,
+    cue_steps: int = 3,
+    dtype: str = "float32",
+) -> Dataset:
+    """IEMOCAP-like single-label data: one of six classes per sample (happy, sad, neutral, angry,
+    excited, frustrated, at IEMOCAP's class frequencies); otherwise the small default's story and
+    parameters. Scored with ``single_acc`` and weighted F1 besides the multi-label scores."""
+    return _load("synthetic-single", locals(), single_label=True)
+
+
+def load_synthetic_uncertain(
+    seed: int = 0,
+    n_train: int = 1500,
+    n_valid: int = 300,
+    n_test: int = 600,
+    steps: int = 24,
+    text_dim: int = 48,
+    audio_dim: int = 24,
+    vision_dim: int = 16,
+    unaligned: bool = False,
+    frame_ratio: int = 4,
+    missing_rate: float = 0.0,
+    noise_scale: float = 1.0,
+    cue_strength: float = 3.0,
+    cue_steps: int = 3,
+    dtype: str = "float32",
+    noise_log_sd: float = 0.8,
+    always_cued: bool = True,
+    fixed_intensity: float = 1.0,
+    confuser_probability: float = 0.0,
+    shared_noise: bool = True,
+) -> Dataset:
+    """The small default's story with the true noise level as the main driver of difficulty.
+
+    Every present emotion shows in every modality at one fixed intensity, no
+    confusers, and the per-sample noise level spreads wider (log-normal sd
+    ``noise_log_sd`` instead of 0.5) against weaker cues: what separates an
+    easy sample from a hard one is how noisy it is, which ``meta["noise"]``
+    records. On ``synthetic`` an ideal detector's loss barely follows the
+    noise; here it does (tests/test_synthetic_uncertain.py), so uncertainty
+    estimates can be judged against the truth (``noise_spearman``).
+    """
+    return _load("synthetic-uncertain", locals())
+
+
+def _load(name: str, given: dict, single_label: bool = False) -> Dataset:
     ratio = given["frame_ratio"] if given["unaligned"] else 1
     if ratio < 1:
         raise UsageError(f"dataset {name}: frame_ratio must be >= 1, got {ratio}")
@@ -264,6 +350,8 @@ def _load(name: str, given: dict) -> Dataset:
         dims={"text": given["text_dim"], "audio": given["audio_dim"], "vision": given["vision_dim"]},
         missing_rate=given["missing_rate"], noise_scale=given["noise_scale"],
         cue_strength=given["cue_strength"], cue_steps=given["cue_steps"], dtype=given["dtype"],
+        single_label=single_label,
+        **{name: given[name] for name in UNCERTAIN_DEFAULTS if name in given},
     )
     return load_params(params, given)
 

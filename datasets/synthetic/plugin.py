@@ -18,6 +18,18 @@ def mmerbench_register_datasets(registry):
         summary="The small default, unaligned: audio and vision at 4 frames per text step",
     )
     registry.add_dataset(
+        "synthetic-single",
+        loader=f"{GENERATOR}:load_synthetic_single",
+        generated=True,
+        summary="Single-label, IEMOCAP-like: one of 6 classes per sample, otherwise the small default's story",
+    )
+    registry.add_dataset(
+        "synthetic-uncertain",
+        loader=f"{GENERATOR}:load_synthetic_uncertain",
+        generated=True,
+        summary="The small default where the true per-sample noise drives difficulty (for uncertainty scores)",
+    )
+    registry.add_dataset(
         "synthetic-mosei",
         loader=f"{GENERATOR}:load_synthetic_mosei",
         generated=True,

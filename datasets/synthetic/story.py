@@ -22,6 +22,11 @@ One sample, told in the order the code follows:
    pooling mixes emotions up.
 6. Modalities may be dropped per sample (length 0, zero features), never all.
 
+The ``synthetic-uncertain`` variant turns knobs of this story (every present
+emotion cued in every modality at one fixed intensity, no confusers, one wider
+noise level per sample) so that the noise level is what makes a sample hard;
+with the knobs at their defaults the data are exactly the original story's.
+
 Every sample draws its random numbers from its own stream, seeded by
 ``(seed, split, index)``, always in the same order and amount, so a sample
 does not depend on how many samples are generated, how they are chunked, or
@@ -33,6 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from mmerbench_datasets.synthetic.single import draw_single_label
 
 LABEL_NAMES = ("happy", "sad", "anger", "surprise", "disgust", "fear")
 MODALITIES = ("text", "audio", "vision")
@@ -93,6 +100,14 @@ class Story:
     # noise level: the per-step signal-to-noise ratio that attention can use.
     cue_strength: float = 6.0
     cue_steps: int = 3  # width of a cue window, in text steps
+    # One class per sample (``single.py``: IEMOCAP-like classes) instead of correlated label sets.
+    single_label: bool = False
+    # Knobs of the synthetic-uncertain variant; these defaults are the original story (and its data).
+    noise_log_sd: float = NOISE_LOG_SD  # spread of the log-normal noise level
+    always_cued: bool = False  # every present emotion shows in every (present) modality
+    fixed_intensity: float = 0.0  # > 0: every present emotion has this intensity instead of a drawn one
+    confuser_probability: float = CONFUSER_PROBABILITY  # chance that an absent emotion leaves a confuser window
+    shared_noise: bool = False  # one noise level per sample for all its modalities
 
     def __post_init__(self):
         for what, mapping in (("steps", self.steps), ("dims", self.dims)):
@@ -154,14 +169,19 @@ def generate_chunk(story: Story, signature: dict[str, np.ndarray], split_index: 
 
     for row, sample_index in enumerate(indices):
         rng = sample_rng(story.seed, split_index, sample_index)
-        labels[row], intensity[row] = draw_labels(rng)
+        labels[row], intensity[row] = draw_single_label(rng) if story.single_label else draw_labels(rng)
+        if story.fixed_intensity > 0:
+            intensity[row] = np.where(labels[row] > 0, story.fixed_intensity, 0.0)
         base_length = int(rng.integers(_min_length(story), story.base_steps + 1))
         dropped = rng.random(len(modalities)) < story.missing_rate
         if dropped.all():
             dropped[rng.integers(len(modalities))] = False
         else:
             rng.integers(len(modalities))  # keep the stream's layout the same either way
-        noise[row] = story.noise_scale * np.exp(NOISE_LOG_SD * rng.standard_normal(len(modalities)))
+        spread = rng.standard_normal(len(modalities))
+        if story.shared_noise:  # one level for the whole sample (the same draws, so the stream layout holds)
+            spread[:] = spread[0]
+        noise[row] = story.noise_scale * np.exp(story.noise_log_sd * spread)
         # One expressive moment per emotion, shared by the modalities (with jitter).
         moment = rng.random(q)
         jitter = rng.uniform(-0.5, 0.5, size=(q, len(modalities)))
@@ -176,12 +196,12 @@ def generate_chunk(story: Story, signature: dict[str, np.ndarray], split_index: 
             width = min(length, max(1, int(round(story.cue_steps * ratio))))
             for j in range(q):
                 if labels[row, j]:
-                    if shows[j, k] >= CUE_PROBABILITY.get(m, 0.5):
+                    if not story.always_cued and shows[j, k] >= CUE_PROBABILITY.get(m, 0.5):
                         continue
                     amplitude = story.cue_strength * intensity[row, j]
                     cued[row, j, k] = 1.0
                 else:
-                    if shows[j, k] >= CONFUSER_PROBABILITY:
+                    if shows[j, k] >= story.confuser_probability:
                         continue
                     amplitude = story.cue_strength * CONFUSER_AMPLITUDE
                 start_base = moment[j] * max(base_length - story.cue_steps, 0) + jitter[j, k]

@@ -352,8 +352,9 @@ class LDDU(TorchMethod):
         return fuse(outputs["y_mu"], outputs["y_sigma"], outputs["y_dir"], self.use_y_mu, self.use_y_sigma)
 
     @torch.no_grad()
-    def predict_uncertainty(self, split: Split) -> np.ndarray:
-        """(N, q): ||sigma_ij|| over the modalities' latent Gaussians; higher = less certain."""
+    def predict_uncertainty(self, split: Split, per_modality: bool = False) -> np.ndarray:
+        """(N, q): ||sigma_ij|| over the modalities' latent Gaussians; higher = less certain.
+        ``per_modality=True``: (N, q, M), each modality's own ||sigma^m_ij|| (M in the model's order)."""
         self._check_fitted()
         model = self.model_
         model.eval()
@@ -362,7 +363,8 @@ class LDDU(TorchMethod):
             batch = Batch.from_split(chunk, indices, self.device_)
             with self._autocast():
                 sigma = model(batch.features, batch.masks)["sigma"].float()  # (B, M, q, latent)
-            outputs.append(sigma.pow(2).sum(dim=(1, 3)).sqrt().cpu().numpy())
+            norm = sigma.pow(2).sum(dim=3).transpose(1, 2) if per_modality else sigma.pow(2).sum(dim=(1, 3))
+            outputs.append(norm.sqrt().cpu().numpy())
         if not outputs:
             return np.zeros((0, self.n_labels_))
         return np.concatenate(outputs).astype(np.float64)

@@ -421,6 +421,13 @@ def check_uncertainty(ctx: CheckContext) -> None:
     assert uncertainty.shape == expected, f"predict_uncertainty: shape {uncertainty.shape}, expected {expected}"
     assert np.isfinite(uncertainty).all(), "predict_uncertainty returned NaN or infinite values"
     assert (uncertainty >= 0).all(), f"predict_uncertainty returned negative values (min {uncertainty.min():.3g})"
+    if "per_modality" in inspect.signature(ctx.fitted.predict_uncertainty).parameters:
+        per_modality = np.asarray(ctx.fitted.predict_uncertainty(ctx.test, per_modality=True))
+        expected = (len(ctx.test), ctx.test.n_labels, len(ctx.test.modalities))
+        assert per_modality.shape == expected, (
+            f"predict_uncertainty(per_modality=True): shape {per_modality.shape}, expected {expected} (N, q, M)")
+        assert np.isfinite(per_modality).all() and (per_modality >= 0).all(), (
+            "predict_uncertainty(per_modality=True) returned NaN, infinite or negative values")
 
 
 def check_save_load(ctx: CheckContext) -> None:
