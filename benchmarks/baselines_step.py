@@ -22,6 +22,11 @@ LSGMER and MCUR (their note; one thread, so that the CPU seconds are comparable)
     python benchmarks/baselines_step.py --methods lsgmer,mcur \
         --datasets synthetic-mosei-aligned,synthetic-mosei --presets paper,cpu --threads 1 --steps 3 --warmup 1
 
+and for the LDDU paper's other baselines (wave 13):
+
+    python benchmarks/baselines_step.py --methods raven,dfg,mms2s,hhmpn \\
+        --datasets synthetic-mosei-aligned,synthetic-mosei --presets paper --n-train 64
+
 Timings on a shared CPU are noisy: other processes compete for the cores. The CPU seconds
 per step (``cpu_seconds_per_step``, printed beside the wall time) count only this process's own
 work, so they stay meaningful on a loaded machine.

@@ -298,16 +298,6 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_metric_names(records, datasets, metrics) -> None:
-    """A --metrics name that no job of these datasets has is a typo, not an empty column."""
-    available = sorted({m for r in records if r.get("dataset") in datasets and r.get("status") == "ok"
-                        for m, v in ((r.get("metrics") or {}).get("test") or {}).items() if isinstance(v, (int, float))})
-    unknown = [m for m in metrics or () if m not in available]
-    if unknown:
-        raise UsageError(f"--metrics {','.join(unknown)}: no job of {', '.join(datasets)} has "
-                         f"{'this score' if len(unknown) == 1 else 'these scores'}. Available: {', '.join(available)}")
-
-
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmerbench.leaderboard import build_rows, leaderboard_markdown, publish, render, reported_rows
     from mmerbench.leaderboard import significance_footer
@@ -322,7 +312,6 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     check_leaderboard_args(args, records, store.db_path)
     metrics = _csv_list(args.metrics) if args.metrics else None
     robustness = {"metric": args.robustness_metric, "reference": args.robustness_reference}
-    check_metric_names(records, datasets, metrics)
     for dataset in datasets:
         if args.publish:
             path = publish(records, dataset, args.output_dir, with_reported=args.reported,

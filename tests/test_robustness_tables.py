@@ -88,4 +88,4 @@ def test_an_unknown_metric_name_is_a_clear_error(tmp_path, capsys):
             store.put(r)
     assert main(["leaderboard", "--results", str(results), "--metrics", "mif1,ecee"]) == 2
     err = capsys.readouterr().err
-    assert "--metrics ecee" in err and "Available: ece, mif1" in err
+    assert "unknown metric 'ecee'" in err and "Did you mean: ece?" in err

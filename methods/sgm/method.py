@@ -18,13 +18,13 @@ greedily.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
 from mmerbench.data import Split
 from mmerbench.training import TorchMethod
 
+from mmerbench_methods._blocks.label_sequences import frequency_order, label_sequences, set_probabilities
 from mmerbench_methods.sgm.model import SGM, SGMConfig
 
 TEXT = "text"
@@ -81,11 +81,9 @@ class SGMMethod(TorchMethod):
         self.threshold = threshold
 
     def build_model(self, train: Split) -> SGM:
-        labels = np.asarray(train.labels)
         # The paper orders each label sequence by label frequency in training, most frequent first
         # (ties by label index), so the decoder learns one canonical order.
-        frequency = labels.sum(axis=0)
-        self.label_order_ = np.lexsort((np.arange(labels.shape[1]), -frequency)).astype(np.int64)
+        self.label_order_ = frequency_order(train.labels)
         config = SGMConfig(
             input_dim=int(train.modality_dims[TEXT]), n_labels=int(train.n_labels),
             embedding_dim=int(self.embedding_dim), encoder_hidden=int(self.encoder_hidden),
@@ -105,19 +103,7 @@ class SGMMethod(TorchMethod):
 
     def label_sequences(self, labels: torch.Tensor) -> torch.Tensor:
         """(B, q) multi-hot -> (B, max_set + 1) label ids in frequency order, EOS, then -100 padding."""
-        order = torch.as_tensor(self.label_order_, device=labels.device)
-        present = labels[:, order] > 0.5  # (B, q) in sequence order
-        q = labels.shape[1]
-        length = int(present.sum(1).max()) + 1 if len(labels) else 1
-        # Stable sort puts present labels first, keeping the frequency order among them.
-        rank = torch.argsort((~present).to(torch.int8), dim=1, stable=True)  # (B, q)
-        ids = order[rank]  # (B, q)
-        counts = present.sum(1)  # (B,)
-        positions = torch.arange(q + 1, device=labels.device).unsqueeze(0)  # (1, q + 1)
-        padded = torch.cat([ids, torch.full_like(ids[:, :1], q)], dim=1)  # (B, q + 1)
-        sequence = torch.where(positions < counts.unsqueeze(1), padded, torch.full_like(padded, -100))
-        sequence = torch.where(positions == counts.unsqueeze(1), torch.full_like(padded, q), sequence)  # EOS
-        return sequence[:, :length]
+        return label_sequences(labels, self.label_order_)
 
     def training_loss(self, model: SGM, batch, epoch: int):
         targets = self.label_sequences(batch.labels)
@@ -127,4 +113,4 @@ class SGMMethod(TorchMethod):
 
     def forward_proba(self, model: SGM, batch) -> torch.Tensor:
         emitted, best = model.decode(batch.features[TEXT], batch.masks[TEXT])
-        return 0.5 * emitted.to(best.dtype) + 0.5 * best
+        return set_probabilities(emitted, best)
