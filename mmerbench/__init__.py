@@ -21,9 +21,21 @@ _LAZY = {
     "Split": ("mmerbench.data", "Split"),
     "Dataset": ("mmerbench.data", "Dataset"),
     "get_registry": ("mmerbench.plugins", "get_registry"),
+    "Batch": ("mmerbench.training", "Batch"),
+    "make_split": ("mmerbench.data", "make_split"),
+    "make_dataset": ("mmerbench.data", "make_dataset"),
+    "with_validation": ("mmerbench.data", "with_validation"),
+    "CanonicalWriter": ("mmerbench.data", "CanonicalWriter"),
+    "ImporterSpec": ("mmerbench.registry", "ImporterSpec"),
+    "ImporterOption": ("mmerbench.registry", "ImporterOption"),
 }
 
 __all__ = ["__version__", "hookimpl", *_LAZY]
+
+
+def __dir__() -> list[str]:
+    # The lazy names exist only through __getattr__; list them so that dir() and completion show the API.
+    return sorted(set(__all__) | {name for name in globals() if name.startswith("__")})
 
 
 def __getattr__(name: str):

@@ -59,6 +59,7 @@ def _user_warnings():
 RUN_DEFAULTS = {
     "methods": None, "datasets": ["synthetic"], "seeds": [0], "device": "auto", "jobs": 1,
     "results": DEFAULT_RESULTS, "preset": None, "threshold": None, "set": {}, "resume": True, "protocols": [],
+    "resample_valid": False,
     "save_models": True, "keep_checkpoints": False, "timeout_per_job": None,
     "executor": "local", "ray_address": None, "cpus_per_job": 1.0, "gpus_per_job": 0.0, "slurm_partition": None,
     "slurm_time": 60, "slurm_array_parallelism": 64, "slurm_setup": [], "detach": False,
@@ -108,6 +109,9 @@ def resolve_run_options(args: argparse.Namespace) -> dict:
         elif key == "resume":
             if args.no_resume:
                 options["resume"] = False
+        elif key == "resample_valid":
+            if getattr(args, "resample_valid", False):
+                options["resample_valid"] = True
         elif value is not None:
             options[key] = value
     if not options["methods"]:
@@ -129,6 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             jobs=options["jobs"], results=options["results"], preset=options["preset"], settings=options["set"],
             threshold=options["threshold"], resume=options["resume"], dry_run=args.dry_run,
             on_event=display if not args.dry_run else None, protocols=options["protocols"],
+            resample_valid=options["resample_valid"],
             save_models=options["save_models"],
             keep_checkpoints=options["keep_checkpoints"], timeout_per_job=options["timeout_per_job"],
             executor=executor_options(options),
@@ -143,11 +148,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         done = {job.key for job in outcome.skipped}
         print(f"{len(outcome.planned)} jobs ({len(done)} already done):")
         for job in outcome.planned:
-            state = "done" if job.key in done else "to run"
+            state = f"incompatible: {job.incompatible}" if job.incompatible else "done" if job.key in done else "to run"
             print(f"  [{state}] {job.key}  {job.command}")
         return 0
     with ResultStore(options["results"], create=False, read_only=True) as store:
         records = store.records()
+    this_run = {job.key for job in outcome.planned}  # the whole store stays available through `leaderboard`
+    records = [record for record in records if record["key"] in this_run]
     for dataset in options["datasets"]:
         print(f"\n{dataset} (test split)\n")
         print(render(build_rows(records, dataset)))
@@ -159,6 +166,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for record in unsaved:
             print(f"  {record['method']} on {record['dataset']} seed {record['seed']}: {record['model_error']}",
                   file=sys.stderr)
+    print_incompatible(outcome)
+    print_warnings(outcome)
     print_condition_errors(outcome.records)
     if outcome.evaluation is not None:
         print_evaluation(outcome.evaluation)
@@ -169,6 +178,31 @@ def cmd_run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         return 1
     return 0
+
+
+def print_warnings(outcome) -> None:
+    """Once per run: jobs that finished but whose numbers need a second look (e.g. a collapsed model)."""
+    warned = [record for record in outcome.records if record.get("warnings")]
+    if not warned:
+        return
+    print(f"\n{len(warned)} job(s) finished with a warning:")
+    for record in warned:
+        for warning in record["warnings"]:
+            print(f"  {record['method']} on {record['dataset']} seed {record['seed']}: {warning}")
+
+
+def print_incompatible(outcome) -> None:
+    """Once per run: the jobs planned but not run because the method cannot use the dataset."""
+    if not outcome.incompatible:
+        return
+    groups: dict[tuple, list[int]] = {}
+    for job in outcome.incompatible:
+        groups.setdefault((job.method, job.dataset, job.incompatible), []).append(job.seed)
+    print(f"\n{len(outcome.incompatible)} job(s) not run, incompatible (they are never retried):")
+    for (method, dataset, reason), seeds in groups.items():
+        print(f"  {method} on {dataset}: {reason} (seeds {', '.join(map(str, seeds))})")
+    if not outcome.failed:
+        print("Every other job finished; incompatible jobs alone do not make the run fail.")
 
 
 def print_condition_errors(records) -> None:
@@ -231,11 +265,25 @@ def cmd_list(args: argparse.Namespace) -> int:
             available = spec.generated or canonical_path(spec.name).exists()
             state = "available" if available else "not imported"
             print(f"  {spec.name:<26} {state:<13} {spec.summary}  [{spec.origin}]")
+        for name, path in imported_without_plugin(registry):  # `data import table NAME` chose the name
+            print(f"  {name:<26} {'available':<13} imported table  [{path}]")
     if registry.broken:
         print("Broken plugins (not loaded):")
         for plugin in registry.broken:
             print(f"  {plugin.name}: {plugin.error}")
     return 0
+
+
+def imported_without_plugin(registry) -> list[tuple[str, str]]:
+    """(name, path) of canonical files under the data folder that no plugin registers (imported tables)."""
+    from mmerbench.paths import data_dir
+    from mmerbench.registry import NAME_PATTERN
+
+    folder = data_dir()
+    if not folder.is_dir():
+        return []
+    return [(path.stem, str(path)) for path in sorted(folder.glob("*.h5"))
+            if path.stem not in registry.datasets and NAME_PATTERN.match(path.stem)]
 
 
 # --------------------------------------------------------------------------- results / leaderboard
@@ -246,26 +294,16 @@ def cmd_results(args: argparse.Namespace) -> int:
 
     with ResultStore(args.results, create=False, read_only=True) as store:
         records = store.records(dataset=args.dataset)
-    if args.format == "json":
+    if getattr(args, "per_label", False):
+        from mmerbench.results_csv import write_per_label_csv
+
+        write_per_label_csv(records, sys.stdout)
+    elif args.format == "json":
         print(json.dumps(records, indent=2))
     else:
-        import csv
+        from mmerbench.results_csv import write_records_csv
 
-        columns = ["key", "method", "method_version", "dataset", "dataset_fingerprint", "seed", "status", "preset",
-                   "threshold_policy", "threshold", "fit_seconds", "predict_seconds", "peak_rss_mb", "device",
-                   "git_revision", "error", "command"]
-        metric_names = sorted({m for r in records for m in (r.get("metrics", {}).get("test") or {})})
-        # Robustness conditions (test@...) after the plain splits, each with its own metrics.
-        conditions = sorted({c for r in records for c in r.get("metrics", {}) if c.startswith("test@")})
-        extra = [(c, m) for c in conditions
-                 for m in sorted({m for r in records for m in (r.get("metrics", {}).get(c) or {})})]
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns + [f"test_{m}" for m in metric_names] + [f"valid_{m}" for m in metric_names]
-                        + [f"{c}_{m}" for c, m in extra])
-        for r in records:
-            writer.writerow([json.dumps(r.get(c)) if isinstance(r.get(c), (dict, list)) else r.get(c) for c in columns]
-                            + [r.get("metrics", {}).get(s, {}).get(m) for s in ("test", "valid") for m in metric_names]
-                            + [(r.get("metrics", {}).get(c) or {}).get(m) for c, m in extra])
+        write_records_csv(records, sys.stdout)
     return 0
 
 
@@ -298,6 +336,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             ours = build_rows(records, dataset)
             footer = significance_footer(ours, records, args.results, args.ci, metrics)
             reported = reported_rows(dataset) if args.reported else []
+            if args.reported and not reported:
+                from mmerbench.leaderboard import no_reported_rows
+
+                print(no_reported_rows(dataset), file=sys.stderr)
             footer += annotate_reported(ours, reported, args.legacy_pr) if reported else []
             print(render(ours + reported, args.format, metrics, legacy_pr=args.legacy_pr))
             if args.format == "latex":
@@ -361,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threshold", help="valid (default) | valid-per-label | published | fixed:X")
     run.add_argument("--no-resume", action="store_true", help="re-run jobs even when their results exist")
     run.add_argument("--dry-run", action="store_true", help="list the jobs and which are done; run nothing")
+    run.add_argument("--resample-valid", action="store_true",
+                     help="let each seed also re-draw a validation split carved from train (datasets without "
+                          "their own; off by default: a seed then varies only the method's random_state)")
     run.add_argument("--config", help="TOML file with the same settings (command-line options win)")
     run.add_argument("--protocol", dest="protocols", action="append", metavar="SPEC",
                      help="robustness protocol evaluated on each fitted model, repeatable: missing | "
@@ -419,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--results", default=DEFAULT_RESULTS)
     results.add_argument("--format", choices=["json", "csv"], default="json")
     results.add_argument("--dataset")
+    results.add_argument("--per-label", action="store_true",
+                         help="CSV in long format: per-label P, R, F1 and support of every job and split")
     results.set_defaults(func=cmd_results)
 
     board = commands.add_parser("leaderboard", help="aggregate results into tables (mean ± std over seeds)")
@@ -454,12 +501,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _discard_stdout() -> None:
+    """The reader of our output went away (`mmerbench results | head`): end quietly, as `head` expects.
+
+    Pointing stdout at /dev/null keeps the interpreter's final flush from raising the same error again.
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         with _user_warnings():
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that went away (`| head`) shows up here at the latest
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return 0
     except MMERBenchError as exc:
         print(f"mmerbench: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -152,6 +152,7 @@ def handle_info(args) -> int:
 
     info = describe_canonical(_resolve_path(args.name))
     if args.json:
+        info["fingerprints"] = {"file": info["fingerprint"], "splits": splits_fingerprint(info)[0]}
         print(json.dumps(info, indent=2))
     else:
         _print_description(info)
@@ -164,8 +165,32 @@ def _print_info(path: Path) -> None:
     _print_description(describe_canonical(path))
 
 
+def splits_fingerprint(info: dict) -> tuple[str, str]:
+    """(splits fingerprint, how it arises): what job records and leaderboards show beside the file's."""
+    if "valid" in info["splits"]:
+        return info["fingerprint"], "the file's own train/valid/test; same as file"
+    from mmerbench.api import dataset_param_defaults
+    from mmerbench.data import carved_fingerprint
+
+    try:
+        fraction = dataset_param_defaults(info["name"]).get("valid_fraction", 0.1)
+    except MMERBenchError:  # a file whose name no plugin registers: the importers' default
+        fraction = 0.1
+    if not fraction:
+        return info["fingerprint"], "no validation split: valid_fraction=0"
+    return (carved_fingerprint(info["fingerprint"], fraction, 0),
+            f"validation carved from train at load, fraction {fraction}, seed 0: what job records and "
+            "leaderboards show; --resample-valid jobs record their own")
+
+
+def splits_line(info: dict) -> str:
+    fingerprint, how = splits_fingerprint(info)
+    return f"  splits fingerprint {fingerprint} ({how})"
+
+
 def _print_description(info: dict) -> None:
-    print(f"{info['name']}  fingerprint {info['fingerprint']}  ({info['path']})")
+    print(f"{info['name']}  file fingerprint {info['fingerprint']}  ({info['path']})")
+    print(splits_line(info))
     print(f"  labels ({len(info['label_names'])}{', single-label' if info['single_label'] else ''}): "
           + ", ".join(info["label_names"]))
     print("  modalities: " + ", ".join(f"{m} {d}" for m, d in info["modalities"].items())
@@ -189,10 +214,13 @@ def handle_verify(args) -> int:
     stored, computed, changed = verify_file(path)
     if stored != computed or changed:
         arrays = f"; changed arrays: {', '.join(changed)}" if changed else ""
-        print(f"{path}: fingerprint MISMATCH: stored {stored}, recomputed {computed}{arrays} (the file was modified "
+        print(f"{path}: file fingerprint MISMATCH: stored {stored}, recomputed {computed}{arrays} (the file was modified "
               f"or corrupted; {reimport_hint(args.name)})", file=sys.stderr)
         return 1
-    print(f"{path}: fingerprint {computed} OK (every chunk read and checksummed)")
+    print(f"{path}: file fingerprint {computed} OK (every chunk read and checksummed)")
+    from mmerbench.importing import describe_canonical
+
+    print(splits_line(describe_canonical(path)))
     return 0
 
 

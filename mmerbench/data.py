@@ -1,4 +1,4 @@
-"""Split / Dataset containers and the canonical HDF5 form (DESIGN.md section 2).
+"""Split / Dataset containers and the canonical HDF5 form.
 
 A :class:`Split` holds, per modality, right-padded features (N, T_m, D_m) and
 valid lengths (N,), plus labels (N, q) in {0, 1}, optional ids and optional
@@ -168,6 +168,17 @@ class Dataset:
     params: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     path: str | None = None
+    # ``fingerprint`` names the splits a job uses; when a validation split was carved from train it differs
+    # from the fingerprint of the data as stored (the file), which ``data verify`` recomputes.
+    file_fingerprint: str = ""
+    # train before carving (None when nothing was carved), so that a job seed can re-draw the carving
+    uncarved_train: Split | None = field(default=None, repr=False)
+    valid_seed: int | None = None  # the seed of the carving, when one was carved
+
+    @property
+    def fingerprints(self) -> dict[str, str]:
+        """Both fingerprints, named: ``file`` (the data as stored) and ``splits`` (what a job trains on)."""
+        return {"file": self.file_fingerprint or self.fingerprint, "splits": self.fingerprint}
 
     @property
     def splits(self) -> dict[str, Split]:
@@ -181,6 +192,7 @@ class Dataset:
         return {
             "name": self.name,
             "fingerprint": self.fingerprint,
+            "fingerprints": self.fingerprints,
             "label_names": list(self.label_names),
             "modalities": dict(self.modalities),
             "single_label": self.single_label,
@@ -659,8 +671,14 @@ def _read_all(path: Path, dataset) -> np.ndarray:
         raise read_error(path, dataset.name, exc) from None
 
 
+def carved_fingerprint(file_fingerprint: str, valid_fraction: float, seed: int = 0) -> str:
+    """The splits fingerprint of a dataset whose validation split is carved from train (rule, fraction, seed)."""
+    tag = f"{file_fingerprint}|{VALIDATION_RULE}|fraction={valid_fraction}|seed={seed}"
+    return hashlib.sha256(tag.encode()).hexdigest()[:16]
+
+
 def with_validation(dataset: Dataset, valid_fraction: float, seed: int = 0) -> Dataset:
-    """Carve a validation split from train when the dataset has none, or an empty one (DESIGN 5)."""
+    """Carve a validation split from train when the dataset has none or an empty one (``carve_validation``)."""
     if dataset.valid is not None and len(dataset.valid) > 0:
         return dataset
     if not valid_fraction:
@@ -670,15 +688,31 @@ def with_validation(dataset: Dataset, valid_fraction: float, seed: int = 0) -> D
         dataset.params["valid_fraction"] = 0
         return dataset
     train, valid = carve_validation(dataset.train, valid_fraction, seed)
-    tag = f"{dataset.fingerprint}|{VALIDATION_RULE}|fraction={valid_fraction}|seed={seed}"
     return replace(
         dataset,
         train=train,
         valid=valid,
-        fingerprint=hashlib.sha256(tag.encode()).hexdigest()[:16],
+        fingerprint=carved_fingerprint(dataset.fingerprint, valid_fraction, seed),
+        file_fingerprint=dataset.file_fingerprint or dataset.fingerprint,
+        uncarved_train=dataset.train,
+        valid_seed=seed,
         params={**dataset.params, "valid_fraction": valid_fraction},
         notes=dataset.notes + [f"validation carved from train: {VALIDATION_RULE}, fraction {valid_fraction}, seed {seed}"],
     )
+
+
+def recarve_validation(dataset: Dataset, seed: int) -> Dataset:
+    """The same dataset with its carved validation split drawn again with ``seed`` (``--resample-valid``).
+
+    A dataset that came with its own validation split is returned unchanged: there is nothing to re-draw.
+    """
+    if dataset.uncarved_train is None or dataset.valid_seed == seed:
+        return dataset
+    fraction = float(dataset.params["valid_fraction"])
+    carved_note = f"validation carved from train: {VALIDATION_RULE}, fraction {fraction}, seed {dataset.valid_seed}"
+    uncarved = replace(dataset, train=dataset.uncarved_train, valid=None, fingerprint=dataset.file_fingerprint,
+                       uncarved_train=None, valid_seed=None, notes=[n for n in dataset.notes if n != carved_note])
+    return with_validation(uncarved, fraction, seed)
 
 
 def load_imported(name: str, valid_fraction: float = 0.1, in_memory: bool = False) -> Dataset:

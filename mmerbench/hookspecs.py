@@ -1,4 +1,7 @@
-"""Hook specifications: the whole plugin-author reference for mmerbench.
+"""Hook specifications: the reference for mmerbench's hooks.
+
+The plugin-author guide, with the method contract and worked examples of a
+deep method and a dataset plugin, is docs/plugins.md in the repository.
 
 A plugin is any module (or object) with functions named like the hooks below,
 decorated with ``mmerbench.hookimpl``. Built-in methods and datasets are

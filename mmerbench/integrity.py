@@ -1,4 +1,4 @@
-"""Is a canonical dataset file still what was written? (DESIGN.md section 2, issue 8.)
+"""Is a canonical dataset file still what was written?
 
 Three layers, from cheap to complete:
 

@@ -1,10 +1,11 @@
 """Planning: methods x datasets x seeds -> fully resolved, keyed jobs.
 
-A job's key hashes everything that determines its result (DESIGN.md section
-4): method name and version, resolved hyperparameters, dataset name,
+A job's key hashes everything that determines its result (README, "The
+protocol"): method name and version, resolved hyperparameters, dataset name,
 parameters and fingerprint, seed and threshold policy. The git revision and
 the device are recorded but not keyed, so unrelated commits keep results
-valid.
+valid. With ``--resample-valid`` the seed of a carved validation split is
+keyed too (and only then, so that existing keys do not change).
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ class Job:
     key: str = ""
     command: str = ""
     notes: list[str] = field(default_factory=list)
+    # the fingerprint of the data as stored; ``dataset_fingerprint`` is that of the splits the job uses
+    dataset_file_fingerprint: str = ""
+    # set by --resample-valid on a dataset whose validation split is carved: the seed of the carving
+    valid_seed: int | None = None
+    # why the method cannot run on this dataset (e.g. "needs text"); such a job is planned, never run
+    incompatible: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,6 +67,8 @@ def job_key(job: Job) -> str:
         "seed": job.seed,
         "threshold_policy": job.threshold_policy,
     }
+    if job.valid_seed is not None:  # only with --resample-valid, so that existing keys do not change
+        keyed["valid_seed"] = job.valid_seed
     text = json.dumps(keyed, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -153,6 +162,8 @@ def reproduce_command(job: Job, device: str) -> str:
     policy = job.threshold_policy
     parts.append(f"--threshold {policy}")
     parts.append(f"--device {device}")
+    if job.valid_seed is not None:
+        parts.append("--resample-valid")
     return " ".join(parts)
 
 

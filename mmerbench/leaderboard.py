@@ -126,6 +126,20 @@ def reported_rows(dataset: str) -> list[Row]:
     return rows
 
 
+REPORTED_PR_TITLES = {"p": "(as printed)", "r": "(as printed)"}
+REPORTED_PR_NOTE = ("P and R above are as the source printed them. The LDDU, TAILOR and CARAT code computes them "
+                    "with its arguments swapped, so in rows produced by that code the printed P is the true "
+                    "recall and the printed R the true precision; compare them with `leaderboard --legacy-pr`.")
+
+
+def no_reported_rows(dataset: str) -> str:
+    """What --reported says for a dataset that no paper's table in mmerbench/reported/ covers."""
+    covered = sorted({line["dataset"] for entry in (resources.files("mmerbench") / "reported").iterdir()
+                      if entry.name.endswith(".csv") for line in csv.DictReader(io.StringIO(entry.read_text()))})
+    return (f"No reported rows for {dataset}: the papers' tables shipped with mmerbench cover "
+            f"{', '.join(covered) or 'no dataset'} (and its aligned/unaligned variants).")
+
+
 def _legacy_swap(row: Row) -> Row:
     """The P/R pair as the TAILOR/CARAT/LDDU code printed it (arguments swapped)."""
     swapped = Row(**{**row.__dict__, "values": dict(row.values)})
@@ -142,14 +156,31 @@ def _metrics_for(rows: list[Row], metrics) -> list[str]:
     return chosen
 
 
+# Marks a best value from one seed beside rows averaged over more: it is bold, but says so.
+# ("¹" for "one seed"; † and ‡ already mark significance and reported gaps)
+SINGLE_SEED_MARK = {"markdown": "¹", "latex": "$^1$"}
+SINGLE_SEED_NOTE = "¹ best value from a single seed (n = 1) beside rows averaged over more seeds"
+
+
+def _numbered(rows: list[Row], metric: str) -> list[Row]:
+    return [row for row in rows if not row.reported and row.mean(metric) is not None]
+
+
 def _best(rows: list[Row], metric: str) -> float | None:
-    means = [row.mean(metric) for row in rows if not row.reported and row.mean(metric) is not None]
-    if not means:
+    """The best mean of a column, or None when fewer than two rows have a number there (nothing to beat)."""
+    means = [row.mean(metric) for row in _numbered(rows, metric)]
+    if len(means) < 2:
         return None
     return min(means) if metric in LOWER_IS_BETTER else max(means)
 
 
-def _cell(row: Row, metric: str, best: float | None, bold: tuple[str, str, str], digits: int) -> str:
+def _single_seed_beside_more(rows: list[Row], metric: str) -> bool:
+    counts = {row.n for row in _numbered(rows, metric)}
+    return 1 in counts and len(counts) > 1
+
+
+def _cell(row: Row, metric: str, best: float | None, bold: tuple[str, str, str], digits: int,
+          mark: str = "") -> str:
     mean = row.mean(metric)
     if mean is None:
         return ""
@@ -160,11 +191,12 @@ def _cell(row: Row, metric: str, best: float | None, bold: tuple[str, str, str],
     if metric in row.ci:
         text += " [{:.{d}f}, {:.{d}f}]".format(*row.ci[metric], d=digits)
     if best is not None and not row.reported and abs(mean - best) < 1e-12:
-        text = f"{bold[0]}{text}{bold[1]}"
+        text = f"{bold[0]}{text}{bold[1]}{mark}"
     return text
 
 
-def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3, legacy_pr: bool = False) -> str:
+def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3, legacy_pr: bool = False,
+           title_suffix: dict[str, str] | None = None) -> str:
     from tabulate import tabulate
 
     if fmt not in FORMATS:
@@ -183,9 +215,11 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["config", "n", "reported"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
+        writer.writerow(["config", "method", "preset", "overrides", "n", "reported"]
+                        + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
         for r in rows:
-            writer.writerow([r.label, r.n, r.reported] + [
+            overrides = json.dumps(r.overrides, sort_keys=True) if r.overrides else ""
+            writer.writerow([r.label, r.method, r.preset or "", overrides, r.n, r.reported] + [
                 "" if v is None else f"{v:.6f}" for m in metrics for v in (r.mean(m), r.std(m))])
         return out.getvalue()
     # (bold open, bold close, plus-minus) in the target markup
@@ -194,21 +228,31 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
     titles = [METRIC_TITLES.get(m, m) for m in metrics]
     if legacy_pr:
         titles = [f"{t} (legacy)" if m in ("p", "r") else t for m, t in zip(metrics, titles)]
+    if title_suffix:  # e.g. reported P and R, which say "as printed"
+        titles = [f"{t} {title_suffix[m]}" if m in title_suffix else t for m, t in zip(metrics, titles)]
+    mixed = {m: _single_seed_beside_more(rows, m) for m in metrics}
+    mark = SINGLE_SEED_MARK[fmt]
     table = [[f"{r.label} {r.mark}".strip(), r.n if not r.reported else "reported"]
-             + [_cell(r, m, best[m], bold, digits) for m in metrics]
+             + [_cell(r, m, best[m], bold, digits, mark if mixed[m] and r.n == 1 else "") for m in metrics]
              for r in rows]
-    return tabulate(table, headers=["method", "n"] + titles,
+    text = tabulate(table, headers=["method", "n"] + titles,
                     tablefmt="github" if fmt == "markdown" else "latex_raw", disable_numparse=True)
+    if any(mark in cell for line in table for cell in line[2:]):
+        text += "\n\n" + SINGLE_SEED_NOTE.replace("¹", mark)
+    return text
 
 
 def provenance(records: list[dict], dataset: str) -> str:
     ok = [r for r in records if r.get("dataset") == dataset and r.get("status") == "ok"]
     if not ok:
         return ""
+    file_fingerprints = sorted({r.get("dataset_file_fingerprint") or r["dataset_fingerprint"] for r in ok})
     fingerprints = sorted({r["dataset_fingerprint"] for r in ok})
+    resampled = any(r.get("valid_seed") is not None for r in ok)
     seeds = sorted({r["seed"] for r in ok})
     policies = sorted({r.get("threshold_policy", "") for r in ok})
-    revisions = sorted({str(r.get("git_revision")) for r in ok})
+    revisions = sorted({str(r.get("git_revision") or "not recorded (installed copy not built from git)")
+                        for r in ok})
     versions = ok[-1].get("versions", {})
     devices = sorted({str(r.get("device")) for r in ok})
     lines = [
@@ -217,8 +261,9 @@ def provenance(records: list[dict], dataset: str) -> str:
         "scores are on the test split. Acc is the Jaccard index per sample (empty union = 0); P, R, miF1 "
         "micro-averaged; maF1 macro-averaged; HL Hamming loss. Cells: mean ± sample std (ddof=1) over seeds.",
         f"Threshold policy: {', '.join(policies)}",
-        f"Seeds: {', '.join(map(str, seeds))}",
-        f"Dataset: {dataset}, fingerprint {', '.join(fingerprints)}",
+        f"Seeds: {', '.join(map(str, seeds))}. {seed_meaning(resampled)}",
+        f"Dataset: {dataset}, file fingerprint {', '.join(file_fingerprints)} (what `mmerbench data verify` "
+        f"prints), splits fingerprint {', '.join(fingerprints)} (the train/valid/test split the jobs used)",
         f"Devices: {', '.join(devices)}",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"Git revision: {', '.join(revisions)}",
@@ -227,6 +272,15 @@ def provenance(records: list[dict], dataset: str) -> str:
         f"`{ok[0].get('command', '')}`",
     ]
     return "\n".join(f"- {line}" for line in lines)
+
+
+def seed_meaning(resampled: bool) -> str:
+    """What a seed varies, in words (README and leaderboard footer say the same)."""
+    if resampled:
+        return ("A seed sets each method's random_state (initialisation, batch order, dropout, ...) and re-draws "
+                "the validation split carved from train (--resample-valid); the test split is fixed.")
+    return ("A seed sets only each method's random_state (initialisation, batch order, dropout, ...); the data "
+            "and the validation split are the same for every seed, so a deterministic method shows ± 0.000.")
 
 
 def significance_footer(rows: list[Row], records: list[dict], results_dir=None, ci: bool = False,
@@ -254,12 +308,16 @@ def leaderboard_markdown(records: list[dict], dataset: str, *, with_reported: bo
 
             notes = annotate_reported(rows, reported, legacy_pr)
             parts += ["", "## Reported in papers (not reproduced here)", "",
-                      render(reported, "markdown", ["acc", "p", "r", "mif1"], legacy_pr=False),
+                      render(reported, "markdown", ["acc", "p", "r", "mif1"], legacy_pr=False,
+                             title_suffix=REPORTED_PR_TITLES),
+                      "", REPORTED_PR_NOTE,
                       "", "### Gap: ours − reported", "", gap_table(gaps(rows, reported, legacy_pr)),
                       *[part for note in notes for part in ("", note)],
                       "", "Sources: " + "; ".join(sorted({r.source for r in reported})) +
                       ". Caveats: the LDDU, TAILOR and CARAT code swapped P and R when printing; LDDU's released "
                       "code selects its epoch on the test set; features differ between papers."]
+        else:
+            parts += ["", "## Reported in papers", "", no_reported_rows(dataset)]
     from mmerbench.evaluation.robustness import robustness_markdown
 
     robustness = robustness_markdown(records, dataset, **(robustness_options or {}))

@@ -4,7 +4,7 @@
   stores them; its signature *is* the list of hyperparameters.
 - ``fit(train, valid=None) -> self``; fitted state lives in attributes ending
   in ``_``. Subclasses implement ``_fit`` and ``_predict_proba``; the base
-  class checks inputs, chooses the decision threshold (DESIGN.md section 4) and
+  class checks inputs, chooses the decision threshold (README, "The protocol") and
   records what happened in ``fit_info_``.
 - ``predict_proba(split) -> (N, q)`` in [0, 1]; ``predict(split) -> (N, q)``
   in {0, 1} using ``threshold_``; optional ``predict_uncertainty(split)``.
@@ -199,11 +199,14 @@ class Method:
             raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(train, valid) first")
 
     def _check_requirements(self, train: Split) -> None:
-        needed = tuple(self.requires.get("modalities", ()))
-        missing = [m for m in needed if m not in train.features]
-        if missing:
+        # the same rule the runner applies at planning time (there such jobs are "incompatible", not run)
+        from mmerbench.compatibility import incompatibility
+
+        reason = incompatibility(self.requires, list(train.features), train.steps)
+        if reason:
             raise UsageError(
-                f"method {self.name} needs modalities {list(needed)}, but the data has {train.modalities}"
+                f"method {self.name} cannot use this data: it {reason}; the data has modalities "
+                f"{train.modalities} with steps {train.steps}"
             )
 
 

@@ -1,4 +1,4 @@
-"""Scores on {0, 1} predictions (DESIGN.md section 4), one function each.
+"""Scores on {0, 1} predictions (README, "The protocol"), one function each.
 
 Every ratio whose denominator is 0 counts as 0, as in the MMER papers' code.
 Only numpy is needed: scoring must stay cheap and independent of
@@ -121,6 +121,8 @@ def score(y_true, y_pred, y_proba=None, *, single_label: bool = False, label_nam
     if single_label:
         result.update({key: fn(y_true, y_pred) for key, fn in SINGLE_LABEL_SCORES.items()})
     names = list(label_names) if label_names is not None else [str(i) for i in range(y_true.shape[1])]
+    if len(names) != y_true.shape[1]:
+        raise ValueError(f"label_names has {len(names)} names but the labels have {y_true.shape[1]} columns")
     per_label = per_label_scores(y_true, y_pred)
     result["per_label"] = {
         name: {key: float(per_label[key][i]) for key in ("p", "r", "f1", "support")}

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mmerbench.api import load_dataset, method_class
+from mmerbench.compatibility import dataset_incompatibility
+from mmerbench.data import recarve_validation
 from mmerbench.errors import UnknownNameError, UsageError
 from mmerbench.evaluation.protocols import parse_protocol
 from mmerbench.jobs import (
@@ -54,6 +56,7 @@ class RunResult:
     skipped: list[Job] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    incompatible: list[Job] = field(default_factory=list)  # planned, never run: the method cannot use the data
     evaluation: Any = None  # finished jobs given the run's --protocol conditions (an EvaluateOutcome)
 
     @property
@@ -71,11 +74,22 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def build_info() -> dict:
+    """What setup.py wrote when this copy was built (version, git revision); {} in a source checkout."""
+    import json
+
+    path = Path(__file__).resolve().parent / "_build_info.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def git_revision() -> str | None:
-    """The project's git revision when mmerbench runs from a checkout."""
+    """The project's git revision: of the checkout mmerbench runs from, else the one it was built from."""
     root = Path(__file__).resolve().parent.parent
     if not (root / ".git").exists():
-        return None
+        return build_info().get("git_revision")
     try:
         revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
@@ -105,6 +119,7 @@ def plan(
     settings: dict[str, Any] | None = None,
     threshold=None,
     device: str = "auto",
+    resample_valid: bool = False,
 ) -> tuple[list[Job], list[str]]:
     """Resolve every job of a run (loading each dataset once for its fingerprint)."""
     if not methods:
@@ -134,28 +149,36 @@ def plan(
     for dataset_name in datasets:
         dataset_params = check_dataset_params(dataset_name, per_dataset[dataset_name])
         dataset = load_dataset(dataset_name, **dataset_params)
+        if resample_valid and dataset.uncarved_train is None:
+            notes.append(f"--resample-valid: {dataset_name} has its own validation split, so seeds do not "
+                         "re-draw it")
         check_splits_for_evaluation(dataset, dataset_name)
         for method_name in methods:
             cls = method_class(method_name)
+            incompatible = dataset_incompatibility(cls, dataset)
             for seed in seeds:
+                splits = recarve_validation(dataset, int(seed)) if resample_valid else dataset
                 params, used_preset, method_notes = resolve_method(
                     method_name, preset=preset, overrides=per_method[method_name], seed=int(seed),
                     threshold=threshold, device=device, cpu_only=cpu_only,
                 )
-                if used_preset == "cpu" and preset is None and method_name not in cpu_chosen:
+                if used_preset == "cpu" and preset is None and method_name not in cpu_chosen and not incompatible:
                     cpu_chosen.append(method_name)
                 job = Job(
                     method=method_name,
                     method_version=str(cls.version),
                     dataset=dataset_name,
                     dataset_params=dataset_params,
-                    dataset_fingerprint=dataset.fingerprint,
+                    dataset_fingerprint=splits.fingerprint,
                     seed=int(seed),
                     params=params,
                     preset=used_preset,
                     overrides=dict(per_method[method_name]),
                     threshold_policy=threshold_policy(params),
-                    notes=list(method_notes) + list(dataset.notes),
+                    notes=list(method_notes) + list(splits.notes),
+                    dataset_file_fingerprint=splits.fingerprints["file"],
+                    valid_seed=splits.valid_seed if resample_valid and splits.uncarved_train is not None else None,
+                    incompatible=incompatible,
                 )
                 job.key = job_key(job)
                 job.command = reproduce_command(job, device)
@@ -182,6 +205,7 @@ def run(
     resume: bool = True,
     dry_run: bool = False,
     on_event: Callable[[dict], None] | None = None,
+    resample_valid: bool = False,
     protocols: Sequence[str] = (),
     save_models: bool = True,
     keep_checkpoints: bool = False,
@@ -202,7 +226,7 @@ def run(
     executor = executor or ExecutorOptions()
     check_executor_options(executor, cuda_device_count())  # before anything is written
     planned, notes = plan(methods, datasets, seeds, preset=preset, settings=settings, threshold=threshold,
-                          device=device)
+                          device=device, resample_valid=resample_valid)
     outcome = RunResult(planned=planned, notes=notes)
     emit = on_event or (lambda event: None)
     check_results_path(results)  # before a dry run could read ./results.sqlite for an empty --results
@@ -215,10 +239,11 @@ def run(
         if not dry_run and executor.name != "local":  # jobs that ended while no driver was running
             collect_published(store, results)
         finished = store.finished_keys() if resume else set()
-        todo = [job for job in planned if job.key not in finished]
-        outcome.skipped = [job for job in planned if job.key in finished]
+        outcome.incompatible = [job for job in planned if job.incompatible]
+        todo = [job for job in planned if job.key not in finished and not job.incompatible]
+        outcome.skipped = [job for job in planned if job.key in finished and not job.incompatible]
         emit({"kind": "plan", "planned": len(planned), "todo": len(todo), "skipped": len(outcome.skipped),
-              "notes": notes})
+              "notes": notes, "incompatible": len(outcome.incompatible)})
         if protocols and outcome.skipped and not dry_run:
             # Finished jobs are not refitted: the conditions they lack run on their saved models.
             from mmerbench.evaluation.reevaluate import evaluate_finished

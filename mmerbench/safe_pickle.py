@@ -1,4 +1,4 @@
-"""Read pickles and torch ``.pt`` files without running code and within bounded memory (DESIGN.md section 2).
+"""Read pickles and torch ``.pt`` files without running code and within bounded memory.
 
 Feature files users download are pickles, and a pickle can call any importable
 function while it loads, or hand numpy/torch objects whose internals the file

@@ -183,7 +183,7 @@ class TorchMethod(Method):
             row["seconds"] = time.perf_counter() - started
             curve.append(row)
             progress.report(kind="epoch", epoch=epoch, epochs=int(self.epochs), **{
-                k: v for k, v in row.items() if k in ("train_loss", "valid_mif1")})
+                k: v for k, v in row.items() if k in ("train_loss", "valid_mif1", "seconds")})
             stop = valid is not None and bool(patience) and waited >= int(patience)
             if checkpoints is not None:
                 checkpoints.save(epoch, model=model, optimizer=optimizer, scheduler=scheduler, shuffler=shuffler,

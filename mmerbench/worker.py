@@ -60,9 +60,12 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
     label = f"{job['method']} on {job['dataset']} seed {job['seed']}"
     if _progress_queue is not None:
         progress.set_listener(_forward_progress(_progress_queue, label))
+    progress.report(kind="start")  # when the job really starts (the pool queues jobs long before)
     record = {
         **{k: job[k] for k in ("key", "method", "method_version", "dataset", "dataset_fingerprint", "dataset_params",
                                "seed", "params", "preset", "overrides", "threshold_policy", "command", "notes")},
+        "dataset_file_fingerprint": job.get("dataset_file_fingerprint", ""),
+        "valid_seed": job.get("valid_seed"),
         "status": "failed",
         "error": None,
         "threshold": None,
@@ -85,10 +88,15 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
         from mmerbench.execution.proba_check import check_probabilities
 
         dataset = load_dataset(job["dataset"], **job["dataset_params"])
+        if job.get("valid_seed") is not None:  # --resample-valid: this seed re-draws the carved validation split
+            from mmerbench.data import recarve_validation
+
+            dataset = recarve_validation(dataset, job["valid_seed"])
         if dataset.fingerprint != job["dataset_fingerprint"]:
             raise RuntimeError(
                 f"dataset {job['dataset']} changed since the run was planned "
-                f"(fingerprint {dataset.fingerprint}, expected {job['dataset_fingerprint']})"
+                f"(splits fingerprint {dataset.fingerprint}, expected {job['dataset_fingerprint']}; "
+                f"file fingerprint {dataset.fingerprints['file']})"
             )
         method = method_class(job["method"])(**job["params"])
         checkpoints = attach_checkpoints(method, results_dir, job["key"])
@@ -136,6 +144,13 @@ def run_job(job: dict, results_dir: str, threads: int, device: str, context: dic
             label_names=list(dataset.label_names),
             dataset_notes=list(dataset.notes),
         )
+        if record["curve"] and "test_proba" in arrays:  # a deep job: did it learn more than the prior?
+            from mmerbench.collapse import collapse_warning
+            from mmerbench.metrics import threshold_predictions
+
+            test_predictions = threshold_predictions(arrays["test_proba"], method.threshold_, dataset.single_label)
+            warning = collapse_warning(test_predictions, dataset.label_names)
+            record["warnings"] = [warning] if warning else []
         with ResultStore.files_only(results_dir) as store:  # only the driver opens the database
             store.save_predictions(job["key"], arrays)
         record.update(save_model_for_record(results_dir, job["key"], method, save_models))

@@ -1,4 +1,4 @@
-"""The data model and the canonical HDF5 form (DESIGN.md section 2)."""
+"""The data model and the canonical HDF5 form."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""LDDU's mechanisms, each alone on tiny tensors (STYLE.md point 8)."""
+"""LDDU's mechanisms, each alone on tiny tensors."""
 
 from __future__ import annotations
 

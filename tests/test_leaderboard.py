@@ -46,11 +46,22 @@ def test_rows_are_configurations_with_mean_and_sample_std():
 
 def test_markdown_cells_and_bold_best():
     table = render(build_rows(RECORDS, "d"), "markdown", ["mif1", "hamming"])
-    lines = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
+    lines = {line.split("|")[1].strip(): line for line in table.splitlines()[2:] if line.startswith("|")}
     mean, std = statistics.fmean([0.50, 0.54, 0.55]), statistics.stdev([0.50, 0.54, 0.55])
     assert f"**{mean:.3f} ± {std:.3f}**" in lines["lddu (cpu)"]
     assert "| 0.450 " in lines["br"] and "±" not in lines["br"]  # n = 1: no ±
-    assert "**0.150**" in lines["br"]  # Hamming loss: lower is better
+    # Hamming loss: lower is better; br's best is from one seed beside lddu's three, and the table says so
+    assert "**0.150**¹" in lines["br"]
+    assert table.rstrip().endswith("¹ best value from a single seed (n = 1) beside rows averaged over more seeds")
+
+
+def test_bold_only_when_a_column_has_something_to_beat():
+    alone = render(build_rows([_record("br", 0, 0.45)], "d"), "markdown", ["mif1"])
+    assert "**" not in alone and "0.450" in alone
+    same_n = render(build_rows([_record("br", 0, 0.45), _record("cc", 0, 0.47)], "d"), "markdown", ["mif1"])
+    assert "**0.470**" in same_n and "¹" not in same_n  # n = 1 beside n = 1 needs no mark
+    one_number = [_record("br", 0, 0.45), {**_record("cc", 0, 0.47), "metrics": {"test": {"p": 0.5}}}]
+    assert "**" not in render(build_rows(one_number, "d"), "markdown", ["mif1"])  # one row has a miF1
 
 
 def test_labels_show_version_when_several_exist():
@@ -67,7 +78,14 @@ def test_other_formats(fmt):
         rows = {row["label"]: row for row in json.loads(text)}
         assert rows["lddu (cpu)"]["mif1"]["std"] == pytest.approx(statistics.stdev([0.50, 0.54, 0.55]))
     elif fmt == "csv":
-        assert text.splitlines()[0] == "config,n,reported,mif1_mean,mif1_std"
+        assert text.splitlines()[0] == "config,method,preset,overrides,n,reported,mif1_mean,mif1_std"
+        import csv
+        import io
+
+        rows = {row["config"]: row for row in csv.DictReader(io.StringIO(text))}
+        queue_off = rows["lddu (cpu) [use_queue=false]"]
+        assert (queue_off["method"], queue_off["preset"]) == ("lddu", "cpu")
+        assert json.loads(queue_off["overrides"]) == {"use_queue": False} and rows["br"]["overrides"] == ""
     else:
         assert "\\textbf{" in text and "$\\pm$" in text
 
@@ -103,3 +121,12 @@ def test_reported_section_is_marked():
     text = leaderboard_markdown(records, "cmu-mosei", with_reported=True)
     assert "Reported in papers (not reproduced here)" in text and "LDDU (reported)" in text
     assert "swapped P and R" in text
+    header = next(line for line in text.split("## Reported in papers", 1)[1].splitlines() if "| method" in line)
+    assert "P (as printed)" in header and "R (as printed)" in header
+    assert "the printed P is the true recall" in text
+
+
+def test_footer_says_what_a_seed_varies_and_never_prints_none():
+    text = leaderboard_markdown([{**_record("br", 0, 0.5), "git_revision": None}], "d")
+    assert "A seed sets only each method's random_state" in text
+    assert "None" not in text and "Git revision: not recorded" in text

@@ -223,7 +223,7 @@ def _normalised_peaks(split, directions, modality="text") -> np.ndarray:
 
 
 def test_absent_emotions_leave_weak_confuser_windows(story_data):
-    # DESIGN 6: absent emotions sometimes leave weak windows of their signature, so crude pooling confuses
+    # The synthetic story: absent emotions sometimes leave weak windows of their signature, so crude pooling confuses
     # emotions. Against random directions (no confusers by construction), an absent emotion's own signature
     # must stand out in the upper tail far more often than chance, and still below its present cues.
     _, pattern, (train, _, _) = story_data

@@ -1,4 +1,4 @@
-"""The generative story of the synthetic MMER data (DESIGN.md section 6), in numpy only.
+"""The generative story of the synthetic MMER data, in numpy only.
 
 One sample, told in the order the code follows:
 

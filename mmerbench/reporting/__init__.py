@@ -1,1 +1,1 @@
-"""Leaderboard add-ons, plots and ``mmerbench report`` (DESIGN.md section 1)."""
+"""Leaderboard add-ons, plots and ``mmerbench report``."""

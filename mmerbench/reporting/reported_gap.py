@@ -3,7 +3,7 @@
 A reported row matches one of ours when the method names agree (case and
 punctuation ignored: ``ML-GCN`` is ``ml-gcn``); the leaderboard table already
 matched the dataset. Acc and miF1 are compared directly. The papers' printed
-P and R are really R and P (DESIGN.md section 4), so a P or R gap is only
+P and R are really R and P (README, "The protocol"), so a P or R gap is only
 computed under ``--legacy-pr``, where our P and R are shown in the papers'
 convention; otherwise those cells stay empty rather than compare two
 different quantities.

@@ -4,7 +4,8 @@ Plugin authors::
 
     from mmerbench.testing import check_method, parametrize_with_checks
 
-    check_method(MyMethod)                      # raises AssertionError naming each failed check
+    report = check_method(MyMethod)             # raises AssertionError naming each failed check
+    print(report)                               # which checks passed, which were skipped and why
 
     @parametrize_with_checks([MyMethod])        # one pytest test per check
     def test_contract(check):
@@ -13,6 +14,7 @@ Plugin authors::
 
 from mmerbench.testing.checks import (
     CHECKS,
+    CheckReport,
     CheckSkipped,
     check_method,
     method_checks,
@@ -23,6 +25,7 @@ from mmerbench.testing.fixtures import as_single_label, make_tiny_dataset, with_
 
 __all__ = [
     "CHECKS",
+    "CheckReport",
     "CheckSkipped",
     "as_single_label",
     "check_method",

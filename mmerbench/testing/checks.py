@@ -518,18 +518,55 @@ def method_checks(method, dataset=None, checks: Sequence[str] | None = None) -> 
         yield name, _bound(ctx, name, CHECKS[name])
 
 
-def check_method(method, dataset=None) -> None:
-    """Run every check; raise one AssertionError listing each failed check."""
-    failures = []
-    for _, check in method_checks(method, dataset):
+class CheckReport:
+    """Which checks :func:`check_method` ran: passed, skipped (with why) and failed (with the message)."""
+
+    def __init__(self, method: str):
+        self.method = method
+        self.passed: list[str] = []
+        self.skipped: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
+
+    @property
+    def ran(self) -> list[str]:
+        """Every check that ran to a verdict (passed or failed), in the order run."""
+        return self.passed + list(self.failed)
+
+    def __str__(self) -> str:
+        lines = [f"method {self.method!r}: {len(self.passed)} passed, {len(self.skipped)} skipped, "
+                 f"{len(self.failed)} failed"]
+        lines += [f"  passed  {name}" for name in self.passed]
+        lines += [f"  skipped {name}: {why}" for name, why in self.skipped.items()]
+        lines += [f"  FAILED  {name}: {message}" for name, message in self.failed.items()]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<CheckReport {str(self).splitlines()[0]}>"
+
+
+def check_method(method, dataset=None, *, verbose: bool = False) -> CheckReport:
+    """Run every check and return a :class:`CheckReport` of what ran (``print(report)`` lists each check).
+
+    Raises one AssertionError listing each failed check (and, below, the whole report). ``verbose=True``
+    prints the report too.
+    """
+    report = CheckReport(CheckContext(method).label)
+    for name, check in method_checks(method, dataset):
         try:
             check()
-        except CheckSkipped:
+        except CheckSkipped as exc:
+            report.skipped[name] = str(exc)
             continue
         except AssertionError as exc:
-            failures.append(str(exc))
-    if failures:
-        raise AssertionError(f"{len(failures)} contract check(s) failed:\n" + "\n".join(failures))
+            report.failed[name] = str(exc)
+            continue
+        report.passed.append(name)
+    if verbose:
+        print(report)
+    if report.failed:
+        raise AssertionError(f"{len(report.failed)} contract check(s) failed:\n" + "\n".join(report.failed.values())
+                             + "\n\n" + str(report))
+    return report
 
 
 def registered_method_names() -> list[str]:
