@@ -88,3 +88,21 @@ def test_encoder_attention_dropout_is_separate_from_residual_dropout():
     assert {layer.self_attn.dropout for layer in same.encoder.layers} == {0.3}
     assert {layer.self_attn.dropout for layer in split.encoder.layers} == {0.0}
     assert {layer.dropout1.p for layer in split.encoder.layers} == {0.3}
+
+
+def test_seeded_construction_draws_the_same_weights_as_pytorchs_modules():
+    """Seeded runs start exactly where they started with nn.MultiheadAttention / nn.TransformerEncoder."""
+    torch.manual_seed(3)
+    reference = nn.MultiheadAttention(8, 2, batch_first=True)
+    torch.manual_seed(3)
+    ours = MultiheadAttention(8, 2)
+    assert all(torch.equal(a, b) for a, b in zip(reference.state_dict().values(), ours.state_dict().values()))
+    torch.manual_seed(4)
+    layer = nn.TransformerEncoderLayer(8, 2, 16, 0.1, batch_first=True, norm_first=True)
+    reference = nn.TransformerEncoder(layer, 3, enable_nested_tensor=False)
+    after_reference = torch.rand(1)
+    torch.manual_seed(4)
+    ours = TransformerEncoder(8, 2, 3, 16, 0.1)
+    assert torch.equal(torch.rand(1), after_reference)  # the same number of random draws
+    assert reference.state_dict().keys() == ours.state_dict().keys()
+    assert all(torch.equal(reference.state_dict()[k], ours.state_dict()[k]) for k in reference.state_dict())

@@ -27,7 +27,7 @@ caller through ``has_key``.
 
 from __future__ import annotations
 
-import math
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -104,11 +104,10 @@ class MultiheadAttention(nn.Module):
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
         self.out_proj = nn.Linear(dim, dim)
-        # nn.MultiheadAttention's initialisation.
+        # nn.MultiheadAttention's initialisation, in its order of random draws (out_proj's default
+        # init first, then Xavier on the input projection), so seeded models start exactly as before.
         nn.init.xavier_uniform_(self.in_proj_weight)
         nn.init.zeros_(self.out_proj.bias)
-        bound = 1 / math.sqrt(dim)
-        nn.init.uniform_(self.out_proj.weight, -bound, bound)
 
     def _heads(self, x: torch.Tensor, part: int) -> torch.Tensor:
         weight = self.in_proj_weight[part * self.dim:(part + 1) * self.dim]
@@ -172,10 +171,10 @@ class TransformerEncoder(nn.Module):
     def __init__(self, dim: int, heads: int, layers: int, feedforward: int, dropout: float = 0.1,
                  activation: str = "relu", norm_first: bool = True, attention_dropout: float | None = None):
         super().__init__()
-        self.layers = nn.ModuleList([
-            TransformerEncoderLayer(dim, heads, feedforward, dropout, activation, norm_first, attention_dropout)
-            for _ in range(layers)
-        ])
+        # As nn.TransformerEncoder: one layer initialised, then copied, so every layer starts from the
+        # same weights and a seeded model draws the same random numbers as with PyTorch's module.
+        layer = TransformerEncoderLayer(dim, heads, feedforward, dropout, activation, norm_first, attention_dropout)
+        self.layers = nn.ModuleList([copy.deepcopy(layer) for _ in range(layers)])
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:

@@ -18,6 +18,7 @@ greedily.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
