@@ -64,6 +64,7 @@ READ_ONLY_COMMANDS = [
     ["leaderboard"],
     ["leaderboard", "--format", "json"],
     ["run", "--methods", "prior,br", "--datasets", "tiny", "--dry-run"],
+    ["report", "--out", "REPORT_OUT"],  # the report is written outside the results folder
 ]
 
 
@@ -73,6 +74,7 @@ def test_read_only_commands_never_modify_even_a_damaged_store(finished_store, tm
     # Damage: the schema-version row is gone (a read-write open would write it back).
     _sql(results, ("DELETE FROM meta", ()))
     before = _snapshot(results)
+    command = [str(tmp_path / "report-out") if part == "REPORT_OUT" else part for part in command]
     assert main([*command, "--results", str(results)]) == 0, capsys.readouterr().err
     assert _snapshot(results) == before
 
