@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mmerbench_methods._blocks.attention import key_padding_fallback
 from mmerbench_methods._blocks.masking import masked_softmax
 
 
@@ -123,8 +124,7 @@ def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask
     fused kernels return NaN for a row with nothing to attend to); callers
     zero the values at padded steps, so its context is exactly 0.
     """
-    allowed = mask.clone()
-    allowed[:, 0] |= ~mask.any(dim=1)
+    allowed, _ = key_padding_fallback(mask)
     return F.scaled_dot_product_attention(
         queries.unsqueeze(1), keys.unsqueeze(1), values.unsqueeze(1),
         attn_mask=allowed[:, None, None, :], scale=scale,

@@ -110,7 +110,6 @@ Gaussian (mu, sigma) for figures such as the paper's t-SNE (Figure 4).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
@@ -119,6 +118,7 @@ from torch import nn
 from mmerbench.data import Split
 from mmerbench.errors import UsageError
 from mmerbench.training import Batch, TorchMethod
+from mmerbench_methods._blocks.optim import warmup_factor
 from mmerbench_methods._blocks.supcon import EmbeddingQueue, supervised_contrastive_loss
 from mmerbench_methods.lddu.bert_adam import BertAdam, decay_groups, warmup_cosine_factor
 from mmerbench_methods.lddu.losses import (
@@ -304,14 +304,7 @@ class LDDU(TorchMethod):
         kind = torch.optim.AdamW if self.optimizer == "adamw" else torch.optim.Adam
         optimizer = kind(model.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
         warmup = max(1, int(round(float(self.warmup_fraction) * total_steps))) if self.warmup_fraction > 0 else 0
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = (step - warmup) / max(1, total_steps - warmup)
-            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_factor(warmup, total_steps, "cosine"))
 
     def _fit(self, train: Split, valid: Split | None) -> None:
         super()._fit(train, valid)
