@@ -110,7 +110,6 @@ Gaussian (mu, sigma) for figures such as the paper's t-SNE (Figure 4).
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from torch import nn
