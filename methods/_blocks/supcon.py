@@ -53,9 +53,6 @@ class EmbeddingQueue(nn.Module):
     def __len__(self) -> int:
         return self.size
 
-    def clear(self) -> None:
-        self.size, self.next = 0, 0
-
     @torch.no_grad()
     def enqueue(self, embeddings: torch.Tensor, classes: torch.Tensor) -> None:
         """Append (n, dim) rows with (n,) class ids; the oldest rows make room."""
