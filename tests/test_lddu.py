@@ -463,3 +463,25 @@ def test_encoder_checkpointing_changes_no_number_and_attention_dropout_is_separa
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain_grads, checkpointed_grads))
     assert make_method("lddu", preset="reference-code").attention_dropout == 0.3  # the released code's
     assert make_method("lddu").attention_dropout == 0.0
+
+
+def test_reference_code_preset_takes_the_released_encoder_and_xavier_latent_layers(dataset):
+    from mmerbench_methods._blocks.encoders import BertStyleEncoder, ModalityEncoder
+
+    reference = make_method("lddu", preset="reference-code")
+    assert (reference.encoder_style, reference.latent_init) == ("bert", "xavier")
+    assert (make_method("lddu").encoder_style, make_method("lddu", preset="cpu").latent_init) == ("pre-ln", "pytorch")
+    sizes = dict(hidden=32, heads=4, emotion_dim=64, latent=48)
+    _, bert = prepared(dataset, encoder_style="bert", latent_init="xavier", **sizes)
+    _, plain = prepared(dataset, **sizes)
+    assert all(isinstance(e, BertStyleEncoder) for e in bert.encoders.values())
+    assert all(isinstance(e, ModalityEncoder) for e in plain.encoders.values())
+    for layer, fan_in, fan_out in ((bert.latent_encoder.layers[0], 64, 48), (bert.mu_head, 32, 48)):
+        xavier_bound = math.sqrt(6.0 / (fan_in + fan_out))
+        weights = layer.weight.detach()
+        # uniform on +-bound: its largest draw is near the bound, far above nn.Linear's 1/sqrt(fan_in)
+        assert weights.abs().max() <= xavier_bound and weights.abs().max() > 0.95 * xavier_bound
+    default = plain.latent_encoder.layers[0].weight.detach().abs().max()
+    assert default <= 1.0 / math.sqrt(64)
+    with pytest.raises(UsageError, match="encoder_style='post-ln' is not valid"):
+        prepared(dataset, encoder_style="post-ln")

@@ -58,3 +58,57 @@ class ModalityEncoder(nn.Module):
         if self.encoder is not None:
             h = self.encoder(h, mask)  # a sample with no valid step gets zeros, not NaN
         return self.output_norm(h) * mask.unsqueeze(-1).to(h.dtype)
+
+
+class BertStyleEncoder(nn.Module):
+    """The encoder of the LDDU/TAILOR released code (their ``BertModel``, ``VisualModel``, ``AudioModel``),
+    for presets that follow that code.
+
+    LayerNorm over raw features, Linear embedding plus learned positions, LayerNorm and
+    dropout, then post-LN layers with GELU whose feed-forward has no inner dropout; every Linear and
+    Embedding weight drawn from normal(0, ``init_std``), biases zero; every LayerNorm's eps 1e-12. Differs from
+    :class:`ModalityEncoder` (pre-LN, sinusoidal positions, ReLU, PyTorch's default initialisation),
+    which the ``paper`` presets keep. Padded outputs are zeroed.
+    """
+
+    def __init__(self, input_dim: int, dim: int, layers: int, heads: int, dropout: float = 0.3,
+                 feedforward: int | None = None, max_steps: int = 512, attention_dropout: float | None = None,
+                 init_std: float = 0.02):
+        super().__init__()
+        self.input_norm = nn.LayerNorm(input_dim, eps=1e-12)
+        self.project = nn.Linear(input_dim, dim)
+        self.positions = nn.Embedding(max_steps, dim)
+        self.embedding_norm = nn.LayerNorm(dim, eps=1e-12)
+        self.dropout = nn.Dropout(dropout)
+        self.encoder = (
+            TransformerEncoder(dim, heads, layers, feedforward or 4 * dim, dropout, "gelu", norm_first=False,
+                               attention_dropout=attention_dropout) if layers else None
+        )
+        if self.encoder is not None:
+            for layer in self.encoder.layers:
+                layer.dropout = nn.Identity()  # BERT's intermediate (dense -> GELU) has no dropout
+                layer.norm1.eps = layer.norm2.eps = 1e-12
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, 0.0, init_std)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+        # The attention block keeps its projections in one in_proj parameter (nn.MultiheadAttention's
+        # layout), which is not an nn.Linear: draw it as BERT draws its query/key/value weights.
+        for name, parameter in self.named_parameters():
+            if name.endswith("in_proj_weight"):
+                nn.init.normal_(parameter, 0.0, init_std)
+            elif name.endswith("in_proj_bias"):
+                nn.init.zeros_(parameter)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, input_dim), (B, T) bool -> (B, T, dim)."""
+        steps = x.shape[1]
+        if steps > self.positions.num_embeddings:
+            raise ValueError(f"sequence of {steps} steps is longer than the {self.positions.num_embeddings} "
+                             "learned positions")
+        h = self.project(self.input_norm(x)) + self.positions.weight[:steps].unsqueeze(0)
+        h = self.dropout(self.embedding_norm(h))
+        if self.encoder is not None:
+            h = self.encoder(h, mask)
+        return h * mask.unsqueeze(-1).to(h.dtype)

@@ -27,7 +27,10 @@ Network (model.py)
   attention kernels apply on CPU, which take no dropout, so no (B, heads,
   T, T) map is kept: what lets 500-frame unaligned batches of 128 fit);
   ``checkpoint_encoders`` False (True recomputes the encoders in backward:
-  identical numbers, less memory, ~1/3 more time); ``label_dim`` and
+  identical numbers, less memory, ~1/3 more time); ``encoder_style``
+  "pre-ln" | "bert" (the code's post-LN BERT layers with learned positions,
+  GELU and normal(0, 0.02) initialisation; see model.py); ``latent_init``
+  "pytorch" | "xavier" (the code's, on the latent encoder); ``label_dim`` and
   ``attention_dim`` 256 (code); ``emotion_dim`` (Z) 128 | 256;
   ``latent`` 64 | 128; ``dropout`` 0.1 in the heads.
 Loss: L = weight_cls L_cls + weight_ocl L_ocl + weight_scl L_scl + weight_dir L_dir + weight_kl L_kl
@@ -84,7 +87,7 @@ Ablations (the paper's Table 3), each removing its term and only it
 Presets: ``paper`` (the defaults), ``reference-code`` (the released code's
 values above: BertAdam and its schedule, its 36-class SupCon with every
 queue row an anchor, its calibration term, threshold 0.21; epochs still
-selected on validation; the encoder stays mmerbench's, see model.py), ``cpu`` (smaller widths, one
+selected on validation; the code's encoder and initialisation, see model.py), ``cpu`` (smaller widths, one
 Transformer layer, lr 3e-3, batch 32, 12 epochs and L_scl weight 0.1, for a
 2-core CPU; see the preset's comment).
 
@@ -130,7 +133,7 @@ from mmerbench_methods.lddu.losses import (
     parse_pairs,
     reference_code_calibration_loss,
 )
-from mmerbench_methods.lddu.model import LDDUConfig, LDDUModel, fuse
+from mmerbench_methods.lddu.model import ENCODER_STYLES, LATENT_INITS, LDDUConfig, LDDUModel, fuse
 
 SCL_ANCHORS = ("present", "batch", "batch+queue")
 TRAIN_GATES = ("y_dir", "truth")
@@ -148,6 +151,7 @@ class LDDU(TorchMethod):
         "reference-code": {
             "batch_size": 64, "lr": 2e-4, "optimizer": "bertadam", "weight_decay": 0.01,
             "emotion_dim": 256, "latent": 128, "attention_dropout": 0.3,
+            "encoder_style": "bert", "latent_init": "xavier",
             "weight_ocl": 0.3, "weight_scl": 1.0, "weight_dir": 0.3,
             "similarity_scale": 0.5, "scl_anchors": "batch+queue", "scl_anchors_without_positives": "zero",
             "ocl_pairs": ["DS"], "ocl_signals": "reference-code", "threshold": "published",
@@ -175,7 +179,8 @@ class LDDU(TorchMethod):
         self,
         # network
         hidden: int = 256, layers: int = 3, heads: int = 8, feedforward: int = 256, encoder_dropout: float = 0.3,
-        attention_dropout: float = 0.0, checkpoint_encoders: bool = False,
+        attention_dropout: float = 0.0, checkpoint_encoders: bool = False, encoder_style: str = "pre-ln",
+        latent_init: str = "pytorch",
         label_dim: int = 256, attention_dim: int = 256, emotion_dim: int = 128, latent: int = 64,
         dropout: float = 0.1,
         # loss weights
@@ -204,6 +209,8 @@ class LDDU(TorchMethod):
         self.encoder_dropout = encoder_dropout
         self.attention_dropout = attention_dropout
         self.checkpoint_encoders = checkpoint_encoders
+        self.encoder_style = encoder_style
+        self.latent_init = latent_init
         self.label_dim = label_dim
         self.attention_dim = attention_dim
         self.emotion_dim = emotion_dim
@@ -256,6 +263,8 @@ class LDDU(TorchMethod):
             ("ocl_signals", self.ocl_signals, OCL_SIGNALS),
             ("optimizer", self.optimizer, OPTIMIZERS),
             ("emotion_space_ablation", self.emotion_space_ablation, EMOTION_SPACE_ABLATIONS),
+            ("encoder_style", self.encoder_style, ENCODER_STYLES),
+            ("latent_init", self.latent_init, LATENT_INITS),
         ):
             if value not in valid:
                 raise UsageError(f"lddu.{name}={value!r} is not valid: use one of {', '.join(valid)}")
@@ -277,7 +286,10 @@ class LDDU(TorchMethod):
             emotion_dim=self.emotion_dim, latent=self.latent, dropout=self.dropout,
             emotion_space=("attention" if self.use_emotion_attention else
                            "mlp-attention" if self.emotion_space_ablation == "mlp-attention" else "pooled"),
-            max_steps=max(4096, *train.steps.values()),
+            # learned positions (encoder_style "bert") are trained only where sequences reach; 512
+            # covers MOSEI's unaligned frames with an untrained margin, sinusoidal ones are free
+            max_steps=max(512 if self.encoder_style == "bert" else 4096, *train.steps.values()),
+            encoder_style=self.encoder_style, latent_init=self.latent_init,
         )
 
     def build_model(self, train: Split) -> nn.Module:

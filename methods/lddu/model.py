@@ -11,7 +11,8 @@ The network, top to bottom (M modalities, q labels, B samples):
        y    = g * y_mu + (1 - g) * y_sigma,   g = y_dir (or the truth-aware gate while training)
 
 Differences from the released code's network (``src/models/myModels.py``),
-all in the encoder of step 1 (the shared ``ModalityEncoder``): pre-LN
+by default (``encoder_style="pre-ln"``, ``latent_init="pytorch"``), all in
+the encoder of step 1 (the shared ``ModalityEncoder``): pre-LN
 Transformer layers (the code's BERT layers are post-LN), fixed sinusoidal
 positions (code: learned position embeddings, 60 of them, which cannot
 cover 500-frame unaligned inputs), ReLU feed-forward (code: GELU), dropout
@@ -20,7 +21,12 @@ probabilities), PyTorch's default initialisation (code: normal(0, 0.02) in
 the encoders), and padded frames masked in the label-wise attention (the
 code's attention softmax also covers padding). Everything after the
 encoders follows the code's shapes; the latent encoder keeps PyTorch's
-default initialisation where the code uses Xavier.
+default initialisation where the code uses Xavier. ``encoder_style="bert"``
+(``BertStyleEncoder``: post-LN, learned positions, GELU, normal(0, 0.02)
+initialisation, LayerNorm eps 1e-12) and ``latent_init="xavier"`` take the
+code's choices instead; the ``reference-code`` preset sets both. What stays
+different: padding masked in the label-wise attention, and a sample with no
+valid step encoded as zeros (the code's BERT attends uniformly over padding).
 
 The losses (SupCon over the distributions, the ordinal calibration loss) live
 in ``losses.py``; the training loop and the hyperparameters in ``method.py``.
@@ -37,10 +43,12 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from mmerbench_methods._blocks.encoders import ModalityEncoder
+from mmerbench_methods._blocks.encoders import BertStyleEncoder, ModalityEncoder
 from mmerbench_methods._blocks.label_attention import LabelWiseAttention, MLPLabelAttention, PooledLabelProjection
 
 EMOTION_SPACES = ("attention", "mlp-attention", "pooled")
+ENCODER_STYLES = ("pre-ln", "bert")
+LATENT_INITS = ("pytorch", "xavier")
 
 
 @dataclass
@@ -68,6 +76,10 @@ class LDDUConfig:
     # additive attention scored by an MLP, no label embeddings) | "pooled" (mean-pool + MLP, cruder)
     emotion_space: str = "attention"
     max_steps: int = 4096  # longest sequence the position table covers
+    # "pre-ln" (the shared ModalityEncoder) | "bert" (the released code's post-LN encoder, BertStyleEncoder)
+    encoder_style: str = "pre-ln"
+    # the latent encoder's and mu/sigma heads' weights: "pytorch" (nn.Linear's default) | "xavier" (the code's)
+    latent_init: str = "pytorch"
     log_variance_limit: float = 15.0  # clamp on log sigma^2, so exp() never overflows
 
 
@@ -108,15 +120,20 @@ class LDDUModel(nn.Module):
         super().__init__()
         if config.emotion_space not in EMOTION_SPACES:
             raise ValueError(f"emotion_space={config.emotion_space!r}: use one of {EMOTION_SPACES}")
+        if config.encoder_style not in ENCODER_STYLES:
+            raise ValueError(f"encoder_style={config.encoder_style!r}: use one of {ENCODER_STYLES}")
+        if config.latent_init not in LATENT_INITS:
+            raise ValueError(f"latent_init={config.latent_init!r}: use one of {LATENT_INITS}")
         self.config = config
         self.modalities = list(config.modality_dims)
         q, d, z, latent, m = config.n_labels, config.hidden, config.emotion_dim, config.latent, len(self.modalities)
 
         # 1. per-modality input LayerNorm + Transformer
+        encoder = BertStyleEncoder if config.encoder_style == "bert" else ModalityEncoder
         self.encoders = nn.ModuleDict({
-            name: ModalityEncoder(dim_in, d, config.layers, config.heads, config.encoder_dropout,
-                                  feedforward=config.feedforward, max_steps=config.max_steps,
-                                  attention_dropout=config.attention_dropout)
+            name: encoder(dim_in, d, config.layers, config.heads, config.encoder_dropout,
+                          feedforward=config.feedforward, max_steps=config.max_steps,
+                          attention_dropout=config.attention_dropout)
             for name, dim_in in config.modality_dims.items()
         })
         # 2. emotion space: shared label embeddings, one attention per modality
@@ -141,6 +158,10 @@ class LDDUModel(nn.Module):
         self.latent_encoder = GroupedMLP(m, [z, z * 3 // 4, z // 2, z // 2], dropout=0.0)
         self.mu_head = GroupedLinear(m, z // 2, latent)
         self.log_variance_head = GroupedLinear(m, z // 2, latent)
+        if config.latent_init == "xavier":  # the released LatentEncoder: Xavier-uniform weights, default biases
+            for layer in [*self.latent_encoder.layers, self.mu_head, self.log_variance_head]:
+                for g in range(m):
+                    nn.init.xavier_uniform_(layer.weight.data[g])
         # 5. per-label fusion classifiers on the concatenated means / standard deviations
         self.mu_classifier = GroupedMLP(q, [m * latent, d // 2, 1], config.dropout)
         self.sigma_classifier = GroupedMLP(q, [m * latent, d // 2, 1], config.dropout)
