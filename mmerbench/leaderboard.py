@@ -242,7 +242,9 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
     return text
 
 
-def provenance(records: list[dict], dataset: str) -> str:
+def provenance(records: list[dict], dataset: str, metrics=None) -> str:
+    from mmerbench.reporting.reproduce import dataset_line, presets_line, reproduce_command
+
     ok = [r for r in records if r.get("dataset") == dataset and r.get("status") == "ok"]
     if not ok:
         return ""
@@ -264,6 +266,8 @@ def provenance(records: list[dict], dataset: str) -> str:
         f"Seeds: {', '.join(map(str, seeds))}. {seed_meaning(resampled)}",
         f"Dataset: {dataset}, file fingerprint {', '.join(file_fingerprints)} (what `mmerbench data verify` "
         f"prints), splits fingerprint {', '.join(fingerprints)} (the train/valid/test split the jobs used)",
+        *([line] if (line := dataset_line(dataset)) else []),
+        presets_line(ok),
         f"Devices: {', '.join(devices)}",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"Git revision: {', '.join(revisions)}",
@@ -271,6 +275,16 @@ def provenance(records: list[dict], dataset: str) -> str:
         "Reproduce a row: `mmerbench results --format json` gives each job's command line, e.g. "
         f"`{ok[0].get('command', '')}`",
     ]
+    command = reproduce_command(ok)
+    if command:
+        table = f"mmerbench leaderboard --dataset {dataset} --publish"
+        if metrics:
+            table += f" --metrics {','.join(metrics)}"
+        lines.append(f"Reproduce the table: `{command}`, then `{table}` (add `--results DIR` to both to keep "
+                     "the run apart)")
+    else:
+        lines.append("Reproduce the table: its jobs were run with more than one set of options; re-run each "
+                     "row's command above")
     return "\n".join(f"- {line}" for line in lines)
 
 
@@ -323,7 +337,7 @@ def leaderboard_markdown(records: list[dict], dataset: str, *, with_reported: bo
     robustness = robustness_markdown(records, dataset, **(robustness_options or {}))
     if robustness:
         parts += ["", robustness]
-    parts += ["", "## Provenance", "", provenance(records, dataset)]
+    parts += ["", "## Provenance", "", provenance(records, dataset, metrics)]
     return "\n".join(parts) + "\n"
 
 
