@@ -26,7 +26,9 @@ METRIC_TITLES = {
     "subset_acc": "SubsetAcc", "single_acc": "Acc(1)", "wf1": "wF1",
     "ece": "ECE", "ece_label": "ECE(label)", "brier": "Brier", "nll": "NLL", "unc_auroc": "UncAUROC",
     "aurc": "AURC", "noise_spearman": "NoiseRho",
+    "unc_auroc_entropy": "UncAUROC(H)", "aurc_entropy": "AURC(H)", "noise_spearman_entropy": "NoiseRho(H)",
 }
+UNCERTAINTY_METRICS = ("unc_auroc", "aurc", "noise_spearman")
 FORMATS = ("markdown", "csv", "json", "latex")
 
 
@@ -242,6 +244,23 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
     return text
 
 
+def uncertainty_source_note(records: list[dict], dataset: str, metrics) -> list[str]:
+    """Where the uncertainty columns come from: a method's own score, or the entropy of its probabilities."""
+    shown = [m for m in (metrics or ()) if m.removesuffix("_entropy") in UNCERTAINTY_METRICS]
+    if not shown:
+        return []
+    own = sorted({r["method"] for r in records if r.get("dataset") == dataset and r.get("status") == "ok"
+                  and r.get("uncertainty_source") == "own"})
+    names = ", ".join(METRIC_TITLES.get(m, m) for m in shown if not m.endswith("_entropy"))
+    text = (f"{names}: computed from the method's own uncertainty (`predict_uncertainty`) where it has one "
+            f"({', '.join(own) if own else 'no method here'}), else from the Bernoulli entropy of its "
+            "probabilities, per label (see the README's uncertainty scores).")
+    if any(m.endswith("_entropy") for m in shown):
+        text += (" (H) columns: the entropy baseline of the same fitted model, filled only for methods with "
+                 "their own score, so the two can be read side by side.")
+    return [text]
+
+
 def provenance(records: list[dict], dataset: str, metrics=None) -> str:
     from mmerbench.reporting.reproduce import dataset_line, presets_line, reproduce_command
 
@@ -313,7 +332,7 @@ def leaderboard_markdown(records: list[dict], dataset: str, *, with_reported: bo
     rows = build_rows(records, dataset)
     footer = significance_footer(rows, records, results_dir, ci, metrics)
     parts = [f"# {dataset}", "", render(rows, "markdown", metrics, legacy_pr=legacy_pr)]
-    for line in footer:
+    for line in footer + uncertainty_source_note(records, dataset, metrics):
         parts += ["", line]
     if with_reported:
         reported = reported_rows(dataset)

@@ -485,3 +485,23 @@ def test_reference_code_preset_takes_the_released_encoder_and_xavier_latent_laye
     assert default <= 1.0 / math.sqrt(64)
     with pytest.raises(UsageError, match="encoder_style='post-ln' is not valid"):
         prepared(dataset, encoder_style="post-ln")
+
+
+def test_random_queue_start_is_the_released_codes_full_queue_of_rows_that_match_nothing(dataset):
+    method, model = prepared(dataset, queue_start="random", queue_size=96)
+    embeddings, classes = method.queue_.contents(ordered=True)
+    assert embeddings.shape == (96, 2 * TINY["latent"]) and len(method.queue_) == 96
+    torch.testing.assert_close(embeddings.norm(dim=0), torch.ones(embeddings.shape[1]))  # columns, not rows
+    assert classes.unique().numel() == 96 and int(classes.max()) < 0  # no positive for anyone, not even each other
+    assert make_method("lddu", preset="reference-code").queue_start == "random"
+    assert make_method("lddu").queue_start == "empty" and len(prepared(dataset)[0].queue_) == 0
+    # with every queue row an anchor (the code's SupCon) the rows enter the mean as zeros: the first loss shrinks
+    batch = first_batch(dataset.train)
+    losses = {}
+    for start in ("empty", "random"):
+        method, model = prepared(dataset, queue_start=start, queue_size=96, scl_anchors="batch+queue",
+                                 scl_anchors_without_positives="zero")
+        with torch.no_grad():
+            outputs = model(batch.features, batch.masks)
+            losses[start] = float(method.contrastive_loss(outputs, batch.labels))
+    assert losses["random"] < losses["empty"]

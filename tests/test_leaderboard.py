@@ -130,3 +130,17 @@ def test_footer_says_what_a_seed_varies_and_never_prints_none():
     text = leaderboard_markdown([{**_record("br", 0, 0.5), "git_revision": None}], "d")
     assert "A seed sets only each method's random_state" in text
     assert "None" not in text and "Git revision: not recorded" in text
+
+
+def test_uncertainty_columns_say_whose_score_they_are():
+    from mmerbench.leaderboard import uncertainty_source_note
+
+    records = [{"method": "lddu", "dataset": "d", "status": "ok", "uncertainty_source": "own"},
+               {"method": "br", "dataset": "d", "status": "ok", "uncertainty_source": "entropy"},
+               {"method": "mcur", "dataset": "other", "status": "ok", "uncertainty_source": "own"}]
+    (note,) = uncertainty_source_note(records, "d", ["mif1", "unc_auroc", "unc_auroc_entropy"])
+    assert "own uncertainty (`predict_uncertainty`) where it has one (lddu)" in note and "mcur" not in note
+    assert "(H) columns" in note
+    (plain,) = uncertainty_source_note(records, "d", ["aurc"])
+    assert plain.startswith("AURC:") and "(H)" not in plain
+    assert uncertainty_source_note(records, "d", ["mif1", "ece"]) == []

@@ -41,8 +41,11 @@ Loss: L = weight_cls L_cls + weight_ocl L_ocl + weight_scl L_scl + weight_dir L_
   to thousands for frequent labels, log sigma^2 near its clamp), and
   S = 1/||sigma|| in L_ocl is then nearly uniform over the batch.
 Contrastive disentangled distributions (L_scl, the shared SupCon block)
-- ``temperature`` 0.07 (both); ``queue_size`` 8192 (both; the code fills its
-  queue with random vectors at start; here it starts empty);
+- ``temperature`` 0.07 (both); ``queue_size`` 8192 (both); ``queue_start``
+  "empty" | "random" (the code's: the queue starts full of tiny random rows
+  whose labels match nothing, see ``random_queue_rows``; with every queue row
+  an anchor they enter the mean as zeros, so the first queue/(B*M*36) steps'
+  L_scl is diluted: the code's first-epoch training loss is lower for it);
   ``similarity_scale``: z = scale * e1.e2, 1.0 | 0.5 (the code divides by 2);
   ``scl_anchors``: "present" (paper: the batch's distributions of present
   emotions) | "batch+queue" (code: every batch and queue row is an anchor,
@@ -140,6 +143,17 @@ TRAIN_GATES = ("y_dir", "truth")
 OCL_SIGNALS = ("paper", "reference-code")
 OPTIMIZERS = ("adam", "adamw", "bertadam")
 EMOTION_SPACE_ABLATIONS = ("mlp-attention", "mean-pool")
+QUEUE_STARTS = ("empty", "random")
+
+
+def random_queue_rows(capacity: int, dim: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The released code's initial queue: Gaussian rows normalised over the queue axis (each column has
+    unit norm, so every row is tiny, ~sqrt(dim / capacity)), with labels that match nothing: the code
+    draws float labels from a Gaussian; here each row gets its own negative class id, below the 36
+    distribution classes. They are negatives for every anchor and, as anchors, have no positive."""
+    rows = torch.nn.functional.normalize(torch.randn(capacity, dim), dim=0)
+    classes = -torch.arange(1, capacity + 1)
+    return rows.to(device), classes.to(device)
 
 
 class LDDU(TorchMethod):
@@ -151,7 +165,7 @@ class LDDU(TorchMethod):
         "reference-code": {
             "batch_size": 64, "lr": 2e-4, "optimizer": "bertadam", "weight_decay": 0.01,
             "emotion_dim": 256, "latent": 128, "attention_dropout": 0.3,
-            "encoder_style": "bert", "latent_init": "xavier",
+            "encoder_style": "bert", "latent_init": "xavier", "queue_start": "random",
             "weight_ocl": 0.3, "weight_scl": 1.0, "weight_dir": 0.3,
             "similarity_scale": 0.5, "scl_anchors": "batch+queue", "scl_anchors_without_positives": "zero",
             "ocl_pairs": ["DS"], "ocl_signals": "reference-code", "threshold": "published",
@@ -189,7 +203,7 @@ class LDDU(TorchMethod):
         # contrastive distributions
         temperature: float = 0.07, queue_size: int = 8192, similarity_scale: float = 1.0,
         scl_anchors: str = "present", scl_anchors_without_positives: str = "skip",
-        scl_representation: str = "mu+sigma",
+        scl_representation: str = "mu+sigma", queue_start: str = "empty",
         # fusion and calibration
         train_gate: str = "y_dir", ocl_pairs: tuple = ("DR", "SR"), ocl_signals: str = "paper",
         # ablation switches (the paper's Table 3)
@@ -234,6 +248,7 @@ class LDDU(TorchMethod):
         self.use_dir_loss = use_dir_loss
         self.use_scl = use_scl
         self.use_queue = use_queue
+        self.queue_start = queue_start
         self.use_ocl = use_ocl
         self.use_y_mu = use_y_mu
         self.use_y_sigma = use_y_sigma
@@ -265,6 +280,7 @@ class LDDU(TorchMethod):
             ("emotion_space_ablation", self.emotion_space_ablation, EMOTION_SPACE_ABLATIONS),
             ("encoder_style", self.encoder_style, ENCODER_STYLES),
             ("latent_init", self.latent_init, LATENT_INITS),
+            ("queue_start", self.queue_start, QUEUE_STARTS),
         ):
             if value not in valid:
                 raise UsageError(f"lddu.{name}={value!r} is not valid: use one of {', '.join(valid)}")
@@ -300,6 +316,8 @@ class LDDU(TorchMethod):
         parts = 2 if self.scl_representation == "mu+sigma" else 1
         capacity = int(self.queue_size) if (self.use_scl and self.use_queue) else 0
         self.queue_ = EmbeddingQueue(capacity, parts * int(self.latent)).to(self.device_)
+        if self.queue_start == "random" and capacity:
+            self.queue_.enqueue(*random_queue_rows(capacity, parts * int(self.latent), self.device_))
         self.history_ = CorrectnessHistory(len(train), train.n_labels, device=self.device_)
 
     def on_epoch_end(self, model: nn.Module, epoch: int) -> None:
