@@ -262,7 +262,7 @@ def uncertainty_source_note(records: list[dict], dataset: str, metrics) -> list[
 
 
 def provenance(records: list[dict], dataset: str, metrics=None) -> str:
-    from mmerbench.reporting.reproduce import dataset_line, presets_line, reproduce_command
+    from mmerbench.reporting.reproduce import dataset_line, presets_line, reproduce_command, threads_line
 
     ok = [r for r in records if r.get("dataset") == dataset and r.get("status") == "ok"]
     if not ok:
@@ -288,6 +288,7 @@ def provenance(records: list[dict], dataset: str, metrics=None) -> str:
         *([line] if (line := dataset_line(dataset)) else []),
         presets_line(ok),
         f"Devices: {', '.join(devices)}",
+        *([line] if (line := threads_line(ok)) else []),
         "Packages: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"Git revision: {', '.join(revisions)}",
         f"Generated: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",

@@ -57,3 +57,11 @@ def test_a_preset_that_another_row_defines_but_did_not_use_blocks_the_merge(caps
     records = records_of({**cpu, **default})
     assert reproduce_command(records) is None
     assert presets_line(records).startswith("Presets: cpu (mult); none, the method's defaults (lddu).")
+
+
+def test_the_thread_count_is_stated_because_it_changes_deep_results():
+    from mmerbench.reporting.reproduce import threads_line
+
+    assert threads_line([{"threads": 1}, {"threads": 1}]).startswith("Threads per job: 1 ")
+    assert threads_line([{"threads": 2}, {"threads": 1}]).startswith("Threads per job: 1, 2 ")
+    assert threads_line([{"method": "br"}]) is None
