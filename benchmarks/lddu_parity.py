@@ -49,6 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lddu_step import overrides  # a sibling script: benchmarks/ is on sys.path when one runs
+
 RELEASED_DIMS = {"text": 768, "audio": 74, "vision": 35}
 THRESHOLD = 0.21
 
@@ -155,19 +157,6 @@ def scratch_copy(args) -> Path:
     return target
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    overrides = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator:
-            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE, e.g. encoder_style=pre-ln")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    return overrides
-
-
 def mmerbench_loop(args, dataset, seed: int) -> list[dict]:
     from mmerbench.api import make_method
 
@@ -175,7 +164,7 @@ def mmerbench_loop(args, dataset, seed: int) -> list[dict]:
                  attention_dim=args.hidden, emotion_dim=args.hidden, latent=args.latent)
     method = make_method("lddu", preset="reference-code", layers=args.layers, queue_size=args.queue, **sizes,
                          epochs=args.epochs, patience=args.epochs, random_state=seed, device="cpu",
-                         **parse_overrides(args.overrides))
+                         **overrides(args.overrides))
     method.fit(dataset.train, dataset.valid)
     curve = []
     for row in method.fit_info_["curve"]:  # valid_mif1 is at the fixed (published) threshold 0.21
