@@ -78,3 +78,16 @@ def test_ml_gcn_learns_beyond_the_label_prior():
     learned = micro_f1(truth, method.predict(dataset.test).astype(bool))
     baseline = micro_f1(truth, prior.predict(dataset.test).astype(bool))
     assert learned >= baseline + 0.05, (learned, baseline)
+
+
+def test_attention_probabilities_are_not_dropped_by_default_so_the_fused_kernel_applies():
+    from mmerbench_methods._blocks.attention import MultiheadAttention
+
+    data = make_tiny_dataset(n_train=24, n_valid=8, n_test=8, q=4)
+    for params, expected in (({}, 0.0), ({"attention_dropout": 0.2}, 0.2)):
+        method = MLGCNMethod(dim=8, encoder_layers=1, heads=2, label_embedding_dim=8, gcn_hidden=16, **params)
+        model = method.build_model(data.train)
+        attention = [m.dropout for m in model.modules() if isinstance(m, MultiheadAttention)]
+        residual = [m.p for m in model.encoders.modules() if isinstance(m, torch.nn.Dropout)]
+        assert attention and all(p == expected for p in attention)
+        assert residual and all(p == 0.1 for p in residual)  # the residual branches keep ``dropout``

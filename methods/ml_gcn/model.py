@@ -39,6 +39,9 @@ class MLGCNConfig:
     encoder_layers: int = 2
     heads: int = 8
     dropout: float = 0.1
+    # dropout on the encoders' attention probabilities alone (residual dropout stays ``dropout``): at 0
+    # the fused attention kernels apply, so no (B, heads, T, T) map is built on CPU (500-frame inputs)
+    attention_dropout: float = 0.0
     label_embedding_dim: int = 300  # d_in (GloVe size in the paper)
     gcn_hidden: int = 1024  # (paper: 300 -> 1024 -> feature size)
     negative_slope: float = 0.2  # LeakyReLU between the GCN layers (paper: 0.2)
@@ -50,7 +53,8 @@ class MLGCN(nn.Module):
         c = config
         self.modalities = list(c.modality_dims)
         self.encoders = nn.ModuleDict({
-            m: ModalityEncoder(d, c.dim, c.encoder_layers, c.heads, c.dropout) for m, d in c.modality_dims.items()
+            m: ModalityEncoder(d, c.dim, c.encoder_layers, c.heads, c.dropout, attention_dropout=c.attention_dropout)
+            for m, d in c.modality_dims.items()
         })
         feature_dim = c.dim * len(self.modalities)
         self.register_buffer("adjacency", adjacency.float())  # (q, q), from training labels only
