@@ -33,7 +33,16 @@ fixes the mmap threshold (the same as running with
 ``MALLOC_MMAP_THRESHOLD_=131072``) so that freed activations go back to the OS:
 less memory, more page faults. Quiet, at the released sizes (2 threads):
 0.90 s/step and 1509 MB by default, 1.40 s/step and 1016 MB with the fixed
-threshold; commit 2898111 measured 1.03 s/step and 2085 MB.
+threshold; commit 2898111 measured 1.03 s/step and 2085 MB. In one quiet sitting
+(2026-11-30): 0.91 s/step and 1584 MB here; ``--scl reference-code`` 2.43 s/step
+and 2913 MB; the released code itself (``lddu_released_step.py --threads 2``)
+4.10 s/step and 6649 MB. So 4.5x faster than the released code with the
+paper's contrastive loss, 1.7x with the code's. Where the time goes (torch
+profiler, released sizes): PyTorch's CPU dropout mask (``bernoulli_``) is a
+third of the step's CPU time, the matrix products most of the rest; a mask
+drawn with ``rand_like(x) >= p`` costs 2.5x less per dropout call (forward
+and backward, 64 x 50 x 256 floats, 2 threads), but would change every
+seeded result, so it is not used.
 
 Timings on a shared CPU are noisy: other processes compete for the cores.
 The last line is ``JSON {"seconds_per_step": ..., "peak_rss_mb": ...}``.
