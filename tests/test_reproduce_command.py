@@ -38,9 +38,10 @@ def test_the_merged_command_plans_exactly_the_jobs_of_the_table(capsys, tmp_path
     original = planned_jobs(capsys, "mmerbench run --methods prior,lddu,br --seeds 0,2 --device cpu --preset cpu",
                             tmp_path)
     assert any("--preset cpu" in c for c in original.values()) and any("--preset" not in c for c in original.values())
-    command = reproduce_command(records_of(original))
-    assert command is not None and "--protocol missing" in command
-    replanned = planned_jobs(capsys, command.replace(" --protocol missing", ""), tmp_path)
+    command = reproduce_command(records_of(original, protocols=("missing", "missing-rate:0.1,0.3")))
+    assert command is not None
+    assert command.endswith(" --protocol missing --protocol missing-rate:0.1,0.3")  # a protocol keeps its commas
+    replanned = planned_jobs(capsys, command, tmp_path)
     assert set(replanned) == set(original)
 
 

@@ -58,10 +58,12 @@ def _common_preset(merged: list[dict[str, str]]) -> tuple[bool, str | None]:
     return True, preset
 
 
-def _ordered_union(values) -> list[str]:
+def _ordered_union(values, split_commas: bool = True) -> list[str]:
+    """Distinct values in first-seen order; "a,b" counts as a and b unless ``split_commas`` is off
+    (a protocol such as missing-rate:0.1,0.3 is one value)."""
     seen: dict[str, None] = {}
     for value in values:
-        for part in value.split(","):
+        for part in (value.split(",") if split_commas else [value]):
             seen.setdefault(part, None)
     return list(seen)
 
@@ -83,7 +85,7 @@ def reproduce_command(records: list[dict]) -> str | None:
         return None
     methods = _ordered_union(m["--methods"] for m in merged)
     seeds = sorted(_ordered_union(m["--seeds"] for m in merged), key=lambda s: (len(s), s))
-    protocols = _ordered_union(p for r in records for p in (r.get("protocols") or []))
+    protocols = _ordered_union((p for r in records for p in (r.get("protocols") or [])), split_commas=False)
     head, options = list(rest[:2]), list(rest[2:])  # "mmerbench run"
     words = head + ["--methods", ",".join(methods), "--seeds", ",".join(seeds)]
     words += ([PRESET, preset] if preset else []) + options
