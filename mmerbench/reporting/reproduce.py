@@ -18,7 +18,8 @@ PRESET = "--preset"
 
 
 def _split_command(command: str) -> tuple[tuple[str, ...], dict[str, str]] | None:
-    """The command's tokens other than --methods/--seeds, and those two values; None if unparsable."""
+    """The command's tokens other than --methods, --seeds and --preset, and the values of those three
+    (--preset only where given); None when the command cannot be parsed or lacks --methods/--seeds."""
     try:
         tokens = shlex.split(command)
     except ValueError:
