@@ -52,7 +52,8 @@ def load_tiny_single(n_train: int = 48, n_valid: int = 16, n_test: int = 20, see
 def load_tiny_table(n_train: int = 80, n_test: int = 20, seed: int = 0, valid_fraction: float = 0.25):
     """A table (one step per sample) with one view named ``features`` and no validation split of its own,
     so one is carved from train: like an imported MULAN table, no ``text`` and no sequences."""
-    from mmerbench.data import make_dataset, make_split, with_validation
+    from mmerbench.data.splits import make_dataset, make_split
+    from mmerbench.data.validation import with_validation
     from mmerbench.testing.fixtures import make_tiny_split
 
     rng = np.random.default_rng(seed)
