@@ -41,7 +41,11 @@ def parse_args(argv=None):
 
 
 def overhead(executors: list[str], workers: int, n_jobs: int, repeats: int) -> None:
-    os.environ.setdefault("MMERBENCH_PLUGINS", "mmerbench.testing.plugin")
+    # The test suite's plugins (a sleepy method, tiny datasets) live under tests/plugins, for workers too.
+    plugins = str(Path(__file__).resolve().parents[1] / "tests" / "plugins")
+    sys.path.insert(0, plugins)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (plugins, os.environ.get("PYTHONPATH")) if p)
+    os.environ.setdefault("MMERBENCH_PLUGINS", "mmerbench_test_plugins.plugin")
     import mmerbench
 
     if "ray" in executors:

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ["MMERBENCH_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+
+# The test-only plugins (tests/plugins/mmerbench_test_plugins) are importable here and in every worker
+# process a test starts (local spawn, Ray, submitit), which inherit PYTHONPATH.
+TEST_PLUGINS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins")
+if TEST_PLUGINS not in sys.path:
+    sys.path.insert(0, TEST_PLUGINS)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (TEST_PLUGINS, os.environ.get("PYTHONPATH")) if p)
 
 import pytest  # noqa: E402
 
@@ -55,10 +63,10 @@ def tiny_dataset():
 
 @pytest.fixture
 def testing_plugin(monkeypatch):
-    """Register mmerbench.testing.plugin (tiny datasets, failing/sleepy methods), also in workers."""
+    """Register mmerbench_test_plugins.plugin (tiny datasets, failing/sleepy methods), also in workers."""
     from mmerbench.plugins import reset_registry
 
-    monkeypatch.setenv("MMERBENCH_PLUGINS", "mmerbench.testing.plugin")
+    monkeypatch.setenv("MMERBENCH_PLUGINS", "mmerbench_test_plugins.plugin")
     reset_registry()
     yield
     monkeypatch.delenv("MMERBENCH_PLUGINS")

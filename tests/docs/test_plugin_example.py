@@ -35,8 +35,8 @@ def test_example_passes_the_contract(plugin_module):
 
 
 def test_example_runs_from_the_command_line(plugin_module, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(plugin_module),
-           "MMERBENCH_PLUGINS": "my_mmer_plugin,mmerbench.testing.plugin"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_module), os.environ["PYTHONPATH"]]),
+           "MMERBENCH_PLUGINS": "my_mmer_plugin,mmerbench_test_plugins.plugin"}
     command = [sys.executable, "-m", "mmerbench.cli.main"]
     listed = subprocess.run(command + ["list", "methods"], env=env, capture_output=True, text=True, timeout=60)
     assert "centroid" in listed.stdout and "nearest label centroid" in listed.stdout

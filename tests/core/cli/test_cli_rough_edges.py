@@ -38,7 +38,7 @@ def finished_store(tmp_path_factory):
 
     results = tmp_path_factory.mktemp("rough-edges") / "r"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MMERBENCH_PLUGINS", "mmerbench.testing.plugin")
+        patch.setenv("MMERBENCH_PLUGINS", "mmerbench_test_plugins.plugin")
         reset_registry()
         mmerbench.run(["br"], ["tiny"], [0], results=results)
         mmerbench.run(["br"], ["tiny"], [0], results=results, settings={"br.estimator": "svc"})

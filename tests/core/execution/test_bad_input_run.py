@@ -28,7 +28,7 @@ def finished_store(tmp_path_factory):
     from mmerbench.execution.job_order import JobOrder
     from mmerbench.execution.worker import run_job
 
-    os.environ["MMERBENCH_PLUGINS"] = "mmerbench.testing.plugin"
+    os.environ["MMERBENCH_PLUGINS"] = "mmerbench_test_plugins.plugin"
     reset_registry()
     results = tmp_path_factory.mktemp("store")
     job = plan(["prior"], ["tiny"], [0])[0][0]

@@ -15,7 +15,7 @@ from mmerbench.store.results import ResultStore
 
 pytestmark = [pytest.mark.executors, pytest.mark.slow]
 
-PLUGINS = "mmerbench.testing.plugin,mmerbench.testing.fault_methods"
+PLUGINS = "mmerbench_test_plugins.plugin,mmerbench_test_plugins.fault_methods"
 SMALL_LDDU = {"lddu.hidden": 16, "lddu.layers": 1, "lddu.heads": 2, "lddu.feedforward": 16, "lddu.label_dim": 8,
               "lddu.attention_dim": 8, "lddu.emotion_dim": 8, "lddu.latent": 8, "lddu.epochs": 2,
               "lddu.batch_size": 16, "lddu.queue_size": 64}

@@ -45,7 +45,7 @@ def test_incompatible_jobs_are_never_run_nor_retried(tmp_path):
 
 
 def _cli(*args):
-    env = {**os.environ, "MMERBENCH_PLUGINS": "mmerbench.testing.plugin"}
+    env = {**os.environ, "MMERBENCH_PLUGINS": "mmerbench_test_plugins.plugin"}
     return subprocess.run([sys.executable, "-m", "mmerbench.cli.main", *args], capture_output=True, text=True, env=env,
                           timeout=300)
 
@@ -66,7 +66,7 @@ def test_cli_shows_them_in_dry_run_reports_them_once_and_exits_0(tmp_path):
 
 def test_fitting_directly_applies_the_same_rule(tiny_dataset):
     from mmerbench.errors import UsageError
-    from mmerbench.testing.plugin import load_tiny_table
+    from mmerbench_test_plugins.plugin import load_tiny_table
 
     table = load_tiny_table()
     method = mmerbench.make_method("sgm", **mmerbench.api.method_class("sgm").test_params)

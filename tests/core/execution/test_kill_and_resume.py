@@ -25,7 +25,7 @@ RUN = ["--methods", "lddu", "--datasets", "tiny", "--device", "cpu", "--set", "t
 
 
 def environment() -> dict:
-    return {**os.environ, "MMERBENCH_PLUGINS": "mmerbench.testing.plugin", "MMERBENCH_DISABLE_PLUGIN_AUTOLOAD": "1",
+    return {**os.environ, "MMERBENCH_PLUGINS": "mmerbench_test_plugins.plugin", "MMERBENCH_DISABLE_PLUGIN_AUTOLOAD": "1",
             "OMP_NUM_THREADS": "1"}
 
 

@@ -22,7 +22,7 @@ def finished_store(tmp_path_factory):
     """A store with two finished jobs (prior and br on tiny, seed 0), made once for the module."""
     from mmerbench.plugins import reset_registry
 
-    os.environ["MMERBENCH_PLUGINS"] = "mmerbench.testing.plugin"
+    os.environ["MMERBENCH_PLUGINS"] = "mmerbench_test_plugins.plugin"
     reset_registry()
     from mmerbench.execution.runner import plan
     from mmerbench.execution.job_order import JobOrder
@@ -128,7 +128,7 @@ def mmerbench_register_methods(registry):
 
 def test_a_plugin_registering_an_existing_name_is_listed_broken_and_the_rest_works(tmp_path):
     (tmp_path / "dup_plugin_xyz.py").write_text(DUPLICATING_PLUGIN)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "MMERBENCH_PLUGINS": "mmerbench.testing.plugin,dup_plugin_xyz"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ["PYTHONPATH"]]), "MMERBENCH_PLUGINS": "mmerbench_test_plugins.plugin,dup_plugin_xyz"}
 
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "mmerbench.cli.main", *args], capture_output=True, text=True,

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("testing_plugin")
 
 
 def cli(*args, timeout=300):
-    env = {**os.environ, "MMERBENCH_PLUGINS": "mmerbench.testing.plugin"}
+    env = {**os.environ, "MMERBENCH_PLUGINS": "mmerbench_test_plugins.plugin"}
     return subprocess.run([sys.executable, "-m", "mmerbench.cli.main", *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
 
@@ -36,7 +36,7 @@ def finished_run(tmp_path_factory):
     from mmerbench.execution.worker import run_job
 
     with pytest.MonkeyPatch.context() as patch:  # the testing plugin, as the function-scoped fixture sets it
-        patch.setenv("MMERBENCH_PLUGINS", "mmerbench.testing.plugin")
+        patch.setenv("MMERBENCH_PLUGINS", "mmerbench_test_plugins.plugin")
         reset_registry()
         results = tmp_path_factory.mktemp("predict") / "results"
         jobs, _ = plan(["prior", "br"], ["tiny"], [0])

@@ -22,7 +22,7 @@ def fault_methods(testing_plugin, monkeypatch):
     """The tiny datasets plus the ``dying`` and ``badproba`` methods, here and in every worker."""
     from mmerbench.plugins import reset_registry
 
-    monkeypatch.setenv("MMERBENCH_PLUGINS", "mmerbench.testing.plugin,mmerbench.testing.fault_methods")
+    monkeypatch.setenv("MMERBENCH_PLUGINS", "mmerbench_test_plugins.plugin,mmerbench_test_plugins.fault_methods")
     reset_registry()
     yield
     reset_registry()

@@ -27,7 +27,7 @@ REQUIRED_RECORD_KEYS = {
 
 
 def cli(*args, env=None, timeout=300):
-    full_env = {**os.environ, "MMERBENCH_PLUGINS": "mmerbench.testing.plugin", **(env or {})}
+    full_env = {**os.environ, "MMERBENCH_PLUGINS": "mmerbench_test_plugins.plugin", **(env or {})}
     return subprocess.run([sys.executable, "-m", "mmerbench.cli.main", *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout)
 
@@ -210,7 +210,7 @@ def test_injected_crash_leaves_a_readable_store(tmp_path, point):
 def test_kill_9_mid_run_keeps_every_finished_job_exactly_once(tmp_path):
     args = [sys.executable, "-m", "mmerbench.cli.main", "run", "--methods", "sleepy", "--datasets", "tiny",
             "--seeds", "0,1,2,3,4,5", "--preset", "paper", "--set", "sleepy.seconds=1.0", "--results", str(tmp_path)]
-    env = {**os.environ, "MMERBENCH_PLUGINS": "mmerbench.testing.plugin"}
+    env = {**os.environ, "MMERBENCH_PLUGINS": "mmerbench_test_plugins.plugin"}
     process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True)
     deadline = time.time() + 120

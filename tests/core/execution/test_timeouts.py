@@ -61,7 +61,7 @@ def test_a_timeout_that_is_not_a_positive_number_is_refused(testing_plugin, tmp_
 def test_a_deep_job_past_its_time_keeps_its_checkpoint_and_a_rerun_continues_it(testing_plugin, monkeypatch, tmp_path):
     from mmerbench.plugins import reset_registry
 
-    monkeypatch.setenv("MMERBENCH_PLUGINS", "mmerbench.testing.plugin,mmerbench.testing.slow_deep")
+    monkeypatch.setenv("MMERBENCH_PLUGINS", "mmerbench_test_plugins.plugin,mmerbench_test_plugins.slow_deep")
     reset_registry()
     plan = dict(methods=["slow-deep"], datasets=["tiny"], seeds=[0], results=tmp_path, device="cpu",
                 settings={"slow-deep.epochs": 10, "slow-deep.seconds_per_epoch": 1.0})

@@ -1,6 +1,6 @@
 """A plugin with fixtures for testing the harness itself (never registered by default).
 
-Enable it with ``MMERBENCH_PLUGINS=mmerbench.testing.plugin``. It adds:
+Enable it with ``MMERBENCH_PLUGINS=mmerbench_test_plugins.plugin``. It adds:
 
 - dataset ``tiny``: :func:`mmerbench.testing.fixtures.make_tiny_dataset`;
 - dataset ``tiny-single``: its single-label variant;
@@ -24,7 +24,7 @@ class FailingMethod(LabelPrior):
     name = "failing"
 
     def _fit(self, train, valid):
-        raise RuntimeError("deliberate failure in fit (mmerbench.testing.plugin)")
+        raise RuntimeError("deliberate failure in fit (mmerbench_test_plugins.plugin)")
 
 
 class SleepyPrior(LabelPrior):
@@ -70,11 +70,11 @@ def load_tiny_table(n_train: int = 80, n_test: int = 20, seed: int = 0, valid_fr
 
 @mmerbench.hookimpl
 def mmerbench_register_methods(registry):
-    registry.add_method("failing", "mmerbench.testing.plugin:FailingMethod", version="1",
+    registry.add_method("failing", "mmerbench_test_plugins.plugin:FailingMethod", version="1",
                         summary="test fixture: fails in fit")
-    registry.add_method("sleepy", "mmerbench.testing.plugin:SleepyPrior", version="1",
+    registry.add_method("sleepy", "mmerbench_test_plugins.plugin:SleepyPrior", version="1",
                         summary="test fixture: label prior after a sleep")
-    registry.add_method("bias-only", "mmerbench.testing.collapsing:BiasOnly", version="1",
+    registry.add_method("bias-only", "mmerbench_test_plugins.collapsing:BiasOnly", version="1",
                         summary="test fixture: a deep method that can only learn the label prior")
 
 
@@ -82,7 +82,7 @@ def mmerbench_register_methods(registry):
 def mmerbench_register_datasets(registry):
     registry.add_dataset("tiny", loader="mmerbench.testing.fixtures:make_tiny_dataset", generated=True,
                          summary="test fixture: small random multimodal data")
-    registry.add_dataset("tiny-single", loader="mmerbench.testing.plugin:load_tiny_single", generated=True,
+    registry.add_dataset("tiny-single", loader="mmerbench_test_plugins.plugin:load_tiny_single", generated=True,
                          summary="test fixture: single-label variant")
-    registry.add_dataset("tiny-table", loader="mmerbench.testing.plugin:load_tiny_table", generated=True,
+    registry.add_dataset("tiny-table", loader="mmerbench_test_plugins.plugin:load_tiny_table", generated=True,
                          summary="test fixture: a table without text or sequences; validation carved")

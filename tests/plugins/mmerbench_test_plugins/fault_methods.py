@@ -1,6 +1,6 @@
 """Methods that fail the way real ones can, for tests of the runner (never registered by default).
 
-Enable with ``MMERBENCH_PLUGINS=mmerbench.testing.plugin,mmerbench.testing.fault_methods``
+Enable with ``MMERBENCH_PLUGINS=mmerbench_test_plugins.plugin,mmerbench_test_plugins.fault_methods``
 (the variable is inherited by the runner's worker processes). It adds:
 
 - method ``dying``: its worker process dies in ``fit`` (seed 0: SIGKILL, as the OOM killer
@@ -67,7 +67,7 @@ class BrokenProbaPrior(LabelPrior):
 
 @mmerbench.hookimpl
 def mmerbench_register_methods(registry):
-    registry.add_method("dying", "mmerbench.testing.fault_methods:DyingMethod", version="1",
+    registry.add_method("dying", "mmerbench_test_plugins.fault_methods:DyingMethod", version="1",
                         summary="test fixture: its worker process dies in fit")
-    registry.add_method("badproba", "mmerbench.testing.fault_methods:BrokenProbaPrior", version="1",
+    registry.add_method("badproba", "mmerbench_test_plugins.fault_methods:BrokenProbaPrior", version="1",
                         summary="test fixture: returns broken probabilities")

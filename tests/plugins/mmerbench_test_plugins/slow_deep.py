@@ -1,6 +1,6 @@
 """A deep method whose epochs take a set time, for tests of timeouts and resumption (never registered by default).
 
-Enable with ``MMERBENCH_PLUGINS=mmerbench.testing.plugin,mmerbench.testing.slow_deep``. Method
+Enable with ``MMERBENCH_PLUGINS=mmerbench_test_plugins.plugin,mmerbench_test_plugins.slow_deep``. Method
 ``slow-deep`` is a linear layer on time-averaged features trained by the shared loop (so it
 checkpoints like every deep method) that sleeps ``seconds_per_epoch`` at each epoch end.
 """
@@ -52,5 +52,5 @@ class SlowDeep(TorchMethod):
 
 @mmerbench.hookimpl
 def mmerbench_register_methods(registry):
-    registry.add_method("slow-deep", "mmerbench.testing.slow_deep:SlowDeep", version="1",
+    registry.add_method("slow-deep", "mmerbench_test_plugins.slow_deep:SlowDeep", version="1",
                         summary="test fixture: a linear deep method whose epochs take seconds_per_epoch")
