@@ -492,6 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, help="folder for report.md and figures/")
     report.set_defaults(func=cmd_report)
 
+    from mmerbench.reporting.site import command as site_command
+
+    site = commands.add_parser("site", help="write a static HTML site: sortable leaderboards, row pages, samples")
+    site_command.add_arguments(site)
+    site.set_defaults(func=site_command.main)
+
     try:
         from mmerbench.cli_data import register as register_data_commands
     except ImportError:
