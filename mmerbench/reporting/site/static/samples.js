@@ -98,11 +98,13 @@ var mmerbenchSamples = (function () {
     });
     document.getElementById("sample-form").addEventListener("submit", function (event) {
       event.preventDefault();
+      select.value = select.querySelector('option[value="' + Number(input.value) + '"]') ? String(Number(input.value)) : "";
       render(Number(input.value));
     });
     var fromHash = parseInt((location.hash || "").replace("#", ""), 10);
     var first = isNaN(fromHash) ? (info.top.length ? info.top[0][0] : 0) : fromHash;
     input.value = first;
+    if (select.querySelector('option[value="' + first + '"]')) select.value = String(first);
     render(first);
   }
 
