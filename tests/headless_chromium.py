@@ -159,7 +159,21 @@ class Chromium:
             time.sleep(0.05)
 
     def wait_for_js(self, expression: str, timeout: float | None = None) -> None:
-        self.wait_for(lambda: bool(self.evaluate(expression)), expression, timeout)
+        """Poll ``expression`` until it is true. While a click's navigation is under way an evaluation can
+        be refused ("Inspected target navigated or closed"); that only means "not yet"."""
+        refused: list[str] = []
+
+        def true_yet() -> bool:
+            try:
+                return bool(self.evaluate(expression))
+            except BrowserError as exc:
+                refused.append(str(exc))
+                return False
+
+        try:
+            self.wait_for(true_yet, expression, timeout)
+        except BrowserError as exc:
+            raise BrowserError(f"{exc} (last refusal: {refused[-1]})" if refused else str(exc)) from None
 
     def click(self, selector: str) -> None:
         """A real mouse click (press and release) at the centre of the element ``selector`` finds."""
