@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mmerbench.cli import evaluate, executors, leaderboard, listing, predict, report, results, run
+from mmerbench.cli import evaluate, executors, leaderboard, listing, predict, report, results, run, site
 from mmerbench.cli.common import user_warnings
 from mmerbench.errors import MMERBenchError
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_parser(commands)
     leaderboard.add_parser(commands)
     report.add_parser(commands)
+    site.add_parser(commands)
     from mmerbench.cli.data import register as register_data_commands
 
     register_data_commands(commands)
