@@ -7,7 +7,8 @@ Enable it with ``MMERBENCH_PLUGINS=mmerbench_test_plugins.plugin``. It adds:
 - dataset ``tiny-table``: a table without text or sequences, its validation split carved from train;
 - method ``failing``: raises during ``fit`` (a job failure the runner must record);
 - method ``sleepy``: the label prior after sleeping ``seconds`` (to kill a run mid-way);
-- method ``bias-only``: a deep method that collapses to the label prior by construction.
+- method ``bias-only``: a deep method that collapses to the label prior by construction;
+- method ``text-only``: the label prior, declaring that it requires the text modality.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ class SleepyPrior(LabelPrior):
         super()._fit(train, valid)
 
 
+class TextOnlyPrior(LabelPrior):
+    name = "text-only"
+    requires = {"modalities": ("text",)}
+
+
 def load_tiny_single(n_train: int = 48, n_valid: int = 16, n_test: int = 20, seed: int = 0):
     from mmerbench.testing.fixtures import make_tiny_dataset
 
@@ -74,6 +80,8 @@ def mmerbench_register_methods(registry):
                         summary="test fixture: fails in fit")
     registry.add_method("sleepy", "mmerbench_test_plugins.plugin:SleepyPrior", version="1",
                         summary="test fixture: label prior after a sleep")
+    registry.add_method("text-only", "mmerbench_test_plugins.plugin:TextOnlyPrior", version="1",
+                        summary="test fixture: label prior that requires text")
     registry.add_method("bias-only", "mmerbench_test_plugins.collapsing:BiasOnly", version="1",
                         summary="test fixture: a deep method that can only learn the label prior")
 
