@@ -98,7 +98,7 @@ def condition_kind(name: str) -> tuple[str, object]:
         return "missing-rate", float(match["rate"])
     if match := _NOISE.match(name):
         return "noise", (float(match["scale"]), match["target"])
-    if name.startswith("test@") and "=" not in name:
+    if name.startswith("test@") and "=" not in name and ":" not in name:  # not test@missing-modality:text
         return "combination", name[len("test@"):]
     return "other", name
 
