@@ -180,3 +180,14 @@ def test_run_records_each_protocol_as_written_with_its_realised_missingness(tmp_
         assert {"complete", "none", "dropped", "dropped_by_modality"} <= set(info)
     assert record["condition_info"]["test@missing-modality:vision"]["dropped_by_modality"] == {
         "text": 0.0, "audio": 0.0, "vision": 1.0}
+    # and `mmerbench results --format csv` puts them beside the scores
+    import csv
+    import io
+
+    from mmerbench.reporting.results_csv import write_records_csv
+
+    stream = io.StringIO()
+    write_records_csv([record], stream)
+    (row,) = csv.DictReader(io.StringIO(stream.getvalue()))
+    assert float(row["test@missing-modality:vision_realised_dropped"]) == pytest.approx(1 / 3)
+    assert row["test@missing-rate=0.3@seeds=2_realised_complete"] != ""
