@@ -57,9 +57,8 @@ from typing import NamedTuple
 from mmerbench.errors import UsageError
 
 PROTOCOL_VERSION = 2  # 2: one rule for an absent modality (above); 1: missing-rate dropped required modalities
-PROTOCOL_HELP = ("missing | missing-modality:M1,M2 | missing-rate:R1,R2,... (0 < R < 1) | "
-                 "missing-rate:M1=R1,M2=R2,... (0 <= R < 1) | either missing-rate form followed by @seeds=K | "
-                 "noise:S1,S2,... (S > 0)")
+PROTOCOL_HELP = ("missing | missing-rate:R1,R2,... (0 < R < 1) | missing-rate:M1=R1,M2=R2,... (0 <= R < 1) | "
+                 "either missing-rate form followed by @seeds=K | missing-modality:M1,M2 | noise:S1,S2,... (S > 0)")
 MISSING_MEAN = "test@missing-mean"
 MAX_PATTERN_SEEDS = 1000
 _MODALITY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
