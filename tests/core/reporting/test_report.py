@@ -100,11 +100,11 @@ def test_absent_data_skips_figures_with_a_line(tmp_path, capsys):
 def test_tsne_is_skipped_when_saved_models_are_unavailable(tmp_path, monkeypatch):
     results = tmp_path / "results"
     make_fake_store(results, {"lddu": 1.0, "br": 1.0}, seeds=(0,), n_test=60, robustness=False)
-    monkeypatch.setitem(sys.modules, "mmerbench.saved_models", None)  # import fails
+    monkeypatch.setitem(sys.modules, "mmerbench.execution.job_models", None)  # import fails
     report.write_report(results, tmp_path / "out", progress=lambda message: None)
     assert "cannot load saved models" in (tmp_path / "out" / "report.md").read_text()
 
-    monkeypatch.setitem(sys.modules, "mmerbench.saved_models",
+    monkeypatch.setitem(sys.modules, "mmerbench.execution.job_models",
                         types.SimpleNamespace(load_job_model=lambda results_dir, key: object()))
     report.write_report(results, tmp_path / "out", progress=lambda message: None)
     assert "has no `latent_distributions`" in (tmp_path / "out" / "report.md").read_text()
