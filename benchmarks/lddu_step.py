@@ -17,12 +17,29 @@ terms, queue update), backward, gradient clipping, the optimizer and
 scheduler steps. The queue is filled before timing (steady state, as after the
 first epoch's few steps); the first ``--warmup`` steps are discarded and the
 median of the next ``--steps`` is reported, plus the time of the contrastive
-loss alone (forward and backward). Peak memory is the process's peak RSS
-(``ru_maxrss``), imports included. Besides wall-clock seconds the script
-prints the process's CPU seconds per step: on a loaded machine the wall time
-is inflated by waiting for a core, the CPU time much less.
+loss alone (forward and backward). At the released sizes each step draws a
+fresh random batch (as ``lddu_released_step.py`` does), so the process holds
+one batch and the two scripts' peak RSS count the same things. Peak memory is
+the process's peak RSS (``ru_maxrss``), imports included. Besides
+wall-clock seconds the script prints the process's CPU seconds per step: on a
+loaded machine the wall time is inflated by waiting for a core, the CPU time
+much less (at ``--threads 1`` it is the most load-robust figure).
 
-    python benchmarks/lddu_step.py                       # released sizes, 2 torch threads
+The FLOP floor (skip with ``--no-floor``; ``flop_floor.py``): one more step is
+run with every matrix product recorded (attention on PyTorch's math path, so
+that its products are seen) and its FLOPs counted; the recorded products are
+then replayed alone, back to back, at the same thread count. That replay time
+is the floor: the step if everything but its matrix products were free and
+those products ran at the speed this machine gives their exact shapes. At
+the released sizes a step is 85 GFLOP, almost all of it the three
+encoders' linear layers (forward and both backward products).
+
+``--released-code CHECKOUT`` then times the released code's step
+(``lddu_released_step.py``) in a fresh process in the same sitting, with
+the same threads, and prints the ratio; the load averages before and after
+are printed with every run.
+
+    python benchmarks/lddu_step.py --threads 2 --released-code /tmp/lddu_mmer   # the issue-24 figures
     python benchmarks/lddu_step.py --scl reference-code  # the released code's SupCon, for comparison
     python benchmarks/lddu_step.py --dataset synthetic-mosei --preset paper
     python benchmarks/lddu_step.py --dataset synthetic-mosei-aligned --preset paper
@@ -31,18 +48,24 @@ Peak RSS depends on the allocator. By default this script measures with
 glibc's dynamic default, as a job runs; ``--malloc-mmap-threshold 131072``
 fixes the mmap threshold (the same as running with
 ``MALLOC_MMAP_THRESHOLD_=131072``) so that freed activations go back to the OS:
-less memory, more page faults. Quiet, at the released sizes (2 threads):
-0.90 s/step and 1509 MB by default, 1.40 s/step and 1016 MB with the fixed
-threshold; commit 2898111 measured 1.03 s/step and 2085 MB. In one quiet sitting
-(2026-11-30): 0.91 s/step and 1584 MB here; ``--scl reference-code`` 2.43 s/step
-and 2913 MB; the released code itself (``lddu_released_step.py --threads 2``)
-4.10 s/step and 6649 MB. So 4.5x faster than the released code with the
-paper's contrastive loss, 1.7x with the code's. Where the time goes (torch
-profiler, released sizes): PyTorch's CPU dropout mask (``bernoulli_``) is a
-third of the step's CPU time, the matrix products most of the rest; a mask
-drawn with ``rand_like(x) >= p`` costs 2.5x less per dropout call (forward
-and backward, 64 x 50 x 256 floats, 2 threads), but would change every
-seeded result, so it is not used.
+less memory, more page faults. Quiet, at the released sizes (2 threads),
+before issue 24: 0.90 s/step and 1509 MB by default, 1.40 s/step and 1016 MB
+with the fixed threshold; in one quiet sitting (2026-11-30): 0.91 s/step and
+1584 MB here; ``--scl reference-code`` 2.43 s/step and 2913 MB; the released
+code itself (``lddu_released_step.py --threads 2``) 4.10 s/step and 6649 MB.
+Where the time went then (torch profiler, released sizes): PyTorch's CPU
+dropout mask (``bernoulli_``) was a third of the step's CPU time, the
+matrix products most of the rest. Since issue 24 every built-in method draws
+its dropout masks with ``methods/_blocks/dropout.py`` (``rand >= p``: the
+mask's draw 3.2x cheaper than ``bernoulli_``, 2.4 against 7.7 ms for 64 x 50
+x 256 floats, and the layer's forward and backward 1.5x, 6.1 against 9.2 ms,
+1 thread, CPU time; a new random stream, so those methods' versions were
+bumped). What is left (profiler, 1 thread): the matrix products about two
+thirds of the CPU time, CPU flash attention about an eighth (T = 50 is too
+short for it to run near the products' speed, and the math path is slower
+still), the dropout's uniform draws about 6% (serial: PyTorch's CPU generator
+is one stream), the paper's SupCon at queue 8192 about 3% (about 250 anchors
+x 9344 rows; 2.6 GFLOP).
 
 Timings on a shared CPU are noisy: other processes compete for the cores.
 The last line is ``JSON {"seconds_per_step": ..., "peak_rss_mb": ...}``.
