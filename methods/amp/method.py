@@ -75,7 +75,7 @@ class AMPMethod(TorchMethod):
     """
 
     name = "amp"
-    version = "1"
+    version = "2"  # 2: dropout masks from _blocks.dropout (a new random stream)
     published_threshold = 0.5
     requires = {"sequences": True}
     presets = {

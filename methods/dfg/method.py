@@ -33,7 +33,7 @@ class DFGMethod(TorchMethod):
     """
 
     name = "dfg"
-    version = "1"
+    version = "2"  # 2: dropout masks from _blocks.dropout (a new random stream)
     published_threshold = 0.5
     requires = {"sequences": True}
     presets = {

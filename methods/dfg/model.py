@@ -25,6 +25,7 @@ from itertools import combinations
 import torch
 from torch import nn
 
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.word_spans import span_index, span_mean
 
 
@@ -44,7 +45,7 @@ class GraphMFNConfig:
 
 
 def _mlp(inputs: int, hidden: int, outputs: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, outputs))
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), Dropout(dropout), nn.Linear(hidden, outputs))
 
 
 class DynamicFusionGraph(nn.Module):
@@ -67,12 +68,12 @@ class DynamicFusionGraph(nn.Module):
             sources = list(combinations(subset, len(subset) - 1))
             self.edges += [(subset, source) for source in sources]
             self.vertex[self._key(subset)] = nn.Sequential(
-                nn.Linear(sum(dims[s] for s in sources), vertex_dim), nn.ReLU(), nn.Dropout(dropout))
+                nn.Linear(sum(dims[s] for s in sources), vertex_dim), nn.ReLU(), Dropout(dropout))
             dims[subset] = vertex_dim
         self.all_vertices = [(i,) for i in range(n)] + self.subsets
         self.edges += [("tau", v) for v in self.all_vertices]
         self.tau = nn.Sequential(nn.Linear(sum(dims[v] for v in self.all_vertices), vertex_dim), nn.ReLU(),
-                                 nn.Dropout(dropout))
+                                 Dropout(dropout))
         self.efficacy = _mlp(sum(input_dims), efficacy_hidden, len(self.edges), dropout)
 
     @staticmethod

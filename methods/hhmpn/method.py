@@ -34,7 +34,7 @@ class HHMPNMethod(TorchMethod):
     """
 
     name = "hhmpn"
-    version = "1"
+    version = "2"  # 2: dropout masks from _blocks.dropout (a new random stream)
     published_threshold = 0.5
     requires = {"sequences": True}
     presets = {

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from mmerbench_methods._blocks.attention import MultiheadAttention
+from mmerbench_methods._blocks.attention import MultiheadAttention, dot_product_attention
 from mmerbench_methods._blocks.crossmodal import CrossmodalTransformer
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.graph import conditional_cooccurrence
 
 
@@ -71,15 +71,15 @@ class LabelGraphLayer(nn.Module):
         self.modality_norm = nn.LayerNorm(dim)
         self.modality_attention = MultiheadAttention(dim, heads, dropout)
         self.feedforward_norm = nn.LayerNorm(dim)
-        self.feedforward = nn.Sequential(nn.Linear(dim, feedforward), nn.ReLU(), nn.Dropout(dropout),
+        self.feedforward = nn.Sequential(nn.Linear(dim, feedforward), nn.ReLU(), Dropout(dropout),
                                          nn.Linear(feedforward, dim))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def label_messages(self, nodes: torch.Tensor, label_mask: torch.Tensor) -> torch.Tensor:
         batch, q, dim = nodes.shape
         qkv = self.label_qkv(self.label_norm(nodes)).view(batch, q, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=label_mask,
-                                             dropout_p=self.dropout_p if self.training else 0.0)
+        out = dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=label_mask,
+                                    dropout_p=self.dropout_p if self.training else 0.0)
         return self.label_out(out.transpose(1, 2).reshape(batch, q, dim))
 
     def forward(self, nodes, label_mask, memory, memory_mask):

@@ -77,7 +77,7 @@ LABEL_UPDATES = ("damped-step", "class-mean")
 
 class LSGMERMethod(TorchMethod):
     name = "lsgmer"
-    version = "1"
+    version = "2"  # 2: dropout masks from _blocks.dropout (a new random stream)
     requires = {"modalities": PAPER_MODALITIES, "sequences": True}
     published_threshold = 0.5
     presets = {

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmerbench_methods._blocks.attention import MultiheadAttention, masked_attention
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.encoders import ModalityEncoder
 from mmerbench_methods._blocks.masking import masked_mean
 
@@ -104,7 +105,7 @@ class LSGMER(nn.Module):
             m: LabelSignalEnhancement(d, c.heads, c.dropout, c.gate_reduction) for m in self.modalities
         })
         self.fusion = nn.Linear(d * len(self.modalities), d)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
         self.classifier = nn.Linear(d, c.n_labels)
 
     def forward(self, features: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

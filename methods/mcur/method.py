@@ -82,7 +82,7 @@ COMBINATION_VIEWS = ("all", "one")
 
 class MCURMethod(TorchMethod):
     name = "mcur"
-    version = "1"
+    version = "2"  # 2: dropout masks from _blocks.dropout (a new random stream)
     requires = {"sequences": True}
     published_threshold = 0.5
     presets = {

@@ -37,7 +37,7 @@ class MLGCNMethod(TorchMethod):
     """
 
     name = "ml-gcn"
-    version = "2"
+    version = "3"  # 3: dropout masks from _blocks.dropout (a new random stream)
     requires = {}
     published_threshold = 0.5
     presets = {

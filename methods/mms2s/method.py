@@ -90,7 +90,7 @@ class MMS2SMethod(TorchMethod):
     """
 
     name = "mms2s"
-    version = "1"
+    version = "2"  # 2: dropout masks from _blocks.dropout (a new random stream)
     published_threshold = 0.5
     requires = {"sequences": True}
     presets = {

@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmerbench_methods._blocks.attention import MultiheadAttention
+from mmerbench_methods._blocks.attention import MultiheadAttention, dot_product_attention
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.encoders import ModalityEncoder
 
 
@@ -82,8 +83,8 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, steps, dim = x.shape
         q, k, v = self.qkv(x).view(batch, steps, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                             dropout_p=self.dropout if self.training else 0.0)
+        out = dot_product_attention(q, k, v, is_causal=True,
+                                    dropout_p=self.dropout if self.training else 0.0)
         return self.out(out.transpose(1, 2).reshape(batch, steps, dim))
 
 
@@ -99,9 +100,9 @@ class DecoderLayer(nn.Module):
         self.cross_attention = nn.ModuleDict({m: MultiheadAttention(dim, heads, dropout) for m in modalities})
         self.modality_attention = ModalityAttention(dim, heads)
         self.feedforward_norm = nn.LayerNorm(dim)
-        self.feedforward = nn.Sequential(nn.Linear(dim, feedforward), nn.ReLU(), nn.Dropout(dropout),
+        self.feedforward = nn.Sequential(nn.Linear(dim, feedforward), nn.ReLU(), Dropout(dropout),
                                          nn.Linear(feedforward, dim))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, memory: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]):
         x = x + self.dropout(self.self_attention(self.self_norm(x)))
