@@ -64,25 +64,29 @@ import torch
 
 from mmerbench.data import Split
 from mmerbench.errors import UsageError
+from mmerbench.evaluation.perturb import with_modalities
 from mmerbench.training import Batch, TorchMethod
 from mmerbench_methods._blocks.label_modes import per_sample_loss, probabilities, resolve_label_mode
 from mmerbench_methods.mcur.losses import (
     CATEGORY_AGREEMENTS,
+    CONTRASTIVE_POSITIVES,
     UNCERTAINTIES,
+    VIEW_WEIGHTINGS,
     WEIGHTINGS,
-    graded_supervised_contrastive,
-    positive_weights,
+    mcb_contrastive_loss,
     predictive_uncertainty,
     uncertainty_weights,
+    view_weights,
 )
 from mmerbench_methods.mcur.model import MCUR, MISSING_FILLS, POOLINGS, MCURConfig, all_combinations, combination_ids
 
 COMBINATION_VIEWS = ("all", "one")
+SELECTIONS = ("combinations", "full")
 
 
 class MCURMethod(TorchMethod):
     name = "mcur"
-    version = "1"
+    version = "2"
     requires = {"sequences": True}
     published_threshold = 0.5
     presets = {
@@ -100,16 +104,20 @@ class MCURMethod(TorchMethod):
     test_params = {"hidden": 8, "layers": 1, "heads": 2, "feedforward": 16, "projection": 4, "epochs": 2,
                    "batch_size": 16, "lr": 1e-3}
 
-    def __init__(self, label_mode: str = "auto", combination_views: str = "all", missing_fill: str = "learned",
+    def __init__(self, label_mode: str = "auto", combination_views: str = "all", view_weighting: str = "equal",
+                 missing_fill: str = "learned", contrastive_positives: str = "joint",
                  category_agreement: str = "label-set", temperature: float = 0.07, contrastive_weight: float = 0.1,
                  projection: int = 64, uncertainty: str = "entropy", uncertainty_weighting: str = "emphasise",
                  uncertainty_temperature: float = 1.0, hidden: int = 128, layers: int = 2, heads: int = 4,
                  feedforward: int = 256, dropout: float = 0.1, pooling: str = "attention", epochs: int = 30,
                  batch_size: int = 64, lr: float = 1e-4, weight_decay: float = 0.0, patience: int = 6,
-                 grad_clip: float = 1.0, device: str = "auto", random_state: int = 0, threshold: str = "valid"):
+                 grad_clip: float = 1.0, selection: str = "combinations", device: str = "auto",
+                 random_state: int = 0, threshold: str = "valid"):
         self.label_mode = label_mode
         self.combination_views = combination_views
+        self.view_weighting = view_weighting
         self.missing_fill = missing_fill
+        self.contrastive_positives = contrastive_positives
         self.category_agreement = category_agreement
         self.temperature = temperature
         self.contrastive_weight = contrastive_weight
@@ -129,6 +137,7 @@ class MCURMethod(TorchMethod):
         self.weight_decay = weight_decay
         self.patience = patience
         self.grad_clip = grad_clip
+        self.selection = selection
         self.device = device
         self.random_state = random_state
         self.threshold = threshold
@@ -138,11 +147,14 @@ class MCURMethod(TorchMethod):
     def _check_choices(self, single_label_data: bool) -> None:
         for name, value, valid in (
             ("combination_views", self.combination_views, COMBINATION_VIEWS),
+            ("view_weighting", self.view_weighting, VIEW_WEIGHTINGS),
             ("missing_fill", self.missing_fill, MISSING_FILLS),
+            ("contrastive_positives", self.contrastive_positives, CONTRASTIVE_POSITIVES),
             ("category_agreement", self.category_agreement, CATEGORY_AGREEMENTS),
             ("uncertainty", self.uncertainty, UNCERTAINTIES),
             ("uncertainty_weighting", self.uncertainty_weighting, WEIGHTINGS),
             ("pooling", self.pooling, POOLINGS),
+            ("selection", self.selection, SELECTIONS),
         ):
             if value not in valid:
                 raise UsageError(f"mcur.{name}={value!r} is not valid: use one of {', '.join(valid)}")
@@ -169,8 +181,35 @@ class MCURMethod(TorchMethod):
         return MCUR(config)
 
     def _fit(self, train: Split, valid: Split | None) -> None:
-        super()._fit(train, valid)
+        # The loop hands selection_score only the full-modality validation probabilities; the
+        # "combinations" criterion also needs the split itself, to predict it through each combination.
+        self._selection_split = valid
+        try:
+            super()._fit(train, valid)
+        finally:
+            self._selection_split = None
         self.fit_info_["label_mode"] = self.mode_
+        if valid is not None:
+            self.fit_info_["selection"] = ("best epoch on validation miF1 averaged over the modality combinations"
+                                           if self.selection == "combinations"
+                                           else "best epoch on validation miF1 with every modality")
+
+    def selection_score(self, proba: np.ndarray, labels: np.ndarray) -> float:
+        """Validation miF1 of the full input ("full"), or its mean over every non-empty combination
+        of the modalities ("combinations": the score the paper reports, F1 averaged over the 7)."""
+        full = super().selection_score(proba, labels)
+        valid = getattr(self, "_selection_split", None)
+        if self.selection == "full" or valid is None:
+            return full
+        scores = []
+        for combination in all_combinations(len(valid.modalities)).tolist():
+            present = [m for m, kept in zip(valid.modalities, combination) if kept]
+            if len(present) == len(valid.modalities):
+                scores.append(full)
+                continue
+            view = with_modalities(valid, present)
+            scores.append(super().selection_score(self._proba_with(self.model_, view), labels))
+        return float(np.mean(scores))
 
     # ------------------------------------------------------------------ views and loss
 
@@ -197,9 +236,15 @@ class MCURMethod(TorchMethod):
         uncertainty = predictive_uncertainty(probabilities(out["logits"], self.mode_), self.mode_,
                                              self.uncertainty, sample)
         weights = uncertainty_weights(uncertainty, self.uncertainty_weighting, float(self.uncertainty_temperature))
+        is_full_view = (combinations == available[sample]).all(dim=1)
+        weights = weights * view_weights(sample, is_full_view, self.view_weighting)
         classification = (weights * losses).mean()
-        positives = positive_weights(labels, combination_ids(combinations), self.category_agreement)
-        contrastive = graded_supervised_contrastive(out["z"], positives, float(self.temperature))
+        if float(self.contrastive_weight) > 0:
+            contrastive = mcb_contrastive_loss(out["z"], labels, combination_ids(combinations),
+                                               self.category_agreement, self.contrastive_positives,
+                                               float(self.temperature))
+        else:  # the ablation without MCB-CL: nothing computed, nothing added
+            contrastive = out["z"].sum() * 0.0
         loss = classification + float(self.contrastive_weight) * contrastive
         return loss, {"cls": float(classification.detach()), "mcb_cl": float(contrastive.detach()),
                       "views": float(len(sample)) / max(len(batch), 1)}
