@@ -86,9 +86,10 @@ class AMPMethod(TorchMethod):
     presets = {
         "paper": {},
         # d 64, one layer each, 30 Sinkhorn iterations, lr 1e-3 and a 10% warm-up for 2 cores; every
-        # loss term kept. On `synthetic` (one thread, machine shared with other jobs): test miF1 0.742
-        # against the label prior's 0.480, 512 s wall, 106 s CPU (three forward passes per step:
-        # clean, masked, perturbed).
+        # loss term kept. Version 1 (loss reduced per sample, not at the released scale) on
+        # `synthetic` (one thread, machine shared with other jobs): test miF1 0.742 against the label
+        # prior's 0.480, 512 s wall, 106 s CPU (three forward passes per step: clean, masked,
+        # perturbed). Version 2 not yet measured on `synthetic`.
         "cpu": {"dim": 64, "heads": 4, "encoder_layers": 1, "feedforward": 128, "topk_iterations": 30,
                 "epochs": 10, "batch_size": 32, "lr": 1e-3, "warmup": 0.1, "patience": 4},
     }
