@@ -95,7 +95,8 @@ class LSGMERMethod(TorchMethod):
         # epochs (patience 4); every mechanism is kept. Version 2 (per-label gate), seeds 0-2,
         # loaded shared CPU: `synthetic` test miF1 0.690 +- 0.006 (version 1's mean reduction:
         # 0.676 +- 0.010). Version 1, seed 0: `synthetic` test miF1 0.689 (prior 0.480, BR 0.609),
-        # `synthetic-single` single_acc        # 0.762 (prior 0.263, BR 0.568), about 23 CPU-seconds per job at one thread; one step
+        # `synthetic-single` single_acc 0.762 (prior 0.263, BR 0.568), about 23 CPU-seconds per
+        # job at one thread; one step
         # costs 0.065 CPU-s against the paper size's 0.237 on MOSEI-sized aligned input
         # (benchmarks/baselines_step.py).
         "cpu": {"hidden": 64, "layers": 1, "heads": 4, "feedforward": 128, "lr": 2e-3, "epochs": 12,
