@@ -81,7 +81,7 @@ def peaks():
 
 IMPORT_CHILD = PROBE + """
 import resource, sys, time
-from mmerbench.cli import main
+from mmerbench.cli.main import main
 start = time.perf_counter()
 code = main(["data", "import", "cmu-mosei-unaligned", "--source", sys.argv[1], "--labels-from", sys.argv[2],
              "--dtype", "float16", "--force"])

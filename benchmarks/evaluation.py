@@ -33,7 +33,7 @@ import numpy as np
 
 def scoring(repeats: int) -> None:
     from mmerbench.evaluation.job_scores import SplitOutputs, beyond_accuracy
-    from mmerbench.metrics import score, threshold_predictions
+    from mmerbench.evaluation.metrics import score, threshold_predictions
 
     rng = np.random.default_rng(0)
 
@@ -60,7 +60,7 @@ def scoring(repeats: int) -> None:
 
 def protocol_cost(methods, lddu_epochs: int, repeats: int) -> None:
     import mmerbench
-    from mmerbench.evaluation.protocols import evaluate_conditions
+    from mmerbench.execution.protocols import evaluate_conditions
 
     dataset = mmerbench.load_dataset("synthetic")
     for name in methods:

@@ -41,9 +41,12 @@ def parse_args(argv=None):
 
 
 def overhead(executors: list[str], workers: int, n_jobs: int, repeats: int) -> None:
-    os.environ.setdefault("MMERBENCH_PLUGINS", "mmerbench.testing.plugin")
+    # The test suite's plugins (a sleepy method, tiny datasets) live under tests/plugins, for workers too.
+    plugins = str(Path(__file__).resolve().parents[1] / "tests" / "plugins")
+    sys.path.insert(0, plugins)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (plugins, os.environ.get("PYTHONPATH")) if p)
+    os.environ.setdefault("MMERBENCH_PLUGINS", "mmerbench_test_plugins.plugin")
     import mmerbench
-    from mmerbench.execution.executor_options import ExecutorOptions
 
     if "ray" in executors:
         import ray
@@ -59,7 +62,7 @@ def overhead(executors: list[str], workers: int, n_jobs: int, repeats: int) -> N
             with tempfile.TemporaryDirectory() as results:
                 started = time.perf_counter()
                 outcome = mmerbench.run(["prior"], ["tiny"], list(range(n_jobs)), results=results, jobs=workers,
-                                        device="cpu", executor=ExecutorOptions(name=name))
+                                        device="cpu", executor=name)
                 times.append((time.perf_counter() - started) / n_jobs)
                 assert not outcome.failed, outcome.failed[0]["error"]
         per_job[name] = statistics.median(times)
@@ -73,7 +76,7 @@ def checkpoint_cost(repeats: int) -> None:
 
     import mmerbench
     from mmerbench.api import dataset_param_defaults, make_method
-    from mmerbench.checkpoints import JobCheckpoints
+    from mmerbench.execution.checkpoints import JobCheckpoints
     from mmerbench.training import Batch, resolve_device
     from mmerbench.saved_models import describe_split
     import numpy as np
@@ -127,7 +130,7 @@ def checkpoint_cost(repeats: int) -> None:
 
 def store_writes(count: int = 200) -> None:
     """How many job records per second the driver can commit (one transaction each, synchronous=FULL)."""
-    from mmerbench.store import ResultStore
+    from mmerbench.store.results import ResultStore
 
     record = {"method": "lddu", "dataset": "x", "seed": 0, "status": "ok", "finished_at": "",
               "metrics": {"test": {f"m{i}": 0.5 for i in range(12)}}, "curve": [{"epoch": e, "loss": 0.1}

@@ -20,7 +20,7 @@ def time_list(repeats: int) -> list[float]:
     env = {**os.environ, "MMERBENCH_DISABLE_PLUGIN_AUTOLOAD": "1"}
     for _ in range(repeats):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "mmerbench.cli", "list"], check=True, capture_output=True, env=env)
+        subprocess.run([sys.executable, "-m", "mmerbench.cli.main", "list"], check=True, capture_output=True, env=env)
         times.append(time.perf_counter() - started)
     return times
 

@@ -198,7 +198,7 @@ def main(argv=None) -> dict:
     results = {"config": {k: str(v) for k, v in vars(args).items()}, "released": {}, "mmerbench": {}}
     if args.which in ("both", "mmerbench"):
         from mmerbench.api import load_dataset
-        from mmerbench.cli import main as cli
+        from mmerbench.cli.main import main as cli
 
         cli(["data", "import", "cmu-mosei-mmsa", "--source", str(data_path)])
         dataset = load_dataset("cmu-mosei-mmsa")

@@ -5,7 +5,7 @@
 Writes a pickle of ``--samples`` (50, 300) float32 arrays as lists (the MMS2S
 layout, arrays small enough to be read rather than memory-mapped), plus
 ``tgt`` token lists and object-dtype ids, then loads it once with
-:func:`mmerbench.safe_pickle.load_pickle` in this process and prints the
+:func:`mmerbench.io.safe_pickle.load_pickle` in this process and prints the
 file size, load time and peak RSS. Run it with the project of another commit
 on ``PYTHONPATH`` to compare.
 """
@@ -42,7 +42,7 @@ def main() -> None:
     path = os.path.join(tempfile.gettempdir(), f"mmerbench-pickle-load-{args.samples}.pkl")
     if not os.path.exists(path):
         write(path, args.samples)
-    from mmerbench.safe_pickle import load_pickle
+    from mmerbench.io.safe_pickle import load_pickle
 
     start = time.perf_counter()
     load_pickle(path)

@@ -61,7 +61,7 @@ def main() -> None:
     print(f"fabricated store: {time.perf_counter() - started:.1f} s")
     env = {**os.environ, "MMERBENCH_DISABLE_PLUGIN_AUTOLOAD": "1"}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "mmerbench.cli", "report", "--results", str(root / "results"),
+    done = subprocess.run([sys.executable, "-m", "mmerbench.cli.main", "report", "--results", str(root / "results"),
                            "--out", str(root / "report")], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:

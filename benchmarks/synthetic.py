@@ -95,7 +95,7 @@ def attention_probabilities(train, valid, test, epochs: int = 12, seed: int = 0)
     import torch
     from torch import nn
 
-    from mmerbench.metrics import micro_f1
+    from mmerbench.evaluation.metrics import micro_f1
 
     torch.manual_seed(seed)
     hidden, q = 64, train.n_labels
@@ -151,7 +151,7 @@ def difficulty(name: str, seeds: list[int], attention: bool = False) -> None:
     from sklearn.preprocessing import StandardScaler
 
     import mmerbench
-    from mmerbench.metrics import best_threshold, macro_f1, micro_f1
+    from mmerbench.evaluation.metrics import best_threshold, macro_f1, micro_f1
     from mmerbench_datasets.synthetic.generator import SyntheticParams
     from mmerbench_datasets.synthetic.story import signatures
 

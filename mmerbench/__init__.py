@@ -6,16 +6,18 @@ The public API is imported lazily so that ``import mmerbench`` (and
 
 from __future__ import annotations
 
+from mmerbench import _moved
 from mmerbench.hookspecs import hookimpl
+from mmerbench.version import __version__
 
-__version__ = "0.1.0"
+_moved.install()  # old module paths keep working for one release, with a DeprecationWarning
 
 _LAZY = {
-    "score": ("mmerbench.metrics", "score"),
+    "score": ("mmerbench.evaluation.metrics", "score"),
     "load_dataset": ("mmerbench.api", "load_dataset"),
     "make_method": ("mmerbench.api", "make_method"),
-    "run": ("mmerbench.runner", "run"),
-    "load_job_model": ("mmerbench.saved_models", "load_job_model"),
+    "run": ("mmerbench.execution.runner", "run"),
+    "load_job_model": ("mmerbench.execution.job_models", "load_job_model"),
     "Method": ("mmerbench.method", "Method"),
     "TorchMethod": ("mmerbench.training", "TorchMethod"),
     "Split": ("mmerbench.data", "Split"),

@@ -34,7 +34,7 @@ def make_method(name: str, preset: str | None = None, **params):
 
 
 # A parameter every dataset has (``--set DATASET.train_missing_rate=0.3``): modalities dropped from train
-# and valid samples at that rate, for training under missing modalities (mmerbench.evaluation.perturb).
+# and valid samples at that rate, for training under missing modalities (mmerbench.data.perturb).
 TRAIN_MISSING_RATE = "train_missing_rate"
 
 
@@ -57,7 +57,7 @@ def load_dataset(name: str, **params):
     rate = checked.pop(TRAIN_MISSING_RATE, 0.0)
     dataset = _load_registered(name, checked)
     if rate:
-        from mmerbench.evaluation.perturb import with_train_missing
+        from mmerbench.data.perturb import with_train_missing
 
         dataset = with_train_missing(dataset, rate)
     return dataset

@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mmerbench.data import Split
+from mmerbench.data.splits import Split
 from mmerbench.errors import UsageError
-from mmerbench.metrics import best_threshold, micro_f1, threshold_predictions
+from mmerbench.evaluation.metrics import best_threshold, micro_f1, threshold_predictions
 from mmerbench.saved_models import describe_split
 
 THRESHOLD_POLICIES = ("valid", "valid-per-label", "published")

@@ -104,7 +104,7 @@ class DatasetSpec:
 
     def load_function(self) -> Callable:
         if self.loader is None:
-            from mmerbench.data import load_imported
+            from mmerbench.data.canonical import load_imported
 
             return load_imported
         try:

@@ -21,15 +21,13 @@ the file), weights and arrays are safetensors, and skops files load only trusted
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mmerbench.model_files import (
+from mmerbench.io.model_files import (
     ModelFileError,
     json_number_list,
     read_arrays,
@@ -54,7 +52,7 @@ MODELS_DIR = "models"
 
 __all__ = [
     "ModelFileError", "save_method", "load_method", "read_manifest", "describe_split", "schema_split",
-    "job_model_dir", "save_job_model", "load_job_model", "FORMAT", "FORMAT_VERSION", "MANIFEST",
+    "FORMAT", "FORMAT_VERSION", "MANIFEST",
 ]
 
 
@@ -78,7 +76,7 @@ def schema_split(schema: dict):
     network, whose weights then come from the saved file (state computed from training rows
     is restored by ``set_extra_state``).
     """
-    from mmerbench.data import Split
+    from mmerbench.data.splits import Split
 
     modalities = schema["modalities"]
     return Split(
@@ -95,7 +93,7 @@ def schema_split(schema: dict):
 
 def save_method(method, directory: str | os.PathLike) -> Path:
     """Write fitted ``method`` into ``directory`` (created if needed); returns the directory."""
-    from mmerbench import __version__
+    from mmerbench.version import __version__
 
     method._check_fitted()
     directory = Path(directory)
@@ -279,59 +277,3 @@ def _read_extra_state(directory: Path, manifest: dict) -> dict[str, Any]:
             )
         state.update(arrays)
     return state
-
-
-# ----------------------------------------------------------------------------- one job of a results directory
-
-
-def job_model_dir(results_dir: str | os.PathLike, key: str) -> Path:
-    if not key or any(part in key for part in ("/", "\\", "..")) or key.startswith("."):
-        raise ModelFileError(f"job key {key!r} is not valid (a key is the hex digest shown by `mmerbench results`)")
-    return Path(results_dir) / MODELS_DIR / key
-
-
-def save_job_model(results_dir: str | os.PathLike, key: str, method) -> Path:
-    """Save ``method`` as job ``key``'s model, atomically: written to a temporary directory, then renamed.
-
-    A reader sees either no model or a complete one; a model already there (a re-run) is replaced.
-    """
-    target = job_model_dir(results_dir, key)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    token = f"{os.getpid()}-{secrets.token_hex(4)}"
-    temporary = target.parent / f".{key}.tmp-{token}"
-    try:
-        save_method(method, temporary)
-        try:
-            os.rename(temporary, target)
-        except OSError:  # a previous model is there: move it aside, put the new one in place, drop the old
-            old = target.parent / f".{key}.old-{token}"
-            os.rename(target, old)
-            os.rename(temporary, target)
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if temporary.exists():
-            shutil.rmtree(temporary, ignore_errors=True)
-    return target
-
-
-def load_job_model(results_dir: str | os.PathLike, key: str, device: str | None = None):
-    """The fitted method of job ``key`` in ``results_dir`` (saved by ``mmerbench run``)."""
-    directory = job_model_dir(results_dir, key)
-    if not (directory / MANIFEST).is_file():
-        raise ModelFileError(
-            f"job {key} has no saved model in {Path(results_dir) / MODELS_DIR} (it ran with --no-save-models, "
-            "before models were saved, or failed); re-run it with `mmerbench run ... --no-resume` to save one"
-        )
-    return load_method(directory, device=device)
-
-
-def save_model_for_record(results_dir: str | os.PathLike, key: str, method, enabled: bool = True) -> dict:
-    """The record fields of a job's saved model: ``model_path`` (relative to the results directory, or
-    None) and, when saving failed, ``model_error``. A failed save leaves the job's scores valid."""
-    if not enabled:
-        return {"model_path": None}
-    try:
-        save_job_model(results_dir, key, method)
-    except Exception as exc:  # noqa: BLE001 - the scores stand; only re-evaluation is lost
-        return {"model_path": None, "model_error": f"{type(exc).__name__}: {exc}"}
-    return {"model_path": f"{MODELS_DIR}/{key}"}

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from mmerbench import progress
-from mmerbench.data import Split
+from mmerbench.data.splits import Split
 from mmerbench.method import Method
 
 
@@ -137,7 +137,7 @@ class TorchMethod(Method):
         patience = getattr(self, "patience", None)
         best_score, best_state, best_epoch, waited = -math.inf, None, 0, 0
         curve: list[dict[str, Any]] = []
-        checkpoints = getattr(self, "_checkpoints", None)  # set by the runner's worker (mmerbench.checkpoints)
+        checkpoints = getattr(self, "_checkpoints", None)  # set by the runner's worker (mmerbench.execution.checkpoints)
         first_epoch = 1
         saved = checkpoints.load() if checkpoints is not None else None
         if saved is not None:
@@ -228,13 +228,13 @@ class TorchMethod(Method):
     # ---- saved models (docs/saved-models.md) ---------------------------------------------
 
     def _save_fitted(self, directory) -> None:
-        from mmerbench.model_files import write_torch_weights
+        from mmerbench.io.model_files import write_torch_weights
         from mmerbench.saved_models import WEIGHTS
 
         write_torch_weights(Path(directory) / WEIGHTS, self.model_)
 
     def _load_fitted(self, directory, device: str | None) -> None:
-        from mmerbench.model_files import ModelFileError, read_torch_weights
+        from mmerbench.io.model_files import ModelFileError, read_torch_weights
         from mmerbench.saved_models import WEIGHTS, schema_split
 
         schema = getattr(self, "train_schema_", None)

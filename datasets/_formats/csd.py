@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mmerbench.errors import DataError
-from mmerbench.importing import expect_format
+from mmerbench.data.importing import expect_format
 
 
 class ComputationalSequence:

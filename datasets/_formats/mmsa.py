@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmerbench.errors import DataError
-from mmerbench.importing import RowSource, as_array, get_key
+from mmerbench.data.importing import RowSource, as_array, get_key
 
 SPLITS = ("train", "valid", "test")
 MODALITY_KEYS = {  # canonical name -> accepted keys, in order of preference

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mmerbench.errors import DataError
-from mmerbench.importing import (
+from mmerbench.data.importing import (
     MOSEI_EMOTIONS, SplitSource, as_array, get_key, load_pickle_file, load_torch_or_pickle, require_file,
     sources_sha256, tgt_to_multihot, write_canonical,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmerbench.errors import DataError
-from mmerbench.importing import (
+from mmerbench.data.importing import (
     SplitSource, as_array, get_key, load_pickle_file, require_file, sources_sha256, write_canonical,
 )
 from mmerbench_datasets._formats import mmsa

@@ -14,7 +14,7 @@ import logging
 import numpy as np
 
 from mmerbench.errors import DataError, UsageError
-from mmerbench.importing import (
+from mmerbench.data.importing import (
     MOSEI_EMOTIONS, SplitSource, assign_folds, load_folds, require_file, sources_sha256, write_canonical,
 )
 from mmerbench_datasets._formats.cmu_labels import check_label_sequence, check_label_values

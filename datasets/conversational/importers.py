@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmerbench.errors import DataError
-from mmerbench.importing import (
+from mmerbench.data.importing import (
     RowSource, SplitSource, class_indices_to_onehot, load_pickle_file, require_file, sources_sha256,
     write_canonical,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmerbench.errors import DataError
-from mmerbench.importing import (
+from mmerbench.data.importing import (
     RowSource, SplitSource, get_key, load_torch_or_pickle, require_file, sources_sha256, tgt_to_multihot,
     write_canonical,
 )

@@ -9,7 +9,7 @@ import numpy as np
 
 from mmerbench.data import carve_validation, make_split
 from mmerbench.errors import DataError, UsageError
-from mmerbench.importing import RowSource, SplitSource, require_file, sources_sha256, write_canonical
+from mmerbench.data.importing import RowSource, SplitSource, require_file, sources_sha256, write_canonical
 from mmerbench_datasets.table.readers import read_table
 
 

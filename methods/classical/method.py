@@ -45,6 +45,13 @@ class PooledFeatureMethod(Method):
     """Shared part of BR / LP / CC: pooled, standardised features and the base learner."""
 
     requires: dict[str, Any] = {}
+    # Types the saved scikit-learn objects hold beyond skops's default trust list (its own scikit-learn
+    # estimators): this plugin's BR/CC wrapper, and the tree structure inside a random forest (rebuilt by
+    # skops from arrays, no code runs).
+    skops_trusted_types: tuple[str, ...] = (
+        "mmerbench_methods.classical.estimators.BinaryScorer",
+        "sklearn.tree._tree.Tree",
+    )
     published_threshold = 0.5
 
     # BR and LP take exactly these hyperparameters; CC adds its chain options.
@@ -108,7 +115,7 @@ class PooledFeatureMethod(Method):
         return params
 
     def _save_fitted(self, directory) -> None:
-        from mmerbench.model_files import write_skops
+        from mmerbench.io.model_files import write_skops
         from mmerbench.saved_models import ESTIMATORS
 
         objects = {name: getattr(self, name) for name in self.sklearn_attributes}
@@ -117,11 +124,11 @@ class PooledFeatureMethod(Method):
         write_skops(Path(directory) / ESTIMATORS, objects)
 
     def _load_fitted(self, directory, device) -> None:
-        from mmerbench.model_files import ModelFileError, read_skops
+        from mmerbench.io.model_files import ModelFileError, read_skops
         from mmerbench.saved_models import ESTIMATORS
 
         path = Path(directory) / ESTIMATORS
-        objects = read_skops(path)
+        objects = read_skops(path, trusted=self.skops_trusted_types)
         expected = set(self.sklearn_attributes)
         if not isinstance(objects, dict) or not expected <= set(objects):
             raise ModelFileError(f"{path}: expected a dict with {sorted(expected)}, found {type(objects).__name__} "

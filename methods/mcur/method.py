@@ -92,8 +92,8 @@ import numpy as np
 import torch
 
 from mmerbench.data import Split
+from mmerbench.data.perturb import with_modalities
 from mmerbench.errors import UsageError
-from mmerbench.evaluation.perturb import with_modalities
 from mmerbench.training import Batch, TorchMethod
 from mmerbench_methods._blocks.label_modes import per_sample_loss, probabilities, resolve_label_mode
 from mmerbench_methods.mcur.losses import (

@@ -23,7 +23,7 @@ from mmerbench.evaluation.uncertainty import (
     noise_spearman_per_modality,
     per_label_error_detection,
 )
-from mmerbench.metrics import threshold_predictions
+from mmerbench.evaluation.metrics import threshold_predictions
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Which engine runs the jobs (``--executor``) and with what resources; checked before anything is written.
+"""The ``--executor`` settings of a :class:`~mmerbench.config.RunConfig` checked before anything is written.
 
 mmerbench schedules nothing itself beyond one machine: Ray or Slurm (through submitit) do.
 """
@@ -8,32 +8,18 @@ from __future__ import annotations
 import math
 import shutil
 import socket
-from dataclasses import dataclass, field
 
+from mmerbench.config import EXECUTORS, RunConfig
 from mmerbench.errors import UsageError
 
-EXECUTORS = ("local", "ray", "slurm", "slurm-local")
 RAY_INSTALL = 'pip install "mmerbench[ray]"'
 SLURM_INSTALL = 'pip install "mmerbench[slurm]"'
 
 
-@dataclass
-class ExecutorOptions:
-    name: str = "local"
-    ray_address: str | None = None  # None: start a local Ray instance
-    cpus_per_job: float = 1.0
-    gpus_per_job: float = 0.0
-    slurm_partition: str | None = None
-    slurm_time: int = 60  # minutes per job
-    slurm_array_parallelism: int = 64
-    slurm_setup: list[str] = field(default_factory=list)
-    detach: bool = False
-
-
-def check_executor_options(options: ExecutorOptions, gpu_count: int) -> None:
+def check_executor_options(options: RunConfig, gpu_count: int) -> None:
     """Every refusal happens here, before the store or any file exists (exit code 2)."""
-    if options.name not in EXECUTORS:
-        raise UsageError(f"--executor {options.name!r} is not known; use one of {', '.join(EXECUTORS)}")
+    if options.executor not in EXECUTORS:
+        raise UsageError(f"--executor {options.executor!r} is not known; use one of {', '.join(EXECUTORS)}")
     if not (options.cpus_per_job > 0 and math.isfinite(options.cpus_per_job)):
         raise UsageError(f"--cpus-per-job {options.cpus_per_job:g} must be a number above 0")
     if not (options.gpus_per_job >= 0 and math.isfinite(options.gpus_per_job)):
@@ -41,28 +27,28 @@ def check_executor_options(options: ExecutorOptions, gpu_count: int) -> None:
     if options.gpus_per_job > 1:  # a job would hold GPUs it never uses
         raise UsageError(f"--gpus-per-job {options.gpus_per_job:g}: a job trains on one device, so give at most 1 "
                          "(fractions such as 0.5 let jobs share a GPU)")
-    if options.detach and options.name not in ("slurm", "slurm-local"):
-        raise UsageError(f"--detach works with --executor slurm or slurm-local, not {options.name} "
+    if options.detach and options.executor not in ("slurm", "slurm-local"):
+        raise UsageError(f"--detach works with --executor slurm or slurm-local, not {options.executor} "
                          "(a Ray job needs its driver to gather the results: run it under nohup or tmux instead)")
-    if options.name == "ray":
+    if options.executor == "ray":
         _check_ray(options)
-    if options.name in ("slurm", "slurm-local"):
+    if options.executor in ("slurm", "slurm-local"):
         _check_submitit(options)
-    if options.name == "slurm" and shutil.which("sbatch") is None:
+    if options.executor == "slurm" and shutil.which("sbatch") is None:
         raise UsageError("--executor slurm needs Slurm's `sbatch` on the PATH, and it is not there: run on a "
                          "Slurm login node, or use --executor slurm-local to try the same code path on this machine")
     if options.slurm_time <= 0 or options.slurm_array_parallelism < 1:
         raise UsageError("--slurm-time (minutes) and --slurm-array-parallelism must be at least 1")
     # Slurm jobs run on the cluster's GPU nodes, and a remote Ray cluster may have GPUs this machine lacks.
-    checks_here = options.name == "local" or options.name == "slurm-local" or (
-        options.name == "ray" and options.ray_address is None)
+    checks_here = options.executor == "local" or options.executor == "slurm-local" or (
+        options.executor == "ray" and options.ray_address is None)
     if options.gpus_per_job > 0 and checks_here and gpu_count == 0:
         raise UsageError(f"--gpus-per-job {options.gpus_per_job:g} asks for GPUs, but this machine has none that "
                          "CUDA can see (CUDA_VISIBLE_DEVICES is respected); drop --gpus-per-job or run where "
                          "GPUs are")
 
 
-def _check_ray(options: ExecutorOptions) -> None:
+def _check_ray(options: RunConfig) -> None:
     try:
         import ray  # noqa: F401
     except ImportError:
@@ -82,11 +68,11 @@ def _check_ray(options: ExecutorOptions) -> None:
                          "machine") from None
 
 
-def _check_submitit(options: ExecutorOptions) -> None:
+def _check_submitit(options: RunConfig) -> None:
     try:
         import submitit  # noqa: F401
     except ImportError:
-        raise UsageError(f"--executor {options.name} needs submitit, which is not installed: {SLURM_INSTALL}") from None
+        raise UsageError(f"--executor {options.executor} needs submitit, which is not installed: {SLURM_INSTALL}") from None
 
 
 def job_device(device: str, index: int, gpu_count: int, gpus_per_job: float = 0.0) -> str:

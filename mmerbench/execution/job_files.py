@@ -29,14 +29,15 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(partial, path)  # readers see the whole record or none
 
 
-def run_and_publish(job: dict, results_dir: str, *args) -> dict:
+def run_and_publish(order) -> dict:
     """``worker.run_job`` for a remote worker: mark the job running, run it, publish its record."""
-    from mmerbench.worker import run_job
+    from mmerbench.execution.worker import run_job
 
+    job, results_dir = order.job, order.results_dir
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     marker = _jobs_dir(results_dir) / f"{job['key']}.running.json"
     _write_json(marker, {"key": job["key"], "host": platform.node(), "pid": os.getpid(), "started_at": started})
-    record = run_job(job, results_dir, *args)
+    record = run_job(order)
     _write_json(_jobs_dir(results_dir) / f"{job['key']}.json", record)
     marker.unlink(missing_ok=True)
     return record
@@ -65,7 +66,7 @@ def published_keys(results_dir) -> list[str]:
 
 def collect_published(store, results_dir) -> list[dict]:
     """Move records published by remote workers into the store; those already there are left alone."""
-    from mmerbench.execution.store_failure import commit_or_stop
+    from mmerbench.store.failure import commit_or_stop
 
     finished = store.finished_keys()
     collected: list[dict] = []

@@ -1,19 +1,69 @@
-"""The pool for ``--executor``: each yields one Outcome per call (local processes, Ray tasks, a Slurm array)."""
+"""The pools behind ``--executor``: what the runner asks a pool, answered by each engine.
+
+The runner never compares executor names: it asks the pool which function runs a
+job (:attr:`PoolKind.job_function`), how many threads a job gets, the device of
+job *i*, whether records published by jobs that ended while no driver ran must
+be collected first, and how a job that died is described. This module is the
+one place that maps ``--executor NAME`` to a pool.
+"""
 
 from __future__ import annotations
 
-from mmerbench.execution.executor_options import ExecutorOptions
-from mmerbench.execution.local_pool import FreshProcessPool
+from dataclasses import dataclass
+from typing import Callable
+
+from mmerbench.config import RunConfig
+from mmerbench.execution.executor_options import job_device
+from mmerbench.execution.job_files import run_and_publish
+from mmerbench.execution.local_pool import FreshProcessPool, Outcome
+from mmerbench.execution.worker import run_job
 
 
-def make_pool(options: ExecutorOptions, workers: int, todo, results, on_start, timeout, initializer, initargs):
-    if options.name == "ray":
+@dataclass(frozen=True)
+class PoolKind:
+    """How one engine runs jobs, as the runner needs to know it before and while the jobs run."""
+
+    job_function: Callable  # JobOrder -> record, run in the engine's worker
+    collects_finished: bool  # remote jobs publish records the driver gathers (also after a driver stopped)
+    threads_from_cpus_per_job: bool  # a remote job gets the CPUs it asked for, not a share of this machine
+    assigns_gpus_here: bool  # this machine's GPUs are shared out job by job
+
+    def threads_per_job(self, config: RunConfig, workers: int, cores: int) -> int:
+        if self.threads_from_cpus_per_job:
+            return max(1, int(config.cpus_per_job))
+        return max(1, cores // max(1, workers))
+
+    def device_of(self, config: RunConfig, index: int, gpu_count: int) -> str:
+        if self.assigns_gpus_here:
+            return job_device(config.device, index, gpu_count, config.gpus_per_job)
+        return config.device  # the engine's node decides (auto picks its GPU when it has one)
+
+    def failure_cause(self, ended: Outcome) -> str | None:
+        """The engine's own cause of a job that died without a record (Ray's or Slurm's first line)."""
+        if self.collects_finished and ended.child_error:
+            return ended.child_error.splitlines()[0]
+        return None
+
+
+LOCAL = PoolKind(job_function=run_job, collects_finished=False, threads_from_cpus_per_job=False,
+                 assigns_gpus_here=True)
+REMOTE = PoolKind(job_function=run_and_publish, collects_finished=True, threads_from_cpus_per_job=True,
+                  assigns_gpus_here=False)
+KINDS = {"local": LOCAL, "ray": REMOTE, "slurm": REMOTE, "slurm-local": REMOTE}
+
+
+def pool_kind(config: RunConfig) -> PoolKind:
+    return KINDS[config.executor]
+
+
+def make_pool(config: RunConfig, workers: int, keys, results, on_start, timeout, initializer, initargs):
+    if config.executor == "ray":
         from mmerbench.execution.ray_pool import RayPool
 
-        return RayPool(options.ray_address, workers, options.cpus_per_job, options.gpus_per_job,
+        return RayPool(config.ray_address, workers, config.cpus_per_job, config.gpus_per_job,
                        on_start=on_start, timeout=timeout)
-    if options.name in ("slurm", "slurm-local"):
+    if config.executor in ("slurm", "slurm-local"):
         from mmerbench.execution.slurm_pool import SlurmPool
 
-        return SlurmPool(options, results, [job.key for job in todo], on_start=on_start, timeout=timeout)
+        return SlurmPool(config, results, keys, on_start=on_start, timeout=timeout)
     return FreshProcessPool(workers, initializer, initargs, on_start=on_start, timeout=timeout)

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from mmerbench.execution.executor_options import ExecutorOptions
+from mmerbench.config import RunConfig
 from mmerbench.execution.job_files import published_record
 from mmerbench.execution.local_pool import Outcome
 
@@ -23,7 +23,7 @@ SUBMISSION = "submission.json"
 POLL_SECONDS = 1.0
 
 
-def slurm_parameters(options: ExecutorOptions) -> dict:
+def slurm_parameters(options: RunConfig) -> dict:
     """submitit's SlurmExecutor parameters for the options of ``mmerbench run``."""
     parameters = {
         "time": int(options.slurm_time),
@@ -40,7 +40,7 @@ def slurm_parameters(options: ExecutorOptions) -> dict:
     return parameters
 
 
-def sbatch_script(options: ExecutorOptions, n_jobs: int, folder: str | Path) -> str:
+def sbatch_script(options: RunConfig, n_jobs: int, folder: str | Path) -> str:
     """The sbatch file submitit writes for an array of ``n_jobs`` (for checking; nothing is submitted)."""
     from submitit.slurm.slurm import _make_sbatch_string
 
@@ -48,10 +48,10 @@ def sbatch_script(options: ExecutorOptions, n_jobs: int, folder: str | Path) -> 
                                map_count=n_jobs, **slurm_parameters(options))
 
 
-def make_executor(options: ExecutorOptions, folder: Path):
+def make_executor(options: RunConfig, folder: Path):
     import submitit
 
-    if options.name == "slurm-local":
+    if options.executor == "slurm-local":
         executor = submitit.LocalExecutor(folder=str(folder))
         executor.update_parameters(timeout_min=int(options.slurm_time))
         if options.slurm_setup:
@@ -63,7 +63,7 @@ def make_executor(options: ExecutorOptions, folder: Path):
 
 
 class SlurmPool:
-    def __init__(self, options: ExecutorOptions, results_dir, keys: Sequence[str],
+    def __init__(self, options: RunConfig, results_dir, keys: Sequence[str],
                  on_start: Callable[[Any], None] | None = None, timeout: float | None = None):
         self.options = options
         self.results_dir = Path(results_dir)
@@ -77,7 +77,7 @@ class SlurmPool:
         executor = make_executor(self.options, self.folder)
         with executor.batch():  # one array for the whole run
             jobs = [executor.submit(function, *args) for _, function, args in calls]
-        submission = {"executor": self.options.name, "folder": str(self.folder), "jobs": [
+        submission = {"executor": self.options.executor, "folder": str(self.folder), "jobs": [
             {"key": key, "job_id": str(job.job_id), "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr)}
             for key, job in zip(self.keys, jobs)]}
         (self.folder / SUBMISSION).write_text(json.dumps(submission, indent=2))

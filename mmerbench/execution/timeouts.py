@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from mmerbench.checkpoints import checkpoint_dir, latest_epoch
+from mmerbench.execution.checkpoints import checkpoint_dir, latest_epoch
 
 
 def check_timeout(seconds) -> float | None:
@@ -21,7 +21,7 @@ def check_timeout(seconds) -> float | None:
     return value
 
 
-def timeout_record(job: dict, context: dict, seconds: float, results_dir) -> dict:
+def timeout_record(job: dict, provenance: dict, seconds: float, results_dir) -> dict:
     """Status ``timeout``; the checkpoint stays, so raising the limit and re-running continues the job."""
     epoch = latest_epoch(checkpoint_dir(results_dir, job["key"]))
     reached = (f"it had finished epoch {epoch}; its checkpoint is kept, so a re-run with a larger "
@@ -29,7 +29,7 @@ def timeout_record(job: dict, context: dict, seconds: float, results_dir) -> dic
         "no epoch had been checkpointed (a method without epochs, or stopped before its first epoch ended)")
     return {
         **job,
-        **context,
+        **provenance,
         "status": "timeout",
         "error": f"stopped after --timeout-per-job {seconds:g} s: {reached}",
         "epoch_reached": epoch,

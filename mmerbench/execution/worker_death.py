@@ -30,12 +30,12 @@ def describe_exit(exitcode: int | None) -> str:
             "(os._exit or sys.exit in the method or a library it uses?)")
 
 
-def death_record(job: dict, context: dict, exitcode: int | None, child_error: str | None = None) -> dict:
+def death_record(job: dict, provenance: dict, exitcode: int | None, child_error: str | None = None) -> dict:
     """The failure record of the one job whose worker died; the run goes on with the others."""
     error = describe_exit(exitcode) if child_error is None else "the worker failed outside the job"
     record = {
         **job,
-        **context,
+        **provenance,
         "status": "failed",
         "error": f"worker process died: {error}",
         "worker_exitcode": exitcode,

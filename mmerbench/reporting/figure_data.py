@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-PREDICTIONS_DIR = "predictions"  # as in mmerbench.store
+PREDICTIONS_DIR = "predictions"  # as in mmerbench.store.results
 
 
 # ------------------------------------------------------------------ reliability

@@ -15,11 +15,11 @@ import numpy as np
 from mmerbench.evaluation.significance import (
     ALPHA, BOOTSTRAP_METRICS, DEFAULT_RESAMPLES, RowSamples, compare_to_best, per_seed_tests,
 )
-from mmerbench.metrics import micro_f1, threshold_predictions
+from mmerbench.evaluation.metrics import micro_f1, threshold_predictions
 
 MARK = "†"
 MARK_METRIC = "mif1"
-PREDICTIONS_DIR = "predictions"  # as in mmerbench.store
+PREDICTIONS_DIR = "predictions"  # as in mmerbench.store.results
 
 
 def job_predictions(results_dir: str | Path, record: dict) -> tuple[np.ndarray, np.ndarray]:

@@ -67,19 +67,25 @@ class LineProgress:
 
 def load_job_model(results_dir, key: str):
     """The fitted method saved with a job (issue 10's ``mmerbench.saved_models``)."""
-    from mmerbench.saved_models import load_job_model as load
+    from mmerbench.execution.job_models import load_job_model as load
 
     return load(results_dir, key)
 
 
+def _offers_latent_distributions(method_name: str) -> bool:
+    from mmerbench.api import method_class
+
+    try:
+        return callable(getattr(method_class(method_name), "latent_distributions", None))
+    except Exception:  # noqa: BLE001 - a method no longer installed has no figure, the report goes on
+        return False
+
+
 def load_test_split(record: dict):
     """The job's test split, checked against the fingerprint the job recorded."""
-    from mmerbench.api import load_dataset
+    from mmerbench.execution.job_dataset import load_job_dataset
 
-    dataset = load_dataset(record["dataset"], **(record.get("dataset_params") or {}))
-    expected = record.get("dataset_fingerprint")
-    if expected and dataset.fingerprint != expected:
-        raise ValueError(f"dataset {record['dataset']} has fingerprint {dataset.fingerprint}, the job used {expected}")
+    dataset = load_job_dataset(record)
     return dataset.test, list(dataset.label_names), list(dataset.modalities)
 
 
@@ -88,11 +94,13 @@ def load_test_split(record: dict):
 
 class _DatasetReport:
     def __init__(self, results_dir: Path, out_dir: Path, dataset: str, records: list[dict], step):
-        from mmerbench.leaderboard import build_rows
+        from mmerbench.reporting.leaderboard import build_leaderboard
 
         self.results_dir, self.out_dir, self.dataset = results_dir, out_dir, dataset
         self.records, self.step = records, step
-        self.rows = build_rows(records, dataset)
+        # The same builder as `mmerbench leaderboard` and the published page: the same rows, marks and notes.
+        self.board = build_leaderboard(records, dataset, with_reported=True, results_dir=results_dir)
+        self.rows = self.board.rows
         by_key = {r["key"]: r for r in records}
         self.records_by_row = {row.label: [by_key[k] for k in row.keys] for row in self.rows}
         self.lines: list[str] = []
@@ -112,19 +120,13 @@ class _DatasetReport:
 
     # -- sections
     def tables(self) -> None:
-        from mmerbench.leaderboard import render, reported_rows, significance_footer
-        from mmerbench.reporting.reported_gap import annotate_reported, gap_table, gaps
+        from mmerbench.reporting.leaderboard import render, reported_markdown
 
-        footer = significance_footer(self.rows, self.records, self.results_dir)
         self.lines += [f"## {self.dataset}", "", "### Leaderboard (test split)", "", render(self.rows, "markdown"), ""]
-        self.lines += [line for note in footer for line in (note, "")]
+        self.lines += [line for note in self.board.footer for line in (note, "")]
         self.significance_table()
-        reported = reported_rows(self.dataset)
-        if reported:
-            notes = annotate_reported(self.rows, reported)
-            self.lines += ["### Reported in papers (not reproduced here)", "",
-                           render(reported, "markdown", ["acc", "p", "r", "mif1"]), "",
-                           gap_table(gaps(self.rows, reported)), "", *[x for n in notes for x in (n, "")]]
+        if self.board.reported:
+            self.lines += [*reported_markdown(self.board, level="###"), ""]
         self.step(f"{self.dataset}: tables and significance")
 
     def significance_table(self) -> None:
@@ -244,26 +246,28 @@ class _DatasetReport:
         self.step(f"{self.dataset}: training curves")
 
     def latent_tsne(self) -> None:
-        self.lines += ["### LDDU latent distributions (t-SNE, as in the LDDU paper's Figure 4)", ""]
-        rows = {label: records for label, records in self.records_by_row.items() if records[0]["method"] == "lddu"}
+        self.lines += ["### Latent distributions (t-SNE, as in the LDDU paper's Figure 4)", ""]
+        # A capability, not a name: any method class that offers latent_distributions (LDDU among the built-ins).
+        rows = {label: records for label, records in self.records_by_row.items()
+                if _offers_latent_distributions(records[0]["method"])}
         if not rows:
-            self._skip("LDDU t-SNE", "no LDDU job on this dataset")
+            self._skip("latent t-SNE", "no job on this dataset is of a method that offers `latent_distributions`")
         for label, records in rows.items():
             record = min(records, key=lambda r: r["seed"])
             try:
                 self._draw_tsne(label, record)
             except Exception as exc:  # noqa: BLE001 - one figure must not sink the report
-                self._skip(f"LDDU t-SNE of {label}", f"{type(exc).__name__}: {exc}")
-        self.step(f"{self.dataset}: LDDU t-SNE")
+                self._skip(f"latent t-SNE of {label}", f"{type(exc).__name__}: {exc}")
+        self.step(f"{self.dataset}: latent t-SNE")
 
     def _draw_tsne(self, label: str, record: dict) -> None:
         try:
             method = load_job_model(self.results_dir, record["key"])
         except ImportError:
-            return self._skip(f"LDDU t-SNE of {label}", "this installation cannot load saved models "
+            return self._skip(f"latent t-SNE of {label}", "this installation cannot load saved models "
                               "(no `mmerbench.saved_models`)")
         if not hasattr(method, "latent_distributions"):
-            return self._skip(f"LDDU t-SNE of {label}", "the saved model has no `latent_distributions`")
+            return self._skip(f"latent t-SNE of {label}", "the saved model has no `latent_distributions`")
         split, label_names, modality_names = load_test_split(record)
         chosen = np.sort(np.random.default_rng(0).permutation(len(split))[:TSNE_SAMPLES])
         split = split.take(chosen)
@@ -322,7 +326,7 @@ def tsne_points(mu: np.ndarray, sigma: np.ndarray, labels: np.ndarray, seed: int
 
 def _across_datasets(out_dir: Path, records: list[dict], datasets: list[str]) -> tuple[list[str], list[Path]]:
     from mmerbench.evaluation.ranking import rank_analysis
-    from mmerbench.leaderboard import build_rows
+    from mmerbench.reporting.leaderboard import build_rows
 
     scores = {d: {row.label: row.mean("mif1") for row in build_rows(records, d) if row.mean("mif1") is not None}
               for d in datasets}
@@ -352,7 +356,7 @@ def _across_datasets(out_dir: Path, records: list[dict], datasets: list[str]) ->
 
 def write_report(results_dir, out_dir, dataset: str | None = None, progress=None) -> Report:
     """Write ``out_dir/report.md`` and its figures for one dataset or every dataset with finished jobs."""
-    from mmerbench.store import ResultStore
+    from mmerbench.store.results import ResultStore
 
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

@@ -325,7 +325,7 @@ def check_proba_shape(ctx: CheckContext) -> None:
 
 def check_predict_threshold(ctx: CheckContext) -> None:
     """predict returns {0, 1} of shape (N, q), equal to predict_proba thresholded at threshold_."""
-    from mmerbench.metrics import threshold_predictions
+    from mmerbench.evaluation.metrics import threshold_predictions
 
     method = ctx.fitted
     assert hasattr(method, "threshold_"), "a fitted method has no threshold_"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmerbench.data import Dataset, make_dataset, make_split
+from mmerbench.data.splits import Dataset, make_dataset, make_split
 
 
 def make_tiny_split(n: int, rng: np.random.Generator, steps=(6, 9, 4), dims=(8, 5, 3), q: int = 4,

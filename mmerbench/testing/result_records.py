@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmerbench.metrics import score, threshold_predictions
+from mmerbench.evaluation.metrics import score, threshold_predictions
 
 MODALITIES = ("text", "audio", "vision")
 COMBINATIONS = ("text+audio+vision", "text+audio", "text+vision", "audio+vision", "text", "audio", "vision")
@@ -93,7 +93,7 @@ def fake_job(method: str, dataset: str, seed: int, labels: np.ndarray, strength:
 def make_fake_store(directory, methods: dict[str, float], datasets=("synthetic",), seeds=(0, 1, 2), n_test: int = 300,
                     q: int = 6, deep=(), robustness: bool = True, own_uncertainty=()) -> list[dict]:
     """Write a results store with every method x dataset x seed; ``methods`` maps name -> strength."""
-    from mmerbench.store import ResultStore
+    from mmerbench.store.results import ResultStore
 
     label_names = ["happy", "sad", "anger", "surprise", "disgust", "fear"][:q] + [f"e{j}" for j in range(6, q)]
     records = []

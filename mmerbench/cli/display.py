@@ -1,0 +1,173 @@
+"""Progress display for ``mmerbench run``: a live view on a terminal, plain lines otherwise.
+
+Plain lines are what logs and scripts read; their wording is stable:
+
+- ``  started: br on synthetic seed 0`` when a job starts in its worker;
+- ``  lddu on synthetic seed 0: epoch 3/20, loss 0.4123, valid miF1 0.512, 2.1 s, job ~36.0 s left``
+  after each epoch of a deep job (the epoch's seconds, and the job's remaining
+  epochs at its mean epoch time so far);
+- ``[2/9] br on synthetic seed 1: test miF1 ... | elapsed 0:42, run ~2:10 left`` when a job ends
+  (the run's estimate appears once one job has finished).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mmerbench.cli.eta import RunClock, format_duration, job_remaining
+
+
+def _job_label(job: dict) -> str:
+    preset = f" ({job['preset']})" if job.get("preset") else ""
+    return f"{job['method']}{preset} on {job['dataset']} seed {job['seed']}"
+
+
+def _summary(record: dict) -> str:
+    if record["status"] == "timeout":
+        return f"TIMEOUT: {record.get('error')}"
+    if record["status"] != "ok":
+        return f"FAILED: {record.get('error')}"
+    test = record.get("metrics", {}).get("test", {})
+    seconds = record.get("fit_seconds") or 0.0
+    return f"test miF1 {test.get('mif1', float('nan')):.3f}, Acc {test.get('acc', float('nan')):.3f} ({seconds:.1f} s fit)"
+
+
+def _plan_line(event: dict) -> str:
+    line = f"{event['planned']} jobs planned: {event['todo']} to run, {event['skipped']} already done"
+    if event.get("incompatible"):
+        line += f", {event['incompatible']} incompatible (not run)"
+    return line
+
+
+class _Timing:
+    """What both displays keep: the run's clock and each running job's epoch times."""
+
+    def __init__(self):
+        self.clock = RunClock()
+        self.epoch_seconds: dict[str, list[float]] = {}
+
+    def epoch_text(self, event: dict) -> str:
+        """``2.1 s, job ~36.0 s left`` for an epoch event (empty when it carries no seconds)."""
+        seconds = event.get("seconds")
+        if seconds is None:
+            return ""
+        times = self.epoch_seconds.setdefault(event["job"], [])
+        times.append(float(seconds))
+        left = job_remaining(times, int(event["epoch"]), int(event["epochs"]))
+        return f"{format_duration(float(seconds))}, job ~{format_duration(left)} left"
+
+    def job_ended(self, record: dict) -> None:
+        self.epoch_seconds.pop(_worker_label(record), None)
+
+
+def _worker_label(record: dict) -> str:
+    return f"{record['method']} on {record['dataset']} seed {record['seed']}"  # as worker.run_job names it
+
+
+class PlainProgress:
+    """One line per event; what CI logs and pipes get."""
+
+    def __init__(self, stream=None, epochs: bool = True):
+        self.stream = stream or sys.stdout
+        self.epochs = epochs
+        self.timing = _Timing()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("kind")
+        if kind == "plan":
+            self.timing.clock = RunClock()  # the run starts now, not when the display was made
+            for note in event.get("notes", ()):
+                self._print(note)
+            self._print(_plan_line(event))
+        elif kind == "job-end":
+            record = event["record"]
+            self.timing.job_ended(record)
+            self._print(f"[{event['done']}/{event['total']}] {_job_label(record)}: {_summary(record)} | "
+                        f"{self.timing.clock.describe(event['done'], event['total'])}")
+        elif kind == "progress" and event.get("what") == "start":
+            self._print(f"  started: {event['job']}")
+        elif kind == "progress" and event.get("what") == "resumed":
+            self._print(f"  {event['job']}: resumed from epoch {event['resumed_from_epoch']}")
+        elif kind == "progress" and self.epochs and "epoch" in event:
+            parts = [f"  {event['job']}: epoch {event['epoch']}/{event['epochs']}"]
+            if event.get("train_loss") is not None:
+                parts.append(f"loss {event['train_loss']:.4f}")
+            if event.get("valid_mif1") is not None:
+                parts.append(f"valid miF1 {event['valid_mif1']:.3f}")
+            timing = self.timing.epoch_text(event)
+            if timing:
+                parts.append(timing)
+            self._print(", ".join(parts))
+
+
+class LiveProgress:
+    """A rich progress bar for jobs (elapsed, remaining), with the running jobs' epochs beside it."""
+
+    def __init__(self):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+        self.jobs_task = None
+        self.epoch_tasks: dict[str, int] = {}
+        self.timing = _Timing()
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("kind")
+        console = self.progress.console
+        if kind == "plan":
+            self.timing.clock = RunClock()
+            for note in event.get("notes", ()):
+                console.print(note)
+            console.print(_plan_line(event))
+            self.jobs_task = self.progress.add_task("jobs", total=event["todo"])
+        elif kind == "job-end":
+            record = event["record"]
+            self.timing.job_ended(record)
+            console.print(f"[{event['done']}/{event['total']}] {_job_label(record)}: {_summary(record)} | "
+                          f"{self.timing.clock.describe(event['done'], event['total'])}", markup=False)
+            if self.jobs_task is not None:
+                self.progress.advance(self.jobs_task)
+            worker_label = _worker_label(record)
+            if worker_label in self.epoch_tasks:
+                self.progress.remove_task(self.epoch_tasks.pop(worker_label))
+        elif kind == "progress" and event.get("what") == "resumed":
+            console.print(f"  {event['job']}: resumed from epoch {event['resumed_from_epoch']}")
+        elif kind == "progress" and event.get("what") == "start":
+            console.print(f"  started: {event['job']}", markup=False)
+        elif kind == "progress" and "epoch" in event:
+            name = event["job"]
+            if name not in self.epoch_tasks:
+                self.epoch_tasks[name] = self.progress.add_task(f"  {name}", total=event["epochs"])
+            details = [f"epoch {event['epoch']}/{event['epochs']}"]
+            if event.get("valid_mif1") is not None:
+                details.append(f"valid miF1 {event['valid_mif1']:.3f}")
+            timing = self.timing.epoch_text(event)
+            if timing:
+                details.append(timing)
+            self.progress.update(self.epoch_tasks[name], completed=event["epoch"],
+                                 description=f"  {name} ({', '.join(details)})")
+
+
+def make_progress(stream=None):
+    stream = stream or sys.stdout
+    if stream.isatty():
+        return LiveProgress()
+    return PlainProgress(stream)

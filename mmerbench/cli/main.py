@@ -1,0 +1,68 @@
+"""The ``mmerbench`` command line: the parser (one module per command) and the top-level error handling.
+
+Heavy libraries are imported inside the command handlers only, so that ``mmerbench list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mmerbench.cli import evaluate, executors, leaderboard, listing, predict, report, results, run, site
+from mmerbench.cli.common import user_warnings
+from mmerbench.errors import MMERBenchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mmerbench.version import __version__
+
+    parser = argparse.ArgumentParser(prog="mmerbench", description="Benchmark multimodal multi-label emotion recognition.")
+    parser.add_argument("--version", action="version", version=f"mmerbench {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run.add_parser(commands)
+    evaluate.add_parser(commands)
+    executors.add_parsers(commands)
+    predict.add_parser(commands)
+    listing.add_parser(commands)
+    results.add_parser(commands)
+    leaderboard.add_parser(commands)
+    report.add_parser(commands)
+    site.add_parser(commands)
+    from mmerbench.cli.data import register as register_data_commands
+
+    register_data_commands(commands)
+    return parser
+
+
+def _discard_stdout() -> None:
+    """The reader of our output went away (`mmerbench results | head`): end quietly, as `head` expects.
+
+    Pointing stdout at /dev/null keeps the interpreter's final flush from raising the same error again.
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        with user_warnings():
+            code = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that went away (`| head`) shows up here at the latest
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return 0
+    except MMERBenchError as exc:
+        print(f"mmerbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("mmerbench: interrupted; finished jobs are kept in the results store", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Planning: methods x datasets x seeds -> fully resolved, keyed jobs.
+
+A job's key hashes everything that determines its result (README, "The
+protocol"): method name and version, resolved hyperparameters, dataset name,
+parameters and fingerprint, seed and threshold policy. The git revision and
+the device are recorded but not keyed, so unrelated commits keep results
+valid. With ``--resample-valid`` the seed of a carved validation split is
+keyed too (and only then, so that existing keys do not change).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mmerbench.api import dataset_param_defaults, method_class
+from mmerbench.errors import UsageError
+from mmerbench.params import check_params
+
+# Hyperparameters that say where to run, not what to compute.
+UNKEYED_PARAMS = ("device",)
+
+
+@dataclass
+class Job:
+    method: str
+    method_version: str
+    dataset: str
+    dataset_params: dict[str, Any]
+    dataset_fingerprint: str
+    seed: int
+    params: dict[str, Any]
+    preset: str | None
+    overrides: dict[str, Any]
+    threshold_policy: str
+    key: str = ""
+    command: str = ""
+    notes: list[str] = field(default_factory=list)
+    # the fingerprint of the data as stored; ``dataset_fingerprint`` is that of the splits the job uses
+    dataset_file_fingerprint: str = ""
+    # set by --resample-valid on a dataset whose validation split is carved: the seed of the carving
+    valid_seed: int | None = None
+    # why the method cannot run on this dataset (e.g. "needs text"); such a job is planned, never run
+    incompatible: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def threshold_policy(params: dict[str, Any]) -> str:
+    threshold = params.get("threshold", "valid")
+    if isinstance(threshold, str):
+        return threshold
+    return f"fixed:{float(threshold):g}"
+
+
+def job_key(job: Job) -> str:
+    keyed = {
+        "method": job.method,
+        "method_version": job.method_version,
+        "params": {k: v for k, v in sorted(job.params.items()) if k not in UNKEYED_PARAMS},
+        "dataset": job.dataset,
+        "dataset_params": dict(sorted(job.dataset_params.items())),
+        "dataset_fingerprint": job.dataset_fingerprint,
+        "seed": job.seed,
+        "threshold_policy": job.threshold_policy,
+    }
+    if job.valid_seed is not None:  # only with --resample-valid, so that existing keys do not change
+        keyed["valid_seed"] = job.valid_seed
+    text = json.dumps(keyed, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def parse_threshold(text: str | float | None):
+    """CLI ``--threshold``: valid | valid-per-label | published | fixed:X | X."""
+    if text is None:
+        return None
+    if isinstance(text, (int, float)):
+        return float(text)
+    if text in ("valid", "valid-per-label", "published"):
+        return text
+    number = text.split(":", 1)[1] if text.startswith("fixed:") else text
+    try:
+        value = float(number)
+    except ValueError:
+        raise UsageError(
+            f"--threshold {text!r} is not valid: use valid, valid-per-label, published or fixed:X with 0 < X < 1"
+        ) from None
+    if not 0 < value < 1:
+        raise UsageError(f"--threshold {text!r}: a fixed threshold must be between 0 and 1")
+    return value
+
+
+def split_settings(settings: dict[str, Any], methods: list[str], datasets: list[str]) -> tuple[dict, dict]:
+    """``{"lddu.use_queue": False}`` -> per-method and per-dataset override dicts."""
+    per_method: dict[str, dict] = {m: {} for m in methods}
+    per_dataset: dict[str, dict] = {d: {} for d in datasets}
+    for target_param, value in settings.items():
+        target, dot, param = target_param.rpartition(".")
+        if not dot or not target or not param:
+            raise UsageError(f"--set {target_param}={value!r}: use TARGET.PARAM=VALUE, e.g. lddu.use_queue=false")
+        if target in per_method:
+            per_method[target][param] = value
+        elif target in per_dataset:
+            per_dataset[target][param] = value
+        else:
+            raise UsageError(
+                f"--set target {target!r} is not a method or dataset of this run. "
+                f"Methods: {', '.join(methods)}; datasets: {', '.join(datasets)}"
+            )
+    return per_method, per_dataset
+
+
+def resolve_method(
+    name: str,
+    *,
+    preset: str | None,
+    overrides: dict[str, Any],
+    seed: int,
+    threshold,
+    device: str,
+    cpu_only: bool,
+) -> tuple[dict[str, Any], str | None, list[str]]:
+    """Full hyperparameters of one method for one job, the preset used, and notes."""
+    cls = method_class(name)
+    defaults = cls.param_defaults()
+    notes: list[str] = []
+    used_preset = None
+    if preset is not None:
+        if preset in cls.presets:
+            used_preset = preset
+    elif device == "auto" and cpu_only and "cpu" in cls.presets:
+        used_preset = "cpu"
+        notes.append(
+            f"{name}: no GPU found, so --device auto selected its 'cpu' preset "
+            f"(run with --preset paper for the paper configuration)"
+        )
+    params = dict(defaults)
+    if used_preset is not None:
+        params.update(check_params(f"{name} preset {used_preset}", defaults, dict(cls.presets[used_preset])))
+    checked = check_params(name, defaults, overrides)
+    params.update(checked)
+    if "random_state" in defaults:
+        params["random_state"] = seed
+    if "device" in defaults:
+        params["device"] = device
+    if threshold is not None and "threshold" in defaults and "threshold" not in overrides:
+        params["threshold"] = threshold
+    return params, used_preset, notes
+
+
+def _set_option(target: str, key: str, value) -> str:
+    # Compact JSON (no spaces) and one shell word per option: a list, a string with a space or quotes,
+    # and a float all come back as the same value when the printed command is run.
+    compact = json.dumps(value, separators=(",", ":"))
+    return "--set " + shlex.quote(f"{target}.{key}={compact}")
+
+
+def reproduce_command(job: Job, device: str) -> str:
+    """The one-job ``mmerbench run`` command that re-creates ``job``; every value shell-quoted."""
+    parts = ["mmerbench run", f"--methods {shlex.quote(job.method)}", f"--datasets {shlex.quote(job.dataset)}",
+             f"--seeds {int(job.seed)}"]
+    if job.preset:
+        parts.append(f"--preset {shlex.quote(job.preset)}")
+    for key, value in sorted(job.overrides.items()):
+        parts.append(_set_option(job.method, key, value))
+    for key, value in sorted(job.dataset_params.items()):
+        parts.append(_set_option(job.dataset, key, value))
+    parts.append(f"--threshold {shlex.quote(str(job.threshold_policy))}")
+    parts.append(f"--device {shlex.quote(device)}")
+    if job.valid_seed is not None:
+        parts.append("--resample-valid")
+    return " ".join(parts)
+
+
+def check_dataset_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    checked = check_params(f"dataset {name}", dataset_param_defaults(name), params)
+    if checked.get("train_missing_rate") == 0:  # the default: keys of existing results stay as they were
+        del checked["train_missing_rate"]
+    return checked

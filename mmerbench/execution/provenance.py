@@ -1,0 +1,52 @@
+"""What a run was: package versions, the code's git revision, the host. Recorded, never read as configuration."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+import subprocess
+from pathlib import Path
+
+VERSIONED_PACKAGES = ("mmerbench", "torch", "numpy", "scikit-learn", "pandas", "h5py", "scipy")
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # mmerbench/
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def build_info() -> dict:
+    """What setup.py wrote when this copy was built (version, git revision); {} in a source checkout."""
+    try:
+        return json.loads((PACKAGE_DIR / "_build_info.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def git_revision() -> str | None:
+    """The project's git revision: of the checkout mmerbench runs from, else the one it was built from."""
+    root = PACKAGE_DIR.parent
+    if not (root / ".git").exists():
+        return build_info().get("git_revision")
+    try:
+        revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if revision.returncode != 0:
+        return None
+    return revision.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def run_provenance(requested_device: str, executor: str) -> dict:
+    """The fields every record of this run carries about where and with what it ran."""
+    return {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node(),
+            "requested_device": requested_device, "executor": executor}

@@ -1,0 +1,154 @@
+"""Evaluate finished jobs again without refitting: new robustness conditions on their saved models,
+and the calibration / uncertainty scores of jobs stored before those existed.
+
+``mmerbench evaluate --results DIR --protocol ...`` and ``mmerbench run
+--protocol ...`` (for jobs already finished) both come here. A job gets only
+the conditions its record does not have yet; its record is then replaced in
+the store (one transaction), so an interrupted evaluation loses nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from mmerbench.execution.job_dataset import JobDatasets
+from mmerbench.execution.protocols import MISSING_MEAN, conditions, evaluate_conditions, parse_protocol
+
+
+@dataclass
+class EvaluateOutcome:
+    updated: list[dict] = field(default_factory=list)  # records that gained scores
+    up_to_date: list[dict] = field(default_factory=list)  # records that had everything asked for
+    no_model: list[tuple[dict, str]] = field(default_factory=list)  # (record, why) for jobs not evaluated
+    failed: list[tuple[dict, str]] = field(default_factory=list)  # (record, error) for jobs that broke
+
+
+def missing_conditions(record: dict, protocols, modalities) -> list[str]:
+    """The condition names of ``protocols`` that ``record`` has neither scores nor an error for."""
+    done = set(record.get("metrics") or {}) | set(record.get("condition_errors") or {})
+    names = [c.name for c in conditions(protocols, modalities)]
+    if any(c.kind == "present" for c in conditions(protocols, modalities)):
+        names.append(MISSING_MEAN)
+    return [name for name in names if name not in done]
+
+
+def needs_scores_beyond_accuracy(record: dict) -> bool:
+    return "ece" not in ((record.get("metrics") or {}).get("test") or {})
+
+
+def _rescore_stored(record: dict, store, dataset) -> None:
+    """Calibration and uncertainty scores from the stored probabilities (no model needed)."""
+    from mmerbench.evaluation.job_scores import SplitOutputs, beyond_accuracy
+
+    arrays = store.load_predictions(record["key"])
+    outputs = {}
+    for name in ("valid", "test"):
+        if f"{name}_proba" not in arrays:
+            continue
+        split = getattr(dataset, name)
+        noise = split.meta.get("noise") if split is not None else None
+        outputs[name] = SplitOutputs(proba=arrays[f"{name}_proba"].astype(np.float64), labels=arrays[f"{name}_labels"],
+                                     uncertainty=arrays.get(f"{name}_uncertainty"),
+                                     noise=None if noise is None else np.asarray(noise, dtype=np.float64))
+    extra = beyond_accuracy(outputs, record.get("threshold", 0.5), single_label=dataset.single_label,
+                            modalities=list(dataset.modalities))
+    for name, scores in extra.pop("metrics").items():
+        record["metrics"].setdefault(name, {}).update(scores)
+    record.update(extra)
+
+
+def evaluate_finished(store, results_dir, records, protocols, *, device: str | None = None,
+                      on_event: Callable[[dict], None] | None = None) -> EvaluateOutcome:
+    """Add what ``records`` lack (``protocols``' conditions, scores beyond accuracy) and store them."""
+    from mmerbench.saved_models import ModelFileError
+    from mmerbench.execution.job_models import load_job_model
+
+    emit = on_event or (lambda event: None)
+    protocols = [parse_protocol(p) for p in protocols or ()]  # texts (`evaluate`) or a run's parsed specs
+    outcome = EvaluateOutcome()
+    datasets = JobDatasets()
+    for record in records:
+        if record.get("status") != "ok":
+            continue
+        try:
+            dataset = datasets.get(record)
+            todo = missing_conditions(record, protocols, list(dataset.modalities))
+            rescore = needs_scores_beyond_accuracy(record)
+            if not todo and not rescore:
+                outcome.up_to_date.append(record)
+                continue
+            started = time.perf_counter()
+            if rescore:
+                _rescore_stored(record, store, dataset)
+            if todo:
+                try:
+                    method = load_job_model(results_dir, record["key"], device=device)
+                except ModelFileError as exc:
+                    outcome.no_model.append((record, str(exc)))
+                    if rescore:
+                        store.put(record)
+                    continue
+                plain = method.predict_proba(dataset.test)
+                _check_reproduces(record, store, plain)
+                result = evaluate_conditions(method, dataset, protocols, record["seed"], test_proba=plain)
+                new = set(todo)
+                record["metrics"].update({k: v for k, v in result.metrics.items() if k in new})
+                errors = record.setdefault("condition_errors", {})
+                errors.update({k: v for k, v in result.errors.items() if k in new})
+                record["protocols"] = sorted(set(record.get("protocols") or []) | {p.text for p in protocols})
+            record.setdefault("evaluations", []).append(
+                {"protocols": [p.text for p in protocols], "conditions": todo, "rescored": rescore,
+                 "seconds": round(time.perf_counter() - started, 3)})
+            store.put(record)
+            outcome.updated.append(record)
+            emit({"kind": "evaluated", "record": record, "conditions": todo, "rescored": rescore})
+        except Exception as exc:  # noqa: BLE001 - one job breaking must not stop the others
+            outcome.failed.append((record, f"{type(exc).__name__}: {exc}"))
+    return outcome
+
+
+def _check_reproduces(record: dict, store, proba: np.ndarray) -> None:
+    """The saved model must give the stored test probabilities; otherwise its conditions mean nothing."""
+    stored = store.load_predictions(record["key"]).get("test_proba")
+    if stored is None:
+        return
+    gap = float(np.max(np.abs(proba.astype(np.float32) - stored))) if stored.size else 0.0
+    if gap > 1e-5:
+        raise RuntimeError(f"the saved model of job {record['key']} does not reproduce its stored test "
+                           f"probabilities (largest difference {gap:.3g}); re-run the job with --no-resume")
+
+
+def _label(record: dict) -> str:
+    return f"{record['method']} on {record['dataset']} seed {record['seed']} ({record['key']})"
+
+
+def progress_line(record: dict) -> str:
+    """One line for a job just evaluated."""
+    last = record["evaluations"][-1]
+    what = []
+    if last["conditions"]:
+        what.append(f"{len(last['conditions'])} condition(s)")
+    if last["rescored"]:
+        what.append("calibration and uncertainty scores")
+    return f"evaluated {_label(record)}: {', '.join(what)} in {last['seconds']:.1f} s"
+
+
+def summary(outcome: EvaluateOutcome, with_progress: bool = True) -> tuple[list[str], list[str]]:
+    """(lines for standard output, lines for standard error) describing an evaluation; ``with_progress``
+    includes one line per evaluated job (leave it out when they were printed as they happened)."""
+    out, err = [], []
+    if with_progress:
+        out += [progress_line(record) for record in outcome.updated]
+    if outcome.up_to_date:
+        out.append(f"{len(outcome.up_to_date)} job(s) already had every condition asked for")
+    if outcome.no_model:
+        err.append(f"{len(outcome.no_model)} job(s) have no saved model, so their new conditions were not evaluated:")
+        err += [f"  {_label(record)}: {why}" for record, why in outcome.no_model]
+    if outcome.failed:
+        err.append(f"{len(outcome.failed)} job(s) could not be evaluated:")
+        err += [f"  {_label(record)}: {why}" for record, why in outcome.failed]
+    return out, err

@@ -1,0 +1,1 @@
+"""Every reader of files that a user or a worker brought: restricted unpickler, torch files, model files."""
