@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mmerbench.errors import UnknownNameError, UsageError
+from mmerbench.evaluation.significance import format_p
 from mmerbench.reporting import figure_data, plots
 
 FIGURES_DIR = "figures"
@@ -138,16 +139,16 @@ class _DatasetReport:
             if not info:
                 continue
             seeds = info.get("per_seed") or {}
-            fmt = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
-            table.append([f"{row.label} {row.mark}".strip(), row.n, fmt(row.mean("mif1")),
-                          "best" if info["is_best"] else fmt(info["bootstrap_p"]),
-                          "" if info["is_best"] else fmt(info["holm_p"]), fmt(seeds.get("wilcoxon_p")),
-                          fmt(seeds.get("ttest_p")), seeds.get("note", "")])
+            resamples = info.get("n_resamples")
+            table.append([f"{row.label} {row.mark}".strip(), row.n, f"{row.mean('mif1'):.4f}",
+                          "best" if info["is_best"] else format_p(info["bootstrap_p"], resamples),
+                          "" if info["is_best"] else format_p(info["holm_p"], resamples),
+                          format_p(seeds.get("mannwhitney_p")), format_p(seeds.get("welch_p")), seeds.get("note", "")])
         if table:
             self.lines += ["#### Against the best row (miF1)", "",
-                           tabulate(table, headers=["row", "n", "miF1", "bootstrap p", "Holm p", "per-seed Wilcoxon p",
-                                                    "per-seed paired t p", "note"], tablefmt="github",
-                                    disable_numparse=True), ""]
+                           tabulate(table, headers=["row", "n", "miF1", "bootstrap p", "Holm p",
+                                                    "per-seed Mann-Whitney p", "per-seed Welch t p", "note"],
+                                    tablefmt="github", disable_numparse=True), ""]
 
     def reliability(self) -> None:
         self.lines += ["### Reliability diagrams (test split)", ""]
