@@ -46,11 +46,6 @@ def pooled_reliability(diagrams: list[dict]) -> dict | None:
 # ------------------------------------------------------------------ risk-coverage
 
 
-def bernoulli_entropy(proba: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(proba, dtype=float), 1e-7, 1 - 1e-7)
-    return -(p * np.log(p) + (1 - p) * np.log(1 - p))
-
-
 def load_predictions(results_dir, key: str) -> dict[str, np.ndarray]:
     path = Path(results_dir) / PREDICTIONS_DIR / f"{key}.npz"
     with np.load(path, allow_pickle=False) as data:
@@ -59,29 +54,21 @@ def load_predictions(results_dir, key: str) -> dict[str, np.ndarray]:
 
 def risk_coverage(proba: np.ndarray, labels: np.ndarray, threshold, uncertainty: np.ndarray | None = None,
                   single_label: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(coverage, risk) on the grid k/N: within each label, entries sorted from most to least certain.
+    """(coverage, risk) on the grid k/N: each label's risk-coverage curve, averaged over labels.
 
-    Risk at coverage k/N is the error rate of the k most certain entries of a
-    label, averaged over labels (uncertainty scales differ across labels, so
-    entries are never ranked across labels). Single-label data: one ranking
-    by 1 − max probability, error = wrong argmax.
+    The same curve as the table's ``aurc`` (mmerbench.evaluation.uncertainty.risk_coverage_curve, ties
+    at their expected risk), on the same errors (the job's threshold, as scored) and the same uncertainty (the
+    method's own, else the entropy), so the mean of this risk is the table's AURC. Entries are never ranked
+    across labels: uncertainty scales differ across labels.
     """
-    proba = np.asarray(proba, dtype=float)
-    labels = np.asarray(labels).astype(bool)
-    if single_label:
-        errors = (proba.argmax(1) != labels.argmax(1))[:, None]
-        if uncertainty is None:
-            scores = (1 - proba.max(1))[:, None]
-        else:  # the method's own uncertainty about the class it predicted
-            scores = np.take_along_axis(np.asarray(uncertainty, dtype=float), proba.argmax(1)[:, None], axis=1)
-    else:
-        errors = (proba > np.asarray(threshold, dtype=float)) != labels
-        scores = bernoulli_entropy(proba) if uncertainty is None else np.asarray(uncertainty, dtype=float)
-    n = len(errors)
-    order = np.argsort(scores, axis=0, kind="stable")
-    sorted_errors = np.take_along_axis(errors, order, axis=0).astype(float)
-    risk = (np.cumsum(sorted_errors, axis=0) / np.arange(1, n + 1)[:, None]).mean(axis=1)
-    return np.arange(1, n + 1) / n, risk
+    from mmerbench.evaluation.metrics import threshold_predictions
+    from mmerbench.evaluation.uncertainty import bernoulli_entropy, risk_coverage_curve
+
+    proba = np.asarray(proba, dtype=np.float64)
+    errors = threshold_predictions(proba, threshold, single_label).astype(bool) != np.asarray(labels).astype(bool)
+    scores = bernoulli_entropy(proba) if uncertainty is None else np.asarray(uncertainty, dtype=np.float64)
+    risks = [risk_coverage_curve(scores[:, j], errors[:, j])[1] for j in range(errors.shape[1])]
+    return np.arange(1, len(errors) + 1) / len(errors), np.mean(risks, axis=0)
 
 
 # ------------------------------------------------------------------ robustness conditions
