@@ -50,10 +50,17 @@ def living_processes_of_session(session: int) -> list[str]:
     return alive
 
 
-def start_and_stop(results: Path, stop) -> tuple[subprocess.Popen, str, list[str]]:
-    """Start the run, call ``stop(process)`` once the sleepy job runs; (process, its output, workers seen)."""
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def start_and_stop(results: Path, stop, sigint_ignored: bool = False) -> tuple[subprocess.Popen, str, list[str]]:
+    """Start the run, call ``stop(process)`` once the sleepy job runs; (process, its output, workers seen).
+    ``sigint_ignored``: start it as a shell starts a background job of a script (`mmerbench run ... &`),
+    with SIGINT ignored."""
     process = subprocess.Popen(command(results), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=environment(), start_new_session=True)
+                               env=environment(), start_new_session=True,
+                               preexec_fn=_ignore_sigint if sigint_ignored else None)
     lines: list[str] = []
     sleepy_started = threading.Event()
 
@@ -82,6 +89,7 @@ def start_and_stop(results: Path, stop) -> tuple[subprocess.Popen, str, list[str
 
 @pytest.mark.parametrize("how, exit_code", [
     ("sigint-to-the-terminal-group", 130),  # what Ctrl-C does: the driver and its workers all get SIGINT
+    ("sigint-to-a-background-run", 130),  # `mmerbench run ... &` from a script (SIGINT ignored), then kill -INT
     ("sigterm-to-the-driver", 143),  # kill <pid>, a scheduler's stop
 ])
 def test_a_stopped_run_ends_cleanly_and_the_same_command_resumes(tmp_path, how, exit_code):
@@ -89,11 +97,11 @@ def test_a_stopped_run_ends_cleanly_and_the_same_command_resumes(tmp_path, how, 
         if how == "sigint-to-the-terminal-group":
             os.killpg(process.pid, signal.SIGINT)
         else:
-            os.kill(process.pid, signal.SIGTERM)
+            os.kill(process.pid, signal.SIGINT if how == "sigint-to-a-background-run" else signal.SIGTERM)
 
     results = tmp_path / "results"
     started = time.monotonic()
-    process, output, seen = start_and_stop(results, stop)
+    process, output, seen = start_and_stop(results, stop, sigint_ignored=how == "sigint-to-a-background-run")
     assert process.returncode == exit_code, output
     assert time.monotonic() - started < SLEEP + 60  # not the whole sleep: the job was stopped, not awaited
     assert "finished jobs are kept in the results store" in output
