@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -210,10 +211,10 @@ class _DatasetReport:
             realised = self._realised_shares(conditions)
             top = ("share of modalities really dropped", {r: f"{s:.2f}" for r, s in realised.items()}) \
                 if realised else None
-            self._figure("missing rate", plots.score_curves, "missing-rate", rates,
+            self._figure("missing rate", partial(plots.score_curves, top_axis=top), "missing-rate", rates,
                          f"{self.dataset}: miF1 against the missing rate (± std over seeds)",
                          "missing rate: chance that each modality of a sample is dropped (one is always kept)",
-                         "miF1", top)
+                         "miF1")
             if realised:
                 self.lines += ["Missing rate → share of the test split's modalities really dropped (a sample always "
                                "keeps one modality, so the share is below the rate): "

@@ -79,7 +79,8 @@ def test_report_writes_every_figure_as_a_good_png(full_store, tmp_path, capsys):
     assert "figures/critical-difference.png" in names and "Friedman test over 2 datasets" in text
     for figure in figures:
         assert_good_png(figure)
-    assert "lddu †" in text and "per-seed Wilcoxon p" in text and "skipped" not in text
+    assert "lddu †" in text and "per-seed Mann-Whitney p" in text and "skipped" not in text
+    assert "share of the test split's modalities really dropped" in text  # beside the missing-rate figure
     assert "[1/" in capsys.readouterr().err  # progress lines on stderr
 
 
