@@ -83,6 +83,13 @@ def _offers_latent_distributions(method_name: str) -> bool:
         return False
 
 
+def load_dataset_of(record: dict):
+    """The job's dataset, checked against the fingerprint the job recorded."""
+    from mmerbench.execution.job_dataset import load_job_dataset
+
+    return load_job_dataset(record)
+
+
 def load_test_split(record: dict):
     """The job's test split, checked against the fingerprint the job recorded."""
     from mmerbench.execution.job_dataset import load_job_dataset
@@ -241,9 +248,7 @@ class _DatasetReport:
         if not records:
             return {}
         try:
-            from mmerbench.execution.job_dataset import load_job_dataset
-
-            dataset = load_job_dataset(records[0])
+            dataset = load_dataset_of(records[0])
         except Exception as exc:  # noqa: BLE001 - the figure is still drawn, with a note
             self.lines += [f"- realised missing shares: not computed ({type(exc).__name__}: {exc}).", ""]
             return {}
