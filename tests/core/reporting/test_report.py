@@ -10,6 +10,7 @@ import pytest
 
 from mmerbench.cli.main import main
 from mmerbench.reporting import plots, report
+from mmerbench.testing.fixtures import make_tiny_dataset
 from mmerbench.testing.result_records import make_fake_store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -59,6 +60,7 @@ def full_store(tmp_path, monkeypatch):
     labels = (np.random.default_rng(1).random((120, 6)) < 0.3).astype(np.uint8)
     monkeypatch.setattr(report, "TSNE_SAMPLES", 40)  # t-SNE's cost is not what this test is about
     monkeypatch.setattr(report, "load_job_model", lambda results_dir, key: FakeLDDU())
+    monkeypatch.setattr(report, "load_dataset_of", lambda record: make_tiny_dataset(n_test=60))
     monkeypatch.setattr(report, "load_test_split", lambda record: (
         FakeSplit(labels), ["happy", "sad", "anger", "surprise", "disgust", "fear"], ["text", "audio", "vision"]))
     return results
@@ -79,7 +81,8 @@ def test_report_writes_every_figure_as_a_good_png(full_store, tmp_path, capsys):
     assert "figures/critical-difference.png" in names and "Friedman test over 2 datasets" in text
     for figure in figures:
         assert_good_png(figure)
-    assert "lddu †" in text and "per-seed Wilcoxon p" in text and "skipped" not in text
+    assert "lddu †" in text and "per-seed Mann-Whitney p" in text and "skipped" not in text
+    assert "share of the test split's modalities really dropped" in text  # beside the missing-rate figure
     assert "[1/" in capsys.readouterr().err  # progress lines on stderr
 
 
