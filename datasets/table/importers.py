@@ -76,12 +76,8 @@ def _split_source(matrix, labels_at, views, path, label_names, column_names):
 
 def import_table(output_path, name, dtype, source=None, train=None, test=None, valid=None, label_columns=None,
                  view=None, label_names=None, test_fraction=0.25, seed=0, dataset_name=None):
-    if (source is None) == (train is None):
-        raise UsageError("give either --source FILE or --train FILE --test FILE")
-    if train is not None and test is None:
-        raise UsageError("--train needs --test")
-    if not label_columns:
-        raise UsageError("--label-columns is required: column names, an 'a:b' range, or 'last:K'")
+    # Which options are required or go together (--source, or --train with --test; --label-columns) is
+    # declared once, in plugin.py, and checked by `mmerbench data import` before this function is called.
     if source is not None and not 0 < test_fraction < 1:
         raise UsageError(f"--test-fraction {test_fraction:g}: must be between 0 and 1 (exclusive), e.g. 0.25")
     files = {"train": train, "test": test, "valid": valid} if source is None else {"source": source}
