@@ -58,6 +58,7 @@ class _SegmentRows:
         self.sequence, self.segments, self.frames = sequence, segments, frames
         self.aligned_to = aligned_to  # per segment: the word intervals to average over
         self.shape = (len(segments), steps, sequence.dim if sequence is not None else 0)
+        self.where = f"{sequence.path} (/{sequence.root}, cut into segments)" if sequence is not None else None
         self._cache = (None, None)
 
     def __len__(self):
