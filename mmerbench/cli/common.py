@@ -29,7 +29,7 @@ def require_store(results: str | Path, command: str) -> Path:
     from mmerbench.errors import StoreError
 
     path = Path(results) / STORE_FILE
-    if path.is_file():
+    if path.is_file() or not str(results).strip():  # an empty --results is refused by the store itself
         return path
     here = Path.cwd()
     lines = [f"no results store at {path} (looked in {Path(results).absolute()}); give the folder that "
