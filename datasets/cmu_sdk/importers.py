@@ -59,6 +59,7 @@ class _SegmentRows:
         self.sequence, self.segments, self.frames = sequence, segments, frames
         self.aligned_to = aligned_to  # per segment: the word intervals to average over
         self.shape = (len(segments), steps, sequence.dim if sequence is not None else 0)
+        self.where = f"{sequence.path} (/{sequence.root}, cut into segments)" if sequence is not None else None
         self._cache = (None, None)
 
     def __len__(self):
@@ -96,11 +97,9 @@ def import_sdk(output_path, name, dtype, labels, folds, text=None, audio=None, v
     label_path = require_file(labels, "--labels (CMU_MOSEI_Labels.csd)")
     folds_path = require_file(folds, "--folds (standard_folds.json)")
     paths = {"text": text, "audio": audio, "vision": vision}
+    # Which modality files are needed (aligned: --text; unaligned: at least one) is declared once, in
+    # plugin.py, and checked by `mmerbench data import` before this function is called.
     given = {m: require_file(p, f"--{m} (.csd)") for m, p in paths.items() if p is not None}
-    if not given:
-        raise UsageError("give at least one feature sequence: --text, --audio and/or --vision (.csd files)")
-    if aligned and "text" not in given:
-        raise UsageError("the aligned variant averages audio and vision within each word: it needs --text")
     steps = parse_steps(max_steps, aligned)
     label_seq = ComputationalSequence(label_path, "--labels file")
     try:

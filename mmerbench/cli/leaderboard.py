@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mmerbench.cli.common import DEFAULT_RESULTS, csv_list
+from mmerbench.cli.common import DEFAULT_RESULTS, csv_list, require_store
 from mmerbench.cli.leaderboard_checks import check_leaderboard_args
 from mmerbench.errors import UsageError
 
@@ -39,6 +39,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmerbench.reporting.leaderboard import build_leaderboard, publish, render_board
     from mmerbench.store.results import ResultStore
 
+    require_store(args.results, "leaderboard")
     with ResultStore(args.results, create=False, read_only=True) as store:
         records = store.records()
     datasets = [args.dataset] if args.dataset else sorted({r["dataset"] for r in records if r["status"] == "ok"})

@@ -49,7 +49,8 @@ def reported_rows(dataset: str) -> list[Row]:
             if line["table"].lower().startswith("table 3"):
                 continue  # ablations are not leaderboard rows
             row = Row(label=f"{line['method']} (reported)", method=line["method"], method_version="",
-                      preset=None, overrides={}, reported=True, source=f"{line['source']}, {line['table']}")
+                      preset=None, overrides={}, reported=True, source=f"{line['source']}, {line['table']}",
+                      annotations={"paper_table": line["table"], "paper_setting": line["setting"]})
             for metric in ("acc", "p", "r", "mif1"):
                 if line.get(metric):
                     row.values[metric] = [float(line[metric])]
@@ -57,7 +58,6 @@ def reported_rows(dataset: str) -> list[Row]:
     return rows
 
 
-REPORTED_PR_TITLES = {"p": "(as printed)", "r": "(as printed)"}
 REPORTED_PR_NOTE = ("P and R above are as the source printed them. The LDDU, TAILOR and CARAT code computes them "
                     "with its arguments swapped, so in rows produced by that code the printed P is the true "
                     "recall and the printed R the true precision; compare them with `leaderboard --legacy-pr`.")
@@ -314,11 +314,10 @@ def reported_markdown(board: Leaderboard, level: str = "##") -> list[str]:
     """The papers' rows beside ours, with the gap table, the P/R note and the sources (markdown lines)."""
     if not board.reported:
         return [f"{level} Reported in papers", "", no_reported_rows(board.dataset)]
-    from mmerbench.reporting.reported_gap import gap_table, gaps
+    from mmerbench.reporting.reported_gap import gap_table, gaps, reported_table
 
     return [f"{level} Reported in papers (not reproduced here)", "",
-            render(board.reported, "markdown", ["acc", "p", "r", "mif1"], legacy_pr=False,
-                   title_suffix=REPORTED_PR_TITLES),
+            reported_table(board.reported),
             "", REPORTED_PR_NOTE,
             "", f"{level}# Gap: ours − reported", "", gap_table(gaps(board.rows, board.reported, board.legacy_pr)),
             *[part for note in board.reported_notes for part in ("", note)],

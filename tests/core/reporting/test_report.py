@@ -131,3 +131,26 @@ def test_blank_figure_is_caught(tmp_path):
     Image.new("RGB", plots.SIZE, "white").save(tmp_path / "blank.png")
     with pytest.raises(AssertionError, match="blank"):
         assert_good_png(tmp_path / "blank.png")
+
+
+REPORTED_SOURCES = [
+    # dataset of our rows -> a reported row, the paper table its numbers come from, the paper's setting
+    ("cmu-mosei-mmsa", "| BR (reported)", "| LDDU paper | Table 1 and 4 | aligned "),
+    ("cmu-mosei-mmsa-unaligned", "| GPT-4o (reported) ‡", "| LDDU paper | Table 1 and 4 | unaligned "),
+    ("m3ed", "| CARAT (reported)", "| LDDU paper | Table 2 | - "),
+]
+
+
+@pytest.mark.parametrize("dataset, row, source", REPORTED_SOURCES)
+def test_the_reports_list_of_reported_numbers_names_each_numbers_paper_table(dataset, row, source, tmp_path):
+    results = tmp_path / "results"
+    make_fake_store(results, {"br": 1.0}, datasets=(dataset,), seeds=(0,), n_test=40, robustness=False)
+    assert main(["report", "--results", str(results), "--out", str(tmp_path / "o")]) == 0
+    text = (tmp_path / "o" / "report.md").read_text()
+    reported = text.split("Reported in papers", 1)[1].split("Gap: ours", 1)[0]
+    header = next(line for line in reported.splitlines() if line.startswith("| method"))
+    assert [c.strip() for c in header.strip("|").split("|")][:4] == ["method", "paper", "table", "setting"]
+    line = next(line for line in reported.splitlines() if line.startswith(row))
+    assert source in line, line
+    rows = [line for line in reported.splitlines() if "(reported)" in line]
+    assert rows and all("| Table " in line for line in rows)  # every number says where it was printed
