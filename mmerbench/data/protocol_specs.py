@@ -33,7 +33,10 @@ from mmerbench.errors import UsageError
 
 PROTOCOL_HELP = "missing | missing-rate:R1,R2,... (0 < R < 1) | noise:S1,S2,... (S > 0)"
 MISSING_MEAN = "test@missing-mean"
-MISSING_MEAN = "test@missing-mean"
+# The version of each protocol's conditions. Bump one when a change makes its numbers incomparable with
+# earlier ones (another way of removing a modality, another noise scale or drop draw); leave it for a change
+# that does not (speed, messages). Recorded in every job's record and shown in every published footer.
+PROTOCOL_VERSIONS = {"missing": "1", "missing-rate": "1", "noise": "1"}
 
 
 def _numbers(protocol: str, text: str, low_open: float, high_open: float | None) -> list[float]:
@@ -57,6 +60,11 @@ class ProtocolSpec(NamedTuple):
     name: str  # "missing" | "missing-rate" | "noise"
     values: tuple[float, ...]
     text: str
+
+
+def protocol_versions(specs) -> dict[str, str]:
+    """``{family: version}`` of the protocols a run evaluates (see :data:`PROTOCOL_VERSIONS`)."""
+    return {spec.name: PROTOCOL_VERSIONS[spec.name] for spec in specs}
 
 
 def parse_protocol(text: "str | ProtocolSpec") -> ProtocolSpec:

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from mmerbench.execution.job_dataset import JobDatasets
+from mmerbench.data.protocol_specs import protocol_versions
 from mmerbench.execution.protocols import MISSING_MEAN, conditions, evaluate_conditions, parse_protocol
 
 
@@ -100,6 +101,8 @@ def evaluate_finished(store, results_dir, records, protocols, *, device: str | N
                 errors = record.setdefault("condition_errors", {})
                 errors.update({k: v for k, v in result.errors.items() if k in new})
                 record["protocols"] = sorted(set(record.get("protocols") or []) | {p.text for p in protocols})
+                record["protocol_versions"] = {**(record.get("protocol_versions") or {}),
+                                               **protocol_versions(protocols)}
             record.setdefault("evaluations", []).append(
                 {"protocols": [p.text for p in protocols], "conditions": todo, "rescored": rescore,
                  "seconds": round(time.perf_counter() - started, 3)})

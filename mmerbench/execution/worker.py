@@ -61,6 +61,7 @@ def _base_record(order: JobOrder) -> dict:
                                "seed", "params", "preset", "overrides", "threshold_policy", "command", "notes")},
         "dataset_file_fingerprint": job.get("dataset_file_fingerprint", ""),
         "valid_seed": job.get("valid_seed"),
+        "dataset_version": job.get("dataset_version", "1"),
         "status": "failed",
         "error": None,
         "threshold": None,

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
-from mmerbench.evaluation.metrics import LOWER_IS_BETTER
+from mmerbench.evaluation.metrics import EMPTY_LABEL_SET_RULE, LOWER_IS_BETTER
 from mmerbench.reporting.robustness_tables import robustness_markdown
 from mmerbench.reporting.rows import Row, build_rows, config_label  # noqa: F401 (re-exported)
 
@@ -33,11 +33,17 @@ UNCERTAINTY_METRICS = ("unc_auroc", "aurc", "noise_spearman")
 FORMATS = ("markdown", "csv", "json", "latex")
 
 
+def reported_family(dataset: str) -> str:
+    """The reported CSVs' dataset name a table's rows are listed beside (whether they compare is
+    :mod:`mmerbench.reporting.published_corpus`'s question)."""
+    # cmu-mosei, cmu-mosei-mmsa, cmu-mosei-sdk-aligned, ... all list the papers' "cmu-mosei" rows.
+    return "cmu-mosei" if dataset.startswith("cmu-mosei") else dataset
+
+
 def reported_rows(dataset: str) -> list[Row]:
     """Rows copied from papers (mmerbench/reported/*.csv) whose dataset and setting match."""
     setting = "unaligned" if "unaligned" in dataset else "aligned"
-    # cmu-mosei, cmu-mosei-mmsa, cmu-mosei-sdk-aligned, ... all compare to the papers' "cmu-mosei".
-    family = "cmu-mosei" if dataset.startswith("cmu-mosei") else dataset
+    family = reported_family(dataset)
     rows = []
     folder = resources.files("mmerbench") / "reported"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
@@ -192,12 +198,14 @@ def uncertainty_source_note(records: list[dict], dataset: str, metrics) -> list[
 
 def provenance(records: list[dict], dataset: str, metrics=None) -> str:
     from mmerbench.reporting.reproduce import dataset_line, presets_line, reproduce_command, threads_line
+    from mmerbench.reporting.versions import plugins_line, protocols_line, versions_line
 
     ok = [r for r in records if r.get("dataset") == dataset and r.get("status") == "ok"]
     if not ok:
         return ""
     file_fingerprints = sorted({r.get("dataset_file_fingerprint") or r["dataset_fingerprint"] for r in ok})
     fingerprints = sorted({r["dataset_fingerprint"] for r in ok})
+    dataset_versions = sorted({str(r.get("dataset_version") or "1") for r in ok})
     resampled = any(r.get("valid_seed") is not None for r in ok)
     seeds = sorted({r["seed"] for r in ok})
     policies = sorted({r.get("threshold_policy", "") for r in ok})
@@ -209,11 +217,16 @@ def provenance(records: list[dict], dataset: str, metrics=None) -> str:
         "Protocol: each configuration is fitted on train; the best epoch and early stopping use validation "
         "miF1; the decision threshold follows the policy below (chosen on validation, never on test); "
         "scores are on the test split. Acc is the Jaccard index per sample (empty union = 0); P, R, miF1 "
-        "micro-averaged; maF1 macro-averaged; HL Hamming loss. Cells: mean ± sample std (ddof=1) over seeds.",
+        "micro-averaged; maF1 macro-averaged; HL Hamming loss. Cells: mean ± sample std (ddof=1) over seeds. "
+        + EMPTY_LABEL_SET_RULE,
         f"Threshold policy: {', '.join(policies)}",
         f"Seeds: {', '.join(map(str, seeds))}. {seed_meaning(resampled)}",
-        f"Dataset: {dataset}, file fingerprint {', '.join(file_fingerprints)} (what `mmerbench data verify` "
-        f"prints), splits fingerprint {', '.join(fingerprints)} (the train/valid/test split the jobs used)",
+        f"Dataset: {dataset} version {', '.join(dataset_versions)}, file fingerprint {', '.join(file_fingerprints)} "
+        f"(what `mmerbench data verify` prints), splits fingerprint {', '.join(fingerprints)} (the "
+        "train/valid/test split the jobs used)",
+        versions_line(ok),
+        *([line] if (line := protocols_line(ok)) else []),
+        plugins_line(ok),
         *([line] if (line := dataset_line(dataset)) else []),
         presets_line(ok),
         f"Devices: {', '.join(devices)}",
@@ -275,6 +288,7 @@ class Leaderboard:
     reported: list[Row] = field(default_factory=list)
     reported_notes: list[str] = field(default_factory=list)
     robustness: str = ""
+    gap_refusal: str | None = None  # why no reported-vs-reproduced gap is shown (None: the gaps are shown)
 
 
 def build_leaderboard(records: list[dict], dataset: str, *, with_reported: bool = False, legacy_pr: bool = False,
@@ -284,14 +298,21 @@ def build_leaderboard(records: list[dict], dataset: str, *, with_reported: bool 
     footer = significance_footer(rows, records, results_dir, ci, metrics)
     footer += uncertainty_source_note(records, dataset, metrics)
     reported = reported_rows(dataset) if with_reported else []
-    notes = []
+    notes, refusal = [], None
     if reported:
+        from mmerbench.reporting.published_corpus import gap_refusal, load_summary
         from mmerbench.reporting.reported_gap import annotate_reported
 
-        notes = annotate_reported(rows, reported, legacy_pr)
+        summary, load_error = load_summary(records, dataset)
+        refusal = gap_refusal(reported_family(dataset), dataset, summary, load_error)
+        notes = annotate_reported([] if refusal else rows, reported, legacy_pr)
+        if refusal:  # the note on what the gap means would describe a table that is not there
+            notes = [note for note in notes if not note.startswith("Gap = ")]
+            for row in reported:
+                row.annotations["gap_refusal"] = refusal
     return Leaderboard(dataset=dataset, records=records, rows=rows, metrics=list(metrics) if metrics else None,
                        legacy_pr=legacy_pr, footer=footer, with_reported=with_reported, reported=reported,
-                       reported_notes=notes,
+                       reported_notes=notes, gap_refusal=refusal,
                        robustness=robustness_markdown(records, dataset, **(robustness_options or {})))
 
 
@@ -305,7 +326,8 @@ def reported_markdown(board: Leaderboard, level: str = "##") -> list[str]:
             render(board.reported, "markdown", ["acc", "p", "r", "mif1"], legacy_pr=False,
                    title_suffix=REPORTED_PR_TITLES),
             "", REPORTED_PR_NOTE,
-            "", f"{level}# Gap: ours − reported", "", gap_table(gaps(board.rows, board.reported, board.legacy_pr)),
+            *(["", board.gap_refusal] if board.gap_refusal else
+              ["", f"{level}# Gap: ours − reported", "", gap_table(gaps(board.rows, board.reported, board.legacy_pr))]),
             *[part for note in board.reported_notes for part in ("", note)],
             "", "Sources: " + "; ".join(sorted({r.source for r in board.reported})) +
             ". Caveats: the LDDU, TAILOR and CARAT code swapped P and R when printing; LDDU's released "
