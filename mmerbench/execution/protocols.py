@@ -25,6 +25,9 @@ class ProtocolResult:
     errors: dict[str, str] = field(default_factory=dict)  # condition -> why it has no scores
     seconds: float = 0.0
     prediction_passes: int = 0
+    # condition -> its {0, 1} test predictions (uint8), stored as ``<condition>_pred`` beside the job's test
+    # probabilities so that robustness tables can bootstrap each condition as the main table does
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _absent_required(method, condition: Condition, modalities) -> list[str]:
@@ -68,6 +71,7 @@ def evaluate_conditions(method, dataset, protocols, seed: int, *, test_proba=Non
             scores = score(dataset.test.labels, predictions, proba, single_label=single_label)
             scores.pop("per_label")
             result.metrics[condition.name] = scores
+            result.predictions[condition.name] = np.asarray(predictions, dtype=np.uint8)
         except Exception as exc:  # noqa: BLE001 - one condition failing must not stop the others
             result.errors[condition.name] = f"{type(exc).__name__}: {exc}"
     combos = [c.name for c in conditions(protocols, modalities) if c.kind == "present"]

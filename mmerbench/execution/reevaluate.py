@@ -98,6 +98,8 @@ def evaluate_finished(store, results_dir, records, protocols, *, device: str | N
                 result = evaluate_conditions(method, dataset, protocols, record["seed"], test_proba=plain)
                 new = set(todo)
                 record["metrics"].update({k: v for k, v in result.metrics.items() if k in new})
+                _store_condition_predictions(store, record["key"],
+                                             {k: v for k, v in result.predictions.items() if k in new})
                 errors = record.setdefault("condition_errors", {})
                 errors.update({k: v for k, v in result.errors.items() if k in new})
                 record["protocols"] = sorted(set(record.get("protocols") or []) | {p.text for p in protocols})
@@ -112,6 +114,15 @@ def evaluate_finished(store, results_dir, records, protocols, *, device: str | N
         except Exception as exc:  # noqa: BLE001 - one job breaking must not stop the others
             outcome.failed.append((record, f"{type(exc).__name__}: {exc}"))
     return outcome
+
+
+def _store_condition_predictions(store, key: str, predictions: dict) -> None:
+    """Add the new conditions' {0, 1} predictions to the job's predictions file (robustness intervals)."""
+    if not predictions or not store.predictions_path(key).exists():
+        return
+    arrays = dict(store.load_predictions(key))
+    arrays.update({f"{name}_pred": values for name, values in predictions.items()})
+    store.save_predictions(key, arrays)
 
 
 def _check_reproduces(record: dict, store, proba: np.ndarray) -> None:

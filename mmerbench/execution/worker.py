@@ -140,6 +140,7 @@ def _fit_and_evaluate(order: JobOrder, record: dict) -> None:
     record.update(extra)
     robustness = evaluate_conditions(method, dataset, order.protocols, job["seed"], test_proba=outputs["test"].proba)
     metrics.update(robustness.metrics)
+    arrays.update({f"{name}_pred": predictions for name, predictions in robustness.predictions.items()})
     record.update(condition_errors=robustness.errors, protocol_seconds=robustness.seconds)
     fit_info = dict(getattr(method, "fit_info_", {}))
     record.update(

@@ -17,7 +17,9 @@ from importlib import resources
 from pathlib import Path
 
 from mmerbench.evaluation.metrics import EMPTY_LABEL_SET_RULE, LOWER_IS_BETTER
-from mmerbench.reporting.robustness_tables import robustness_markdown
+from mmerbench.reporting.robustness_tables import (
+    RobustnessTable, robustness_tables, table_latex, tables_csv, tables_markdown,
+)
 from mmerbench.reporting.rows import Row, build_rows, config_label  # noqa: F401 (re-exported)
 
 DEFAULT_METRICS = ("acc", "p", "r", "mif1", "maf1", "hamming", "subset_acc")
@@ -108,7 +110,7 @@ def _best(rows: list[Row], metric: str) -> float | None:
     means = [row.mean(metric) for row in _numbered(rows, metric)]
     if len(means) < 2:
         return None
-    return min(means) if metric in LOWER_IS_BETTER else max(means)
+    return min(means) if base_metric(metric) in LOWER_IS_BETTER else max(means)
 
 
 def _single_seed_beside_more(rows: list[Row], metric: str) -> bool:
@@ -132,8 +134,22 @@ def _cell(row: Row, metric: str, best: float | None, bold: tuple[str, str, str],
     return text
 
 
+def base_metric(metric: str) -> str:
+    """``test@vision_mif1`` -> ``mif1`` (a condition's metric); any other name is itself."""
+    return metric.partition("_")[2] if metric.startswith("test@") else metric
+
+
+def metric_title(metric: str) -> str:
+    """A column title: ``miF1``, or ``miF1 (vision)`` for a condition's metric such as ``test@vision_mif1``."""
+    if metric.startswith("test@"):
+        condition, _, base = metric.partition("_")
+        return f"{METRIC_TITLES.get(base, base)} ({condition.removeprefix('test@')})"
+    return METRIC_TITLES.get(metric, metric)
+
+
 def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3, legacy_pr: bool = False,
-           title_suffix: dict[str, str] | None = None) -> str:
+           title_suffix: dict[str, str] | None = None, caption: str | None = None, label: str | None = None,
+           notes: list[str] = ()) -> str:
     from tabulate import tabulate
 
     if fmt not in FORMATS:
@@ -159,24 +175,42 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
             writer.writerow([r.label, r.method, r.preset or "", overrides, r.n, r.reported] + [
                 "" if v is None else f"{v:.6f}" for m in metrics for v in (r.mean(m), r.std(m))])
         return out.getvalue()
-    # (bold open, bold close, plus-minus) in the target markup
-    bold = ("**", "**", " ± ") if fmt == "markdown" else ("\\textbf{", "}", " $\\pm$ ")
+    bold = ("**", "**", " ± ")  # (bold open, bold close, plus-minus) in markdown
     best = {m: _best(rows, m) for m in metrics}
-    titles = [METRIC_TITLES.get(m, m) for m in metrics]
+    titles = [metric_title(m) for m in metrics]
     if legacy_pr:
         titles = [f"{t} (legacy)" if m in ("p", "r") else t for m, t in zip(metrics, titles)]
     if title_suffix:  # e.g. reported P and R, which say "as printed"
         titles = [f"{t} {title_suffix[m]}" if m in title_suffix else t for m, t in zip(metrics, titles)]
     mixed = {m: _single_seed_beside_more(rows, m) for m in metrics}
+    if fmt == "latex":
+        return _latex_rows(rows, metrics, titles, best, mixed, digits, caption, label, notes)
     mark = SINGLE_SEED_MARK[fmt]
     table = [[f"{r.label} {r.mark}".strip(), r.n if not r.reported else "reported"]
              + [_cell(r, m, best[m], bold, digits, mark if mixed[m] and r.n == 1 else "") for m in metrics]
              for r in rows]
-    text = tabulate(table, headers=["method", "n"] + titles,
-                    tablefmt="github" if fmt == "markdown" else "latex_raw", disable_numparse=True)
+    text = tabulate(table, headers=["method", "n"] + titles, tablefmt="github", disable_numparse=True)
     if any(mark in cell for line in table for cell in line[2:]):
-        text += "\n\n" + SINGLE_SEED_NOTE.replace("¹", mark)
+        text += "\n\n" + SINGLE_SEED_NOTE
     return text
+
+
+def _latex_rows(rows, metrics, titles, best, mixed, digits, caption, label, notes) -> str:
+    """The rows as a booktabs table (:mod:`mmerbench.reporting.latex`)."""
+    from mmerbench.reporting.latex import Cell, tabular
+
+    def cell(row: Row, metric: str) -> Cell:
+        mean = row.mean(metric)
+        is_best = best[metric] is not None and not row.reported and mean is not None \
+            and abs(mean - best[metric]) < 1e-12
+        return Cell(mean, row.std(metric), row.ci.get(metric), is_best,
+                    "¹" if is_best and mixed[metric] and row.n == 1 else "")
+
+    table = [[f"{r.label} {r.mark}".strip(), str(r.n) if not r.reported else "reported"]
+             + [cell(r, m) for m in metrics] for r in rows]
+    single = any(isinstance(c, Cell) and c.mark for line in table for c in line[2:])
+    return tabular(["method", "n"] + titles, table, digits=digits, caption=caption, label=label,
+                   notes=[*notes, *([SINGLE_SEED_NOTE] if single else [])])
 
 
 def uncertainty_source_note(records: list[dict], dataset: str, metrics) -> list[str]:
@@ -275,7 +309,8 @@ class Leaderboard:
 
     ``rows`` are ours (marks and intervals annotated when the run's predictions are at hand); ``footer``
     explains the marks and the uncertainty columns; ``reported`` are the papers' rows, with the notes that
-    compare them to ours; ``robustness`` is the robustness section (markdown; "" without conditions).
+    compare them to ours; ``robustness_tables`` are the robustness tables (none without conditions), with
+    per-column marks and intervals when the run's predictions are at hand.
     """
 
     dataset: str
@@ -287,7 +322,8 @@ class Leaderboard:
     with_reported: bool = False
     reported: list[Row] = field(default_factory=list)
     reported_notes: list[str] = field(default_factory=list)
-    robustness: str = ""
+    robustness_tables: list[RobustnessTable] = field(default_factory=list)
+    robustness_metric: str = "mif1"
     gap_refusal: str | None = None  # why no reported-vs-reproduced gap is shown (None: the gaps are shown)
 
 
@@ -313,7 +349,9 @@ def build_leaderboard(records: list[dict], dataset: str, *, with_reported: bool 
     return Leaderboard(dataset=dataset, records=records, rows=rows, metrics=list(metrics) if metrics else None,
                        legacy_pr=legacy_pr, footer=footer, with_reported=with_reported, reported=reported,
                        reported_notes=notes, gap_refusal=refusal,
-                       robustness=robustness_markdown(records, dataset, **(robustness_options or {})))
+                       robustness_tables=robustness_tables(records, dataset, results_dir=results_dir, ci=ci,
+                                                           **(robustness_options or {})),
+                       robustness_metric=(robustness_options or {}).get("metric", "mif1"))
 
 
 def reported_markdown(board: Leaderboard, level: str = "##") -> list[str]:
@@ -334,15 +372,31 @@ def reported_markdown(board: Leaderboard, level: str = "##") -> list[str]:
             "code selects its epoch on the test set; features differ between papers."]
 
 
-def render_board(board: Leaderboard, fmt: str = "markdown") -> str:
-    """A table in one format: markdown (the whole page, as published), csv or json (rows), latex (rows, with
-    the footer as comments)."""
+TABLES = ("all", "main", "robustness")
+
+
+def render_board(board: Leaderboard, fmt: str = "markdown", caption: str | None = None,
+                 label: str | None = None, tables: str = "all") -> str:
+    """A table in one format: markdown (the whole page, as published), csv or json (rows), latex (booktabs
+    tables: the rows, then each robustness table; the footer as comments, or below the table in a ``table``
+    float when a caption or label is given)."""
     if fmt == "markdown":
         return board_markdown(board)
-    text = render(board.rows + board.reported, fmt, board.metrics, legacy_pr=board.legacy_pr)
+    notes = board.footer + board.reported_notes
+    if tables == "robustness":
+        if fmt == "csv":
+            return tables_csv(board.robustness_tables)
+        if fmt == "latex":
+            return "\n\n".join(table_latex(table, caption, label) for table in board.robustness_tables)
+        raise ValueError("--table robustness is shown as markdown, csv or latex (json has the records: "
+                         "`mmerbench results --format json`)")
     if fmt == "latex":
-        text += "\n" + "\n".join(f"% {line}" for line in board.footer + board.reported_notes)
-    return text
+        parts = [render(board.rows + board.reported, "latex", board.metrics, legacy_pr=board.legacy_pr,
+                        caption=caption, label=label, notes=notes)]
+        if tables == "all":
+            parts += [table_latex(table, caption, label) for table in board.robustness_tables]
+        return "\n\n".join(parts)
+    return render(board.rows + board.reported, fmt, board.metrics, legacy_pr=board.legacy_pr)
 
 
 def board_markdown(board: Leaderboard) -> str:
@@ -351,8 +405,8 @@ def board_markdown(board: Leaderboard) -> str:
         parts += ["", line]
     if board.with_reported:
         parts += ["", *reported_markdown(board)]
-    if board.robustness:
-        parts += ["", board.robustness]
+    if board.robustness_tables:
+        parts += ["", tables_markdown(board.robustness_tables, board.robustness_metric)]
     parts += ["", "## Provenance", "", provenance(board.records, board.dataset, board.metrics)]
     return "\n".join(parts) + "\n"
 
