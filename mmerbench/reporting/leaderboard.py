@@ -277,7 +277,7 @@ def provenance(records: list[dict], dataset: str, metrics=None) -> str:
         if metrics:
             table += f" --metrics {','.join(metrics)}"
         lines.append(f"Reproduce the table: `{command}`, then `{table}` (add `--results DIR` to both to keep "
-                     "the run apart)")
+                     f"the run apart); compare seed by seed with `{dataset}-seeds.csv`, written beside this page")
     else:
         lines.append("Reproduce the table: its jobs were run with more than one set of options; re-run each "
                      "row's command above")
@@ -417,9 +417,18 @@ def leaderboard_markdown(records: list[dict], dataset: str, **options) -> str:
 
 
 def publish(records: list[dict], dataset: str, directory: str | Path = "leaderboards", **options) -> Path:
+    """Write ``<dataset>.md`` and, beside it, ``<dataset>-seeds.csv`` (the per-seed numbers of its cells)."""
+    from mmerbench.reporting.seed_table import write_seed_table
+
     path = Path(directory) / f"{dataset}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
+    board = build_leaderboard(records, dataset, **options)
+    seeds = path.with_name(f"{dataset}-seeds.csv")
+    tmp = seeds.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as handle:
+        write_seed_table(records, dataset, _metrics_for(board.rows, board.metrics), handle, board.robustness_metric)
+    tmp.replace(seeds)
     tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(leaderboard_markdown(records, dataset, **options))
+    tmp.write_text(board_markdown(board))
     tmp.replace(path)
     return path
