@@ -16,14 +16,30 @@ _ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 # Marks the markdown tables use, as LaTeX math.
 MARKS = {"†": r"$^\dagger$", "‡": r"$^\ddagger$", "¹": r"$^1$"}
+# Symbols the footers use that pdflatex cannot typeset from UTF-8 text.
+_SYMBOLS = {"±": r"$\pm$", "−": r"$-$", "≤": r"$\le$", "≥": r"$\ge$", "×": r"$\times$", "α": r"$\alpha$",
+            "ρ": r"$\rho$", "Δ": r"$\Delta$", "→": r"$\rightarrow$", "∪": r"$\cup$", "∩": r"$\cap$",
+            "…": r"\ldots{}", "–": "--", "—": "---", "’": "'", "“": "``", "”": "''"}
 
 
 def escape(text: str) -> str:
-    """Plain text (a method label, a condition name) as LaTeX text; the table marks become superscripts."""
-    out = "".join(_ESCAPES.get(char, char) for char in str(text))
-    for mark, latex in MARKS.items():
-        out = out.replace(mark, latex)
-    return out
+    """Plain text (a method label, a condition name, a footer note) as LaTeX text: special characters escaped,
+    the table marks as superscripts, symbols as math; any other character beyond Latin-1 by its name."""
+    import unicodedata
+
+    out = []
+    for char in str(text):
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif char in MARKS:
+            out.append(MARKS[char])
+        elif char in _SYMBOLS:
+            out.append(_SYMBOLS[char])
+        elif ord(char) > 0xFF:
+            out.append(f"[{unicodedata.name(char, hex(ord(char))).lower()}]")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 @dataclass

@@ -62,19 +62,35 @@ def test_the_footer_command_names_no_thread_count_and_runs_with_one():
     assert "Threads per job: 1 " in (LEADERBOARDS / "synthetic.md").read_text()
 
 
+def _current(methods, published) -> tuple[list[str], list[str]]:
+    """(methods whose registered version is the published one, why the others cannot be compared)."""
+    from mmerbench.api import method_class
+
+    same, stale = [], []
+    for method in methods:
+        then, now = published[(method, 0)]["method_version"], str(method_class(method).version)
+        if then == now:
+            same.append(method)
+        else:
+            stale.append(f"{method} is version {now}, the published rows are version {then}")
+    return same, stale
+
+
 @pytest.mark.slow
-def test_published_rows_are_recreated_from_the_footer_command(tmp_path):
-    page = (LEADERBOARDS / "synthetic.md").read_text()
+@pytest.mark.parametrize("methods", [DETERMINISTIC, (DEEP,)], ids=["deterministic", "deep"])
+def test_published_rows_are_recreated_from_the_footer_command(tmp_path, methods):
+    page, expected = (LEADERBOARDS / "synthetic.md").read_text(), published_seeds()
+    methods, stale = _current(methods, expected)
+    if not methods:  # a method whose numbers changed has a new version: the page must be re-published
+        pytest.skip("; ".join(stale) + ": re-publish leaderboards/synthetic.md (see leaderboards/synthetic.toml)")
     results = tmp_path / "results"
-    command = restricted(footer_command(page), [*DETERMINISTIC, DEEP], [0], results)  # "run --methods ..."
-    assert main(command) == 0
+    assert main(restricted(footer_command(page), methods, [0], results)) == 0  # "run --methods ..."
     with ResultStore(results, create=False, read_only=True) as store:
         records = {record["method"]: record for record in store.records()}
-    expected = published_seeds()
-    for method in (*DETERMINISTIC, DEEP):
+    for method in methods:
         record, published = records[method], expected[(method, 0)]
         assert record["threads"] == 1 and record["key"] == published["key"], method
         for metric in METRICS:
             assert repr(record["metrics"]["test"][metric]) == published[metric], f"{method} {metric}"
-    for method in DETERMINISTIC:  # ± 0.000 on the page: its mean is every seed's value
-        assert [f"{records[method]['metrics']['test'][m]:.3f}" for m in METRICS] == published_means(page, method)
+        if method in DETERMINISTIC:  # ± 0.000 on the page: its mean is every seed's value
+            assert [f"{record['metrics']['test'][m]:.3f}" for m in METRICS] == published_means(page, method)
