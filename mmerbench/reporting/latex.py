@@ -25,10 +25,15 @@ _SYMBOLS = {"±": r"$\pm$", "−": r"$-$", "≤": r"$\le$", "≥": r"$\ge$", "×
 def escape(text: str) -> str:
     """Plain text (a method label, a condition name, a footer note) as LaTeX text: special characters escaped,
     the table marks as superscripts, symbols as math; any other character beyond Latin-1 by its name."""
+    import re
     import unicodedata
 
+    text = str(text)
+    if text.count("`") >= 2:  # `code` in a note: typewriter, its contents escaped like any text
+        parts = re.split(r"`([^`]*)`", text)
+        return "".join(escape(part) if i % 2 == 0 else f"\\texttt{{{escape(part)}}}" for i, part in enumerate(parts))
     out = []
-    for char in str(text):
+    for char in text:
         if char in _ESCAPES:
             out.append(_ESCAPES[char])
         elif char in MARKS:
