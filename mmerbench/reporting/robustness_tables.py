@@ -237,7 +237,7 @@ def _markdown_cell(cell, digits: int = 3) -> str:
     text = f"{cell.mean:.{digits}f}" + (f" ± {cell.std:.{digits}f}" if cell.std is not None else "")
     if cell.ci is not None:
         text += " [{:.{d}f}, {:.{d}f}]".format(*cell.ci, d=digits)
-    return (f"**{text}**" if cell.best else text) + cell.mark
+    return text + cell.mark  # markdown keeps plain numbers (the site parses them); bold is LaTeX's
 
 
 def tables_markdown(tables: list[RobustnessTable], metric: str = "mif1") -> str:
