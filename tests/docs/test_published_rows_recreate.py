@@ -33,11 +33,17 @@ def footer_command(page: str) -> list[str]:
 
 
 def restricted(words: list[str], methods, seeds, results) -> list[str]:
-    """The same command with other --methods and --seeds, no --protocol, and its own results folder."""
+    """The same command with other --methods and --seeds, no --protocol, and its own results folder. Its
+    --preset stays when one of ``methods`` defines it; otherwise it touched none of them (that is how the
+    footer merges one --preset over a run, mmerbench.reporting.reproduce) and a run refuses a preset no
+    method has."""
+    from mmerbench.api import method_class
+
     out, index = [], 0
     while index < len(words):
         word = words[index]
-        if word in ("--methods", "--seeds", "--protocol"):
+        unused_preset = word == "--preset" and not any(words[index + 1] in method_class(m).presets for m in methods)
+        if word in ("--methods", "--seeds", "--protocol") or unused_preset:
             index += 2
             continue
         out.append(word)
