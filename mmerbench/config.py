@@ -140,6 +140,10 @@ class RunConfig:
                           must="a string: auto, cpu or cuda[:k]")
     jobs: int = setting(1, INTEGER, "jobs run at once, each in its own process (default: 1)",
                        must="an integer of at least 1")
+    threads: int = setting(1, INTEGER,
+                           "threads each job computes with (torch, BLAS, OpenMP); default 1, whatever --jobs and the "
+                           "machine's cores: a deep method's numbers depend on it, so the published tables are "
+                           "re-created with the same count on any machine", must="an integer of at least 1")
     results: str = setting(DEFAULT_RESULTS, PATH, f"results directory (default: {DEFAULT_RESULTS})",
                            must="a non-empty directory path string")
     preset: str | None = setting(None, OPTIONAL_TEXT,
@@ -259,6 +263,8 @@ class RunConfig:
             raise UsageError("no datasets given: use --datasets a,b (see `mmerbench list datasets`)")
         if self.jobs < 1:
             raise UsageError(f"--jobs must be at least 1, got {self.jobs}")
+        if self.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {self.threads}")
         if not str(self.results).strip():
             raise UsageError("--results is empty: give a results directory, e.g. --results ./mmerbench-results")
         if self.timeout_per_job is not None and not (self.timeout_per_job > 0 and math.isfinite(self.timeout_per_job)):

@@ -75,7 +75,7 @@ def mmerbench_register_datasets(registry: "RegistrationView") -> None:
     """Add datasets to ``registry``.
 
     Call ``registry.add_dataset(name, *, loader=None, importer=None,
-    summary="", generated=False)`` once per dataset name:
+    summary="", generated=False, version="1")`` once per dataset name:
 
     - ``loader``: ``"module:function"``; the function takes keyword parameters
       with defaults (they are the dataset's parameters, settable with
@@ -91,4 +91,9 @@ def mmerbench_register_datasets(registry: "RegistrationView") -> None:
       import NAME`` dispatches to it; the core knows no format.
     - ``generated``: ``True`` when the loader makes the data itself (synthetic
       data), so the dataset is always available.
+    - ``version``: the version of the data the loader gives. Bump it when a
+      change makes numbers incomparable with earlier ones (other generated
+      samples, another split, other features); leave it for a change that does
+      not (speed, messages). From "2" on it is part of every job's key, and it
+      is shown beside the fingerprint in every published footer.
     """

@@ -60,6 +60,8 @@ class DatasetSpec:
     summary: str = ""
     generated: bool = False
     origin: str = "?"
+    # bumped by the plugin when the data's numbers stop being comparable with earlier ones (keyed from "2" on)
+    version: str = "1"
 
     def load_function(self) -> Callable:
         if self.loader is None:
@@ -148,6 +150,7 @@ class RegistrationView:
         importer: ImporterSpec | None = None,
         summary: str = "",
         generated: bool = False,
+        version: str = "1",
     ) -> None:
         self._check_name(name)
         existing = self._registry.datasets.get(name)
@@ -157,5 +160,5 @@ class RegistrationView:
                 f"and by plugin {self.origin}"
             )
         self._registry.datasets[name] = DatasetSpec(
-            name, loader, importer, summary, generated, self.origin
+            name, loader, importer, summary, generated, self.origin, str(version)
         )

@@ -182,7 +182,8 @@ class TorchMethod(Method):
                     waited += 1
             row["seconds"] = time.perf_counter() - started
             curve.append(row)
-            progress.report(kind="epoch", epoch=epoch, epochs=int(self.epochs), **{
+            progress.report(kind="epoch", epoch=epoch, epochs=int(self.epochs),
+                            valid_threshold=self.fixed_threshold() or 0.5, **{
                 k: v for k, v in row.items() if k in ("train_loss", "valid_mif1", "seconds")})
             stop = valid is not None and bool(patience) and waited >= int(patience)
             if checkpoints is not None:

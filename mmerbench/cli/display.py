@@ -3,7 +3,9 @@
 Plain lines are what logs and scripts read; their wording is stable:
 
 - ``  started: br on synthetic seed 0`` when a job starts in its worker;
-- ``  lddu on synthetic seed 0: epoch 3/20, loss 0.4123, valid miF1 0.512, 2.1 s, job ~36.0 s left``
+- ``  lddu on synthetic seed 0: epoch 3/20, loss 0.4123, valid miF1@0.5 0.512, 2.1 s, job ~36.0 s left``
+  (the epoch's validation miF1 at the selection threshold, 0.5 unless fixed; the final score uses the
+  threshold tuned on validation)
   after each epoch of a deep job (the epoch's seconds, and the job's remaining
   epochs at its mean epoch time so far);
 - ``[2/9] br on synthetic seed 1: test miF1 ... | elapsed 0:42, run ~2:10 left`` when a job ends
@@ -15,6 +17,11 @@ from __future__ import annotations
 import sys
 
 from mmerbench.cli.eta import RunClock, format_duration, job_remaining
+
+
+def _valid_title(event: dict) -> str:
+    """``valid miF1@0.5``: an epoch's score is at the selection threshold, not the tuned one of the final score."""
+    return f"valid miF1@{event.get('valid_threshold', 0.5):g}"
 
 
 def _job_label(job: dict) -> str:
@@ -102,7 +109,7 @@ class PlainProgress:
             if event.get("train_loss") is not None:
                 parts.append(f"loss {event['train_loss']:.4f}")
             if event.get("valid_mif1") is not None:
-                parts.append(f"valid miF1 {event['valid_mif1']:.3f}")
+                parts.append(f"{_valid_title(event)} {event['valid_mif1']:.3f}")
             timing = self.timing.epoch_text(event)
             if timing:
                 parts.append(timing)
@@ -158,7 +165,7 @@ class LiveProgress:
                 self.epoch_tasks[name] = self.progress.add_task(f"  {name}", total=event["epochs"])
             details = [f"epoch {event['epoch']}/{event['epochs']}"]
             if event.get("valid_mif1") is not None:
-                details.append(f"valid miF1 {event['valid_mif1']:.3f}")
+                details.append(f"{_valid_title(event)} {event['valid_mif1']:.3f}")
             timing = self.timing.epoch_text(event)
             if timing:
                 details.append(timing)

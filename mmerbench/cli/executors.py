@@ -41,13 +41,19 @@ def job_states(results: Path) -> list[dict]:
             state = "running"
         else:
             state = "pending"
-        rows.append({"key": key, "state": state, "job_id": job.get("job_id"), "log": job.get("stderr")})
+        rows.append({"key": key, "state": state, "job_id": job.get("job_id"), "log": job.get("stderr"),
+                     **{name: (record or job).get(name) for name in ("method", "dataset", "seed")}})
     seen = {job["key"] for job in submitted}
     for key, record in stored.items():
         if key not in seen:
             rows.append({"key": key, "state": "done" if record["status"] == "ok" else record["status"],
-                         "job_id": record.get("slurm_job_id"), "log": record.get("log_stderr")})
+                         "job_id": record.get("slurm_job_id"), "log": record.get("log_stderr"),
+                         **{name: record.get(name) for name in ("method", "dataset", "seed")}})
     return rows
+
+
+# one line per job: what it is (method, dataset, seed) before where it stands
+STATUS_LINE = "{key:<12}  {method:<12} {dataset:<20} {seed:>5}  {state:<22} {job_id:<14} {log}"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -56,8 +62,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         require_store(results, "status")
     rows = job_states(results)
     counts: dict[str, int] = {}
+    if rows:
+        print(STATUS_LINE.format(key="KEY", method="METHOD", dataset="DATASET", seed="SEED", state="STATE",
+                                 job_id="JOB ID", log="LOG"))
     for row in rows:
-        print(f"{row['key'][:12]}  {row['state']:<22} {row['job_id'] or '-':<14} {row['log'] or ''}")
+        print(STATUS_LINE.format(key=row["key"][:12], method=str(row.get("method") or "?"),
+                                 dataset=str(row.get("dataset") or "?"),
+                                 seed="?" if row.get("seed") is None else str(row["seed"]), state=row["state"],
+                                 job_id=row["job_id"] or "-", log=row["log"] or "").rstrip())
         base = row["state"].split(" ")[0]
         counts[base] = counts.get(base, 0) + 1
     print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no jobs")

@@ -32,6 +32,12 @@ def add_parser(commands) -> None:
                        help="metric of the robustness tables (conditions of --protocol; default: mif1)")
     board.add_argument("--robustness-reference", default="br",
                        help="method whose curve effective robustness is measured against (default: br)")
+    board.add_argument("--table", choices=["all", "main", "robustness"], default="all",
+                       help="which tables: all (default; csv and json give the main one), main, or robustness "
+                            "(csv: one line per method and condition)")
+    board.add_argument("--caption", help="latex: put each table in a table float with this caption")
+    board.add_argument("--label", help="latex: put each table in a table float with this \\label "
+                                       "(robustness tables get LABEL-missing, LABEL-missing-rate, ...)")
     board.set_defaults(func=cmd_leaderboard)
 
 
@@ -58,5 +64,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             from mmerbench.reporting.leaderboard import no_reported_rows
 
             print(no_reported_rows(dataset), file=sys.stderr)
-        print(render_board(board, args.format))
+        print(render_board(board, args.format, caption=args.caption, label=args.label, tables=args.table))
+        if args.format == "csv" and args.table == "all" and board.robustness_tables:
+            print("(robustness tables: add --table robustness)", file=sys.stderr)
     return 0

@@ -7,6 +7,7 @@ the file it came from), says what is wrong and what would be valid.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 
 from mmerbench.errors import UsageError
@@ -39,15 +40,35 @@ def check_metrics(metrics: list[str], known: list[str]) -> None:
 
 
 def known_metrics(records: list[dict]) -> list[str]:
-    """Metric names a table can show: the standard ones and any number the records' test metrics hold."""
+    """Metric names a table can show: the standard ones, any number the records' test metrics hold, and each
+    condition's metrics as CONDITION_METRIC (``test@vision_mif1``, ``test@missing-mean_mif1``)."""
     from mmerbench.reporting.leaderboard import DEFAULT_METRICS, SINGLE_LABEL_METRICS
 
     names = list(DEFAULT_METRICS) + list(SINGLE_LABEL_METRICS)
     for record in records:
-        for name, value in ((record.get("metrics") or {}).get("test") or {}).items():
-            if isinstance(value, (int, float)) and name not in names:
-                names.append(name)
+        for split, scores in (record.get("metrics") or {}).items():
+            if split != "test" and not split.startswith("test@"):
+                continue
+            for name, value in (scores or {}).items():
+                full = name if split == "test" else f"{split}_{name}"
+                if isinstance(value, (int, float)) and full not in names:
+                    names.append(full)
     return names
+
+
+LABEL_CHARACTERS = re.compile(r"^[A-Za-z0-9:_.\-]+$")
+
+
+def check_latex_options(args) -> None:
+    """``--caption``/``--label`` only with latex; a label LaTeX accepts as written."""
+    caption, label = getattr(args, "caption", None), getattr(args, "label", None)
+    if (caption is not None or label is not None) and args.format != "latex":
+        raise UsageError(f"--caption and --label shape LaTeX tables; add --format latex (got --format {args.format})")
+    if label is not None and not LABEL_CHARACTERS.match(label):
+        raise UsageError(f"--label {args.label!r}: use letters, digits and : _ . - only (e.g. tab:synthetic)")
+    if getattr(args, "table", "all") == "robustness" and args.format == "json":
+        raise UsageError("--table robustness: use --format markdown, csv or latex (the records themselves are in "
+                         "`mmerbench results --format json`)")
 
 
 def check_leaderboard_args(args, records: list[dict], store_path) -> None:
@@ -58,3 +79,4 @@ def check_leaderboard_args(args, records: list[dict], store_path) -> None:
         check_metrics([m.strip() for m in args.metrics.split(",") if m.strip()], known_metrics(records))
     if args.publish:
         check_output_dir(args.output_dir)
+    check_latex_options(args)

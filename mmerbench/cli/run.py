@@ -21,6 +21,7 @@ def add_parser(commands) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from mmerbench.cli.display import make_progress
     from mmerbench.reporting.leaderboard import build_rows, render
+    from mmerbench.reporting.robustness_tables import robustness_markdown
     from mmerbench.execution.runner import run_config
     from mmerbench.store.results import ResultStore
 
@@ -48,6 +49,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     for dataset in config.datasets:
         print(f"\n{dataset} (test split)\n")
         print(render(build_rows(records, dataset)))
+        if config.protocols:  # the run's robustness table, as the plain run's main table above
+            robustness = robustness_markdown(records, dataset)
+            if robustness:
+                print("\n" + robustness)
     print(f"\nResults: {Path(config.results).resolve()}  (mmerbench leaderboard --results {config.results})")
     unsaved = [r for r in outcome.records if r.get("model_error")]
     if unsaved:

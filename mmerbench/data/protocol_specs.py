@@ -76,6 +76,11 @@ def _number(protocol: str, part: str) -> float:
     if not math.isfinite(value):
         raise _invalid(protocol, f"{part!r} is not a finite number")
     return value
+# The version of each protocol family's conditions (recorded per job, shown in every published footer). Bump
+# one when a change makes its numbers incomparable with earlier ones (another way of removing a modality,
+# another noise scale or drop draw); leave it for a change that does not (speed, messages). missing-rate is
+# at 2 since the one rule for required modalities (PROTOCOL_VERSION above, the record-level number).
+PROTOCOL_VERSIONS = {"missing": "1", "missing-rate": "2", "missing-modality": "1", "noise": "1"}
 
 
 def _numbers(protocol: str, text: str, low_open: float, high_open: float | None) -> list[float]:
@@ -144,6 +149,11 @@ class ProtocolSpec(NamedTuple):
     rates: tuple[tuple[str, float], ...] = ()
     absent: tuple[str, ...] = ()
     pattern_seeds: int = 1
+
+
+def protocol_versions(specs) -> dict[str, str]:
+    """``{family: version}`` of the protocols a run evaluates (see :data:`PROTOCOL_VERSIONS`)."""
+    return {spec.name: PROTOCOL_VERSIONS[spec.name] for spec in specs}
 
 
 def parse_protocol(text: "str | ProtocolSpec") -> ProtocolSpec:

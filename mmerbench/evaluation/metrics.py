@@ -3,11 +3,25 @@
 Every ratio whose denominator is 0 counts as 0, as in the MMER papers' code.
 Only numpy is needed: scoring must stay cheap and independent of
 scikit-learn (the tests check each score against scikit-learn).
+
+Empty label sets (a sample with no true emotion, predicted with none):
+:data:`EMPTY_LABEL_SET_RULE` is the one statement of the convention, printed in
+every leaderboard footer and the README. ``acc`` (the Jaccard index) scores
+such a sample 0, because its union is empty (a zero denominator, as above;
+scikit-learn's ``jaccard_score(average="samples", zero_division=0)``), while
+``subset_acc`` scores it 1, because the predicted set equals the true set
+(scikit-learn's ``accuracy_score``). So on data with empty true sets, Acc can
+lie below SubsetAcc; ``hamming`` counts the sample's q correct zeros.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+
+EMPTY_LABEL_SET_RULE = ("A sample with no true label predicted with none scores 0 in Acc (its union is empty, "
+                        "like scikit-learn's jaccard_score with zero_division=0) and 1 in SubsetAcc (the sets "
+                        "are equal, like scikit-learn's accuracy_score), so Acc can lie below SubsetAcc.")
 
 
 def _as_binary(y: np.ndarray, name: str) -> np.ndarray:

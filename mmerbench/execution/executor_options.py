@@ -27,6 +27,10 @@ def check_executor_options(options: RunConfig, gpu_count: int) -> None:
     if options.gpus_per_job > 1:  # a job would hold GPUs it never uses
         raise UsageError(f"--gpus-per-job {options.gpus_per_job:g}: a job trains on one device, so give at most 1 "
                          "(fractions such as 0.5 let jobs share a GPU)")
+    if options.executor != "local" and options.threads > options.cpus_per_job:
+        raise UsageError(f"--threads {options.threads} is more than the {options.cpus_per_job:g} CPU(s) each job "
+                         f"asks {options.executor} for (--cpus-per-job): the job's threads would share too few "
+                         f"cores; give --cpus-per-job {options.threads} or more, or fewer --threads")
     if options.detach and options.executor not in ("slurm", "slurm-local"):
         raise UsageError(f"--detach works with --executor slurm or slurm-local, not {options.executor} "
                          "(a Ray job needs its driver to gather the results: run it under nohup or tmux instead)")

@@ -6,6 +6,17 @@ parameters and fingerprint, seed and threshold policy. The git revision and
 the device are recorded but not keyed, so unrelated commits keep results
 valid. With ``--resample-valid`` the seed of a carved validation split is
 keyed too (and only then, so that existing keys do not change).
+
+Three more things decide a result and are keyed only when they differ from
+their first value, so that every key made before they existed still names
+the same job:
+
+- ``--threads`` other than 1: a deep method sums floats in another order
+  with another thread count, and its training can drift as far as another
+  seed would (a 1-thread result must never answer a 4-thread request);
+- a dataset version other than "1": bumped by the dataset's plugin when its
+  numbers stop being comparable with earlier ones (other generated samples,
+  another split), as a method's version is.
 """
 
 from __future__ import annotations
@@ -45,6 +56,10 @@ class Job:
     valid_seed: int | None = None
     # why the method cannot run on this dataset (e.g. "needs text"); such a job is planned, never run
     incompatible: str | None = None
+    # the threads the job computes with (--threads): part of what it computes, see the module's docstring
+    threads: int = 1
+    # the dataset plugin's version of its data (DatasetSpec.version)
+    dataset_version: str = "1"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,6 +85,10 @@ def job_key(job: Job) -> str:
     }
     if job.valid_seed is not None:  # only with --resample-valid, so that existing keys do not change
         keyed["valid_seed"] = job.valid_seed
+    if job.threads != 1:  # the default keeps the keys made before --threads existed
+        keyed["threads"] = job.threads
+    if job.dataset_version != "1":  # likewise for datasets versioned after their first release
+        keyed["dataset_version"] = job.dataset_version
     text = json.dumps(keyed, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -171,6 +190,7 @@ def reproduce_command(job: Job, device: str) -> str:
         parts.append(_set_option(job.dataset, key, value))
     parts.append(f"--threshold {shlex.quote(str(job.threshold_policy))}")
     parts.append(f"--device {shlex.quote(device)}")
+    parts.append(f"--threads {int(job.threads)}")
     if job.valid_seed is not None:
         parts.append("--resample-valid")
     return " ".join(parts)

@@ -27,13 +27,22 @@ class PoolKind:
 
     job_function: Callable  # JobOrder -> record, run in the engine's worker
     collects_finished: bool  # remote jobs publish records the driver gathers (also after a driver stopped)
-    threads_from_cpus_per_job: bool  # a remote job gets the CPUs it asked for, not a share of this machine
+    asks_cpus_per_job: bool  # a remote job is given the CPUs it asked for (--cpus-per-job), not this machine's
     assigns_gpus_here: bool  # this machine's GPUs are shared out job by job
 
-    def threads_per_job(self, config: RunConfig, workers: int, cores: int) -> int:
-        if self.threads_from_cpus_per_job:
-            return max(1, int(config.cpus_per_job))
-        return max(1, cores // max(1, workers))
+    def threads_per_job(self, config: RunConfig) -> int:
+        """``--threads``, on every engine: never derived from --jobs, --cpus-per-job or the machine's cores,
+        because a deep method's numbers depend on it (another count sums floats in another order). Remote
+        engines are refused earlier when it exceeds the CPUs a job asks for
+        (:func:`~mmerbench.execution.executor_options.check_executor_options`)."""
+        return config.threads
+
+    def oversubscribed(self, config: RunConfig, workers: int, cores: int) -> str | None:
+        """A note when this machine's jobs would run more threads at once than it has cores."""
+        if self.asks_cpus_per_job or workers * config.threads <= cores:
+            return None
+        return (f"{workers} jobs x {config.threads} threads > {cores} cores: jobs will slow each other down "
+                "(the numbers stay the same)")
 
     def device_of(self, config: RunConfig, index: int, gpu_count: int) -> str:
         if self.assigns_gpus_here:
@@ -47,9 +56,9 @@ class PoolKind:
         return None
 
 
-LOCAL = PoolKind(job_function=run_job, collects_finished=False, threads_from_cpus_per_job=False,
+LOCAL = PoolKind(job_function=run_job, collects_finished=False, asks_cpus_per_job=False,
                  assigns_gpus_here=True)
-REMOTE = PoolKind(job_function=run_and_publish, collects_finished=True, threads_from_cpus_per_job=True,
+REMOTE = PoolKind(job_function=run_and_publish, collects_finished=True, asks_cpus_per_job=True,
                   assigns_gpus_here=False)
 KINDS = {"local": LOCAL, "ray": REMOTE, "slurm": REMOTE, "slurm-local": REMOTE}
 

@@ -33,6 +33,9 @@ class ProtocolResult:
     info: dict[str, dict] = field(default_factory=dict)  # condition -> protocol as written, realised missingness
     seconds: float = 0.0
     prediction_passes: int = 0
+    # condition -> its {0, 1} test predictions (uint8), stored as ``<condition>_pred`` beside the job's test
+    # probabilities so that robustness tables can bootstrap each condition as the main table does
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def condition_info(condition: Condition, builder: ConditionBuilder, patterns=None) -> dict:
@@ -49,18 +52,19 @@ def condition_info(condition: Condition, builder: ConditionBuilder, patterns=Non
     return info
 
 
-def _score(method, dataset, split, threshold, single_label) -> dict:
+def _score(method, dataset, split, threshold, single_label) -> tuple[dict, np.ndarray]:
     proba = method.predict_proba(split)
     if not np.isfinite(proba).all():
         raise ValueError(f"{int((~np.isfinite(proba)).sum())} probabilities are NaN or infinite")
     return _scores_of(dataset, proba, threshold, single_label)
 
 
-def _scores_of(dataset, proba, threshold, single_label) -> dict:
+def _scores_of(dataset, proba, threshold, single_label) -> tuple[dict, np.ndarray]:
+    """The condition's scores and its {0, 1} predictions (uint8, kept for the per-column significance marks)."""
     predictions = threshold_predictions(proba, threshold, single_label)
     scores = score(dataset.test.labels, predictions, proba, single_label=single_label)
     scores.pop("per_label")
-    return scores
+    return scores, np.asarray(predictions, dtype=np.uint8)
 
 
 def _numeric(scores: dict) -> list[str]:
@@ -101,18 +105,21 @@ def evaluate_conditions(method, dataset, protocols, seed: int, *, test_proba=Non
         try:
             if condition.kind == "present" and len(condition.present) == len(modalities) and test_proba is not None:
                 proba = np.asarray(test_proba, dtype=np.float64)  # nothing removed: the plain test split
-                result.metrics[condition.name] = _scores_of(dataset, proba, threshold, single_label)
+                result.metrics[condition.name], result.predictions[condition.name] = _scores_of(
+                    dataset, proba, threshold, single_label)
                 continue
             per_pattern = []
             for pattern in range(condition.pattern_seeds):
                 per_pattern.append(_score(method, dataset, builder.split(condition, pattern), threshold, single_label))
                 result.prediction_passes += 1
-            keys = _numeric(per_pattern[0])
-            result.metrics[condition.name] = (per_pattern[0] if len(per_pattern) == 1 else
-                                              {k: float(np.mean([s[k] for s in per_pattern])) for k in keys})
+            keys = _numeric(per_pattern[0][0])
+            result.metrics[condition.name] = (per_pattern[0][0] if len(per_pattern) == 1 else
+                                              {k: float(np.mean([s[k] for s, _ in per_pattern])) for k in keys})
             if len(per_pattern) > 1:
                 result.info[condition.name]["pattern_std"] = {
-                    k: float(np.std([s[k] for s in per_pattern], ddof=1)) for k in keys}
+                    k: float(np.std([s[k] for s, _ in per_pattern], ddof=1)) for k in keys}
+            else:  # one pattern: its predictions feed the column's marks (averaged patterns have none to pair)
+                result.predictions[condition.name] = per_pattern[0][1]
         except Exception as exc:  # noqa: BLE001 - one condition failing must not stop the others
             result.errors[condition.name] = f"{type(exc).__name__}: {exc}"
     combos = [c.name for c in every if c.kind == "present"]

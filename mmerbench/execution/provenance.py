@@ -50,3 +50,12 @@ def run_provenance(requested_device: str, executor: str) -> dict:
     """The fields every record of this run carries about where and with what it ran."""
     return {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node(),
             "requested_device": requested_device, "executor": executor}
+
+
+def job_provenance(provenance: dict, job) -> dict:
+    """The run's provenance with the sources of this job's method and dataset only (not the whole run's)."""
+    sources = provenance.get("plugin_sources") or {}
+    own = {key: value for key, value in provenance.items() if key != "plugin_sources"}
+    own["method_source"] = (sources.get("methods") or {}).get(job.method)
+    own["dataset_source"] = (sources.get("datasets") or {}).get(job.dataset)
+    return own

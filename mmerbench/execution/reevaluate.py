@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from mmerbench.execution.job_dataset import JobDatasets
+from mmerbench.data.protocol_specs import protocol_versions
 from mmerbench.execution.protocols import MISSING_MEAN, PROTOCOL_VERSION, conditions, evaluate_conditions, parse_protocol
 
 
@@ -127,6 +128,8 @@ def evaluate_finished(store, results_dir, records, protocols, *, device: str | N
                 _check_reproduces(record, store, plain)
                 result = evaluate_conditions(method, dataset, applied, record["seed"], test_proba=plain)
                 new = set(todo)
+                _store_condition_predictions(store, record["key"],
+                                             {k: v for k, v in result.predictions.items() if k in new})
                 errors = record.setdefault("condition_errors", {})
                 for name in new:  # a condition scored again replaces what an older rule left, scores or error
                     record["metrics"].pop(name, None)
@@ -137,6 +140,8 @@ def evaluate_finished(store, results_dir, records, protocols, *, device: str | N
                 info.update({k: v for k, v in result.info.items() if k in new})
                 record["protocols"] = sorted(set(record.get("protocols") or []) | {p.text for p in protocols})
                 record["protocol_version"] = PROTOCOL_VERSION
+                record["protocol_versions"] = {**(record.get("protocol_versions") or {}),
+                                               **protocol_versions(protocols)}
             record.setdefault("evaluations", []).append(
                 {"protocols": [p.text for p in applied], "conditions": todo, "rescored": rescore,
                  "seconds": round(time.perf_counter() - started, 3)})
@@ -146,6 +151,15 @@ def evaluate_finished(store, results_dir, records, protocols, *, device: str | N
         except Exception as exc:  # noqa: BLE001 - one job breaking must not stop the others
             outcome.failed.append((record, f"{type(exc).__name__}: {exc}"))
     return outcome
+
+
+def _store_condition_predictions(store, key: str, predictions: dict) -> None:
+    """Add the new conditions' {0, 1} predictions to the job's predictions file (robustness intervals)."""
+    if not predictions or not store.predictions_path(key).exists():
+        return
+    arrays = dict(store.load_predictions(key))
+    arrays.update({f"{name}_pred": values for name, values in predictions.items()})
+    store.save_predictions(key, arrays)
 
 
 def _check_reproduces(record: dict, store, proba: np.ndarray) -> None:

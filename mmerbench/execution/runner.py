@@ -36,12 +36,14 @@ from mmerbench.execution.planning import (
     split_settings,
     threshold_policy,
 )
+from mmerbench.data.protocol_specs import protocol_versions
 from mmerbench.execution.pools import engine_log, make_pool, pool_kind
-from mmerbench.execution.provenance import run_provenance
+from mmerbench.execution.provenance import job_provenance, run_provenance
 from mmerbench.execution.run_checks import check_device, check_results_path, check_seeds, check_splits_for_evaluation
 from mmerbench.execution.timeouts import check_timeout, timeout_record
 from mmerbench.execution.worker import init_worker
 from mmerbench.execution.worker_death import death_record
+from mmerbench.plugin_sources import plugin_sources
 from mmerbench.plugins import get_registry
 from mmerbench.store.failure import commit_or_stop, remove_worker_temporaries
 from mmerbench.store.results import ResultStore
@@ -80,6 +82,7 @@ def plan(
     threshold=None,
     device: str = "auto",
     resample_valid: bool = False,
+    threads: int = 1,
 ) -> tuple[list[Job], list[str]]:
     """Resolve every job of a run (loading each dataset once for its fingerprint)."""
     if not methods:
@@ -139,6 +142,8 @@ def plan(
                     dataset_file_fingerprint=splits.fingerprints["file"],
                     valid_seed=splits.valid_seed if resample_valid and splits.uncarved_train is not None else None,
                     incompatible=incompatible,
+                    threads=int(threads),
+                    dataset_version=registry.dataset(dataset_name).version,
                 )
                 job.key = job_key(job)
                 job.command = reproduce_command(job, device)
@@ -189,7 +194,7 @@ def run_config(config: RunConfig, *, dry_run: bool = False, on_event: Callable[[
     check_executor_options(config, cuda_device_count())  # before anything is written
     planned, notes = plan(config.methods, config.datasets, config.seeds, preset=config.preset,
                           settings=config.settings, threshold=config.threshold, device=config.device,
-                          resample_valid=config.resample_valid)
+                          resample_valid=config.resample_valid, threads=config.threads)
     outcome = RunResult(planned=planned, notes=notes)
     emit = on_event or (lambda event: None)
     results = config.results
@@ -204,12 +209,16 @@ def run_config(config: RunConfig, *, dry_run: bool = False, on_event: Callable[[
         if not dry_run and kind.collects_finished:  # jobs that ended while no driver was running
             collect_published(store, results)
         finished = store.finished_keys() if config.resume else set()
+        finished -= _other_thread_count(store, planned, finished, notes)
         outcome.incompatible = [job for job in planned if job.incompatible]
         todo = [job for job in planned if job.key not in finished and not job.incompatible]
         outcome.skipped = [job for job in planned if job.key in finished and not job.incompatible]
         log = engine_log(config, results)
         if log is not None and todo and not dry_run:  # said before the engine starts and prints its banners
             notes.append(f"--executor {config.executor}: its own messages (start-up banners, warnings) go to {log}")
+        crowded = kind.oversubscribed(config, min(config.jobs, len(todo)), os.cpu_count() or 1)
+        if crowded and todo:
+            notes.append(crowded)
         emit({"kind": "plan", "planned": len(planned), "todo": len(todo), "skipped": len(outcome.skipped),
               "notes": notes, "incompatible": len(outcome.incompatible)})
         if specs and outcome.skipped and not dry_run:
@@ -221,8 +230,30 @@ def run_config(config: RunConfig, *, dry_run: bool = False, on_event: Callable[[
         if dry_run or not todo:
             return outcome
         provenance = run_provenance(config.device, config.executor)
+        provenance["protocol_versions"] = protocol_versions(specs)
+        sources = plugin_sources(get_registry(), config.methods, config.datasets)
+        provenance["plugin_sources"] = sources  # cut to each job's method and dataset in _execute
         _execute(todo, store, replace(config, timeout_per_job=timeout), specs, provenance, emit, outcome)
     return outcome
+
+
+def _other_thread_count(store, planned: list[Job], finished: set[str], notes: list[str]) -> set[str]:
+    """Finished keys whose record was computed with another thread count than planned.
+
+    The default (1 thread) is not keyed, so that keys made before ``--threads`` existed stay valid; a record
+    from then says how many threads it really had (an older default gave each job cores / --jobs), and such a
+    job is run again rather than mixed with 1-thread results.
+    """
+    stale = set()
+    for job in planned:
+        if job.key in finished:
+            recorded = (store.get(job.key) or {}).get("threads")
+            if isinstance(recorded, int) and recorded != job.threads:
+                stale.add(job.key)
+    if stale:
+        notes.append(f"{len(stale)} finished job(s) were computed with another thread count than --threads "
+                     f"{planned[0].threads}; they run again (a deep method's numbers depend on it)")
+    return stale
 
 
 class _NoStore:
@@ -243,7 +274,7 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
     store.check_writable()  # a read-only or full store fails here, before any job runs
     workers = min(config.jobs, len(todo))
     kind = pool_kind(config)
-    threads = kind.threads_per_job(config, workers, os.cpu_count() or 1)
+    threads = kind.threads_per_job(config)
     gpus = cuda_device_count() if config.device == "auto" else 0
     spawn = multiprocessing.get_context("spawn")
     events = spawn.Queue()  # the workers report progress on it (passed at their creation)
@@ -256,11 +287,15 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
 
     # Each job runs in its own fresh process (local) or task (Ray, Slurm): a worker that dies fails only its job.
     pool = make_pool(config, workers, [job.key for job in todo], results, started, timeout, init_worker, (events,))
-    recorded = {**provenance, "protocols": [spec.text for spec in specs]}  # what every record of the run says
+    protocols = [spec.text for spec in specs]  # with the provenance: what every record of the run says
+
+    def recorded(job: Job) -> dict:
+        return {**job_provenance(provenance, job), "protocols": protocols}
+
     calls = [(index, kind.job_function, (JobOrder(
         job=job.to_dict(), results_dir=str(results), threads=threads, device=kind.device_of(config, index, gpus),
         protocols=tuple(specs), save_models=config.save_models, keep_checkpoints=config.keep_checkpoints,
-        provenance=provenance),)) for index, job in enumerate(todo)]
+        provenance=job_provenance(provenance, job)),)) for index, job in enumerate(todo)]
     if config.detach:
         pool.submit(calls)
         outcome.notes.append(f"submitted {len(calls)} job(s) ({config.executor}, logs under {pool.folder}); follow "
@@ -273,9 +308,9 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
         for done, ended in enumerate(finished, start=1):
             job = todo[ended.tag]
             if ended.timed_out:
-                record = timeout_record(job.to_dict(), recorded, timeout, results)
+                record = timeout_record(job.to_dict(), recorded(job), timeout, results)
             else:
-                record = ended.value if ended.returned else death_record(job.to_dict(), recorded, ended.exitcode,
+                record = ended.value if ended.returned else death_record(job.to_dict(), recorded(job), ended.exitcode,
                                                                          ended.child_error)
                 cause = None if ended.returned else kind.failure_cause(ended)
                 if cause:

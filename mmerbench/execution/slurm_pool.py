@@ -62,6 +62,12 @@ def make_executor(options: RunConfig, folder: Path):
     return executor
 
 
+def _what(args: tuple) -> dict:
+    """Method, dataset and seed of a call's job (for `mmerbench status`)."""
+    job = getattr(args[0], "job", None) if args else None
+    return {name: job.get(name) for name in ("method", "dataset", "seed")} if isinstance(job, dict) else {}
+
+
 class SlurmPool:
     def __init__(self, options: RunConfig, results_dir, keys: Sequence[str],
                  on_start: Callable[[Any], None] | None = None, timeout: float | None = None):
@@ -78,8 +84,9 @@ class SlurmPool:
         with executor.batch():  # one array for the whole run
             jobs = [executor.submit(function, *args) for _, function, args in calls]
         submission = {"executor": self.options.executor, "folder": str(self.folder), "jobs": [
-            {"key": key, "job_id": str(job.job_id), "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr)}
-            for key, job in zip(self.keys, jobs)]}
+            {"key": key, **_what(args), "job_id": str(job.job_id), "stdout": str(job.paths.stdout),
+             "stderr": str(job.paths.stderr)}
+            for key, job, (_, _, args) in zip(self.keys, jobs, calls)]}
         (self.folder / SUBMISSION).write_text(json.dumps(submission, indent=2))
         for tag, _, _ in calls:
             self.on_start(tag)

@@ -61,6 +61,7 @@ def _base_record(order: JobOrder) -> dict:
                                "seed", "params", "preset", "overrides", "threshold_policy", "command", "notes")},
         "dataset_file_fingerprint": job.get("dataset_file_fingerprint", ""),
         "valid_seed": job.get("valid_seed"),
+        "dataset_version": job.get("dataset_version", "1"),
         "status": "failed",
         "error": None,
         "threshold": None,
@@ -147,6 +148,7 @@ def _fit_and_evaluate(order: JobOrder, record: dict) -> None:
     record.update(extra)
     robustness = evaluate_conditions(method, dataset, order.protocols, job["seed"], test_proba=outputs["test"].proba)
     metrics.update(robustness.metrics)
+    arrays.update({f"{name}_pred": predictions for name, predictions in robustness.predictions.items()})
     record.update(condition_errors=robustness.errors, condition_info=robustness.info,
                   protocol_seconds=robustness.seconds)
     if order.protocols:

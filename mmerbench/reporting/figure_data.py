@@ -105,9 +105,11 @@ def condition_scores(records_by_row: dict[str, list[dict]], metric: str = "mif1"
 
 
 def combination_table(conditions: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    """The modality-combination conditions (and their mean), most modalities first."""
+    """The modality-combination conditions (and their mean) in the robustness table's order: fewer modalities
+    first, then in the order the protocol lists them (the dataset's modality order), the mean last."""
     combos = {condition_kind(c)[1]: v for c, v in conditions.items() if condition_kind(c)[0] == "combination"}
-    ordered = dict(sorted(combos.items(), key=lambda item: (-item[0].count("+"), item[0])))
+    seen = {name: index for index, name in enumerate(combos)}  # first seen = the protocol's order
+    ordered = dict(sorted(combos.items(), key=lambda item: (item[0].count("+"), seen[item[0]])))
     if "test@missing-mean" in conditions:
         ordered["mean"] = conditions["test@missing-mean"]
     return ordered

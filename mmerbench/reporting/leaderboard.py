@@ -16,8 +16,10 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
-from mmerbench.evaluation.metrics import LOWER_IS_BETTER
-from mmerbench.reporting.robustness_tables import robustness_markdown
+from mmerbench.evaluation.metrics import EMPTY_LABEL_SET_RULE, LOWER_IS_BETTER
+from mmerbench.reporting.robustness_tables import (
+    RobustnessTable, robustness_tables, table_latex, tables_csv, tables_markdown,
+)
 from mmerbench.reporting.rows import Row, build_rows, config_label, data_groups  # noqa: F401 (re-exported)
 
 DEFAULT_METRICS = ("acc", "p", "r", "mif1", "maf1", "hamming", "subset_acc")
@@ -33,11 +35,17 @@ UNCERTAINTY_METRICS = ("unc_auroc", "aurc", "noise_spearman")
 FORMATS = ("markdown", "csv", "json", "latex")
 
 
+def reported_family(dataset: str) -> str:
+    """The reported CSVs' dataset name a table's rows are listed beside (whether they compare is
+    :mod:`mmerbench.reporting.published_corpus`'s question)."""
+    # cmu-mosei, cmu-mosei-mmsa, cmu-mosei-sdk-aligned, ... all list the papers' "cmu-mosei" rows.
+    return "cmu-mosei" if dataset.startswith("cmu-mosei") else dataset
+
+
 def reported_rows(dataset: str) -> list[Row]:
     """Rows copied from papers (mmerbench/reported/*.csv) whose dataset and setting match."""
     setting = "unaligned" if "unaligned" in dataset else "aligned"
-    # cmu-mosei, cmu-mosei-mmsa, cmu-mosei-sdk-aligned, ... all compare to the papers' "cmu-mosei".
-    family = "cmu-mosei" if dataset.startswith("cmu-mosei") else dataset
+    family = reported_family(dataset)
     rows = []
     folder = resources.files("mmerbench") / "reported"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
@@ -102,7 +110,7 @@ def _best(rows: list[Row], metric: str) -> float | None:
     means = [row.mean(metric) for row in _numbered(rows, metric)]
     if len(means) < 2:
         return None
-    return min(means) if metric in LOWER_IS_BETTER else max(means)
+    return min(means) if base_metric(metric) in LOWER_IS_BETTER else max(means)
 
 
 def _single_seed_beside_more(rows: list[Row], metric: str) -> bool:
@@ -126,8 +134,22 @@ def _cell(row: Row, metric: str, best: float | None, bold: tuple[str, str, str],
     return text
 
 
+def base_metric(metric: str) -> str:
+    """``test@vision_mif1`` -> ``mif1`` (a condition's metric); any other name is itself."""
+    return metric.partition("_")[2] if metric.startswith("test@") else metric
+
+
+def metric_title(metric: str) -> str:
+    """A column title: ``miF1``, or ``miF1 (vision)`` for a condition's metric such as ``test@vision_mif1``."""
+    if metric.startswith("test@"):
+        condition, _, base = metric.partition("_")
+        return f"{METRIC_TITLES.get(base, base)} ({condition.removeprefix('test@')})"
+    return METRIC_TITLES.get(metric, metric)
+
+
 def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3, legacy_pr: bool = False,
-           title_suffix: dict[str, str] | None = None) -> str:
+           title_suffix: dict[str, str] | None = None, caption: str | None = None, label: str | None = None,
+           notes: list[str] = ()) -> str:
     from tabulate import tabulate
 
     if fmt not in FORMATS:
@@ -154,8 +176,7 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
             writer.writerow([r.label, r.method, r.preset or "", overrides, r.n, r.reported] + [
                 "" if v is None else f"{v:.6f}" for m in metrics for v in (r.mean(m), r.std(m))])
         return out.getvalue()
-    # (bold open, bold close, plus-minus) in the target markup
-    bold = ("**", "**", " ± ") if fmt == "markdown" else ("\\textbf{", "}", " $\\pm$ ")
+    bold = ("**", "**", " ± ")  # (bold open, bold close, plus-minus) in markdown; latex: reporting/latex.py
     # the best of a column, and whether one seed stands beside more, within the rows on the same data only:
     # rows on different data are never compared (mmerbench.reporting.rows)
     best, mixed = {}, {}
@@ -164,21 +185,41 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
             group_best, group_mixed = _best(group, m), _single_seed_beside_more(group, m)
             for r in group:
                 best[id(r), m], mixed[id(r), m] = group_best, group_mixed
-    titles = [METRIC_TITLES.get(m, m) for m in metrics]
+    titles = [metric_title(m) for m in metrics]
     if legacy_pr:
         titles = [f"{t} (legacy)" if m in ("p", "r") else t for m, t in zip(metrics, titles)]
     if title_suffix:  # e.g. reported P and R, which say "as printed"
         titles = [f"{t} {title_suffix[m]}" if m in title_suffix else t for m, t in zip(metrics, titles)]
+    if fmt == "latex":
+        return _latex_rows(rows, metrics, titles, best, mixed, digits, caption, label, notes)
     mark = SINGLE_SEED_MARK[fmt]
     table = [[f"{r.label} {r.mark}".strip(), r.n if not r.reported else "reported"]
              + [_cell(r, m, best[id(r), m], bold, digits, mark if mixed[id(r), m] and r.n == 1 else "")
                 for m in metrics]
              for r in rows]
-    text = tabulate(table, headers=["method", "n"] + titles,
-                    tablefmt="github" if fmt == "markdown" else "latex_raw", disable_numparse=True)
+    text = tabulate(table, headers=["method", "n"] + titles, tablefmt="github", disable_numparse=True)
     if any(mark in cell for line in table for cell in line[2:]):
-        text += "\n\n" + SINGLE_SEED_NOTE.replace("¹", mark)
+        text += "\n\n" + SINGLE_SEED_NOTE
     return text
+
+
+def _latex_rows(rows, metrics, titles, best, mixed, digits, caption, label, notes) -> str:
+    """The rows as a booktabs table (:mod:`mmerbench.reporting.latex`)."""
+    from mmerbench.reporting.latex import Cell, tabular
+
+    def cell(row: Row, metric: str) -> Cell:
+        mean = row.mean(metric)
+        column_best = best[id(row), metric]  # within the row's data group
+        is_best = column_best is not None and not row.reported and mean is not None \
+            and abs(mean - column_best) < 1e-12
+        return Cell(mean, row.std(metric), row.ci.get(metric), is_best,
+                    "¹" if is_best and mixed[id(row), metric] and row.n == 1 else "")
+
+    table = [[f"{r.label} {r.mark}".strip(), str(r.n) if not r.reported else "reported"]
+             + [cell(r, m) for m in metrics] for r in rows]
+    single = any(isinstance(c, Cell) and c.mark for line in table for c in line[2:])
+    return tabular(["method", "n"] + titles, table, digits=digits, caption=caption, label=label,
+                   notes=[*notes, *([SINGLE_SEED_NOTE] if single else [])])
 
 
 def uncertainty_source_note(records: list[dict], dataset: str, metrics) -> list[str]:
@@ -200,12 +241,14 @@ def uncertainty_source_note(records: list[dict], dataset: str, metrics) -> list[
 
 def provenance(records: list[dict], dataset: str, metrics=None) -> str:
     from mmerbench.reporting.reproduce import dataset_line, presets_line, reproduce_command, threads_line
+    from mmerbench.reporting.versions import plugins_line, protocols_line, versions_line
 
     ok = [r for r in records if r.get("dataset") == dataset and r.get("status") == "ok"]
     if not ok:
         return ""
     file_fingerprints = sorted({r.get("dataset_file_fingerprint") or r["dataset_fingerprint"] for r in ok})
     fingerprints = sorted({r["dataset_fingerprint"] for r in ok})
+    dataset_versions = sorted({str(r.get("dataset_version") or "1") for r in ok})
     resampled = any(r.get("valid_seed") is not None for r in ok)
     seeds = sorted({r["seed"] for r in ok})
     policies = sorted({r.get("threshold_policy", "") for r in ok})
@@ -217,11 +260,16 @@ def provenance(records: list[dict], dataset: str, metrics=None) -> str:
         "Protocol: each configuration is fitted on train; the best epoch and early stopping use validation "
         "miF1; the decision threshold follows the policy below (chosen on validation, never on test); "
         "scores are on the test split. Acc is the Jaccard index per sample (empty union = 0); P, R, miF1 "
-        "micro-averaged; maF1 macro-averaged; HL Hamming loss. Cells: mean ± sample std (ddof=1) over seeds.",
+        "micro-averaged; maF1 macro-averaged; HL Hamming loss. Cells: mean ± sample std (ddof=1) over seeds. "
+        + EMPTY_LABEL_SET_RULE,
         f"Threshold policy: {', '.join(policies)}",
         f"Seeds: {', '.join(map(str, seeds))}. {seed_meaning(resampled)}",
-        f"Dataset: {dataset}, file fingerprint {', '.join(file_fingerprints)} (what `mmerbench data verify` "
-        f"prints), splits fingerprint {', '.join(fingerprints)} (the train/valid/test split the jobs used)",
+        f"Dataset: {dataset} version {', '.join(dataset_versions)}, file fingerprint {', '.join(file_fingerprints)} "
+        f"(what `mmerbench data verify` prints), splits fingerprint {', '.join(fingerprints)} (the "
+        "train/valid/test split the jobs used)",
+        versions_line(ok),
+        *([line] if (line := protocols_line(ok)) else []),
+        plugins_line(ok),
         *([line] if (line := dataset_line(dataset)) else []),
         presets_line(ok),
         f"Devices: {', '.join(devices)}",
@@ -238,7 +286,7 @@ def provenance(records: list[dict], dataset: str, metrics=None) -> str:
         if metrics:
             table += f" --metrics {','.join(metrics)}"
         lines.append(f"Reproduce the table: `{command}`, then `{table}` (add `--results DIR` to both to keep "
-                     "the run apart)")
+                     f"the run apart); compare seed by seed with `{dataset}-seeds.csv`, written beside this page")
     else:
         lines.append("Reproduce the table: its jobs were run with more than one set of options; re-run each "
                      "row's command above")
@@ -273,7 +321,8 @@ class Leaderboard:
 
     ``rows`` are ours (marks and intervals annotated when the run's predictions are at hand); ``footer``
     explains the marks and the uncertainty columns; ``reported`` are the papers' rows, with the notes that
-    compare them to ours; ``robustness`` is the robustness section (markdown; "" without conditions).
+    compare them to ours; ``robustness_tables`` are the robustness tables (none without conditions), with
+    per-column marks and intervals when the run's predictions are at hand.
     """
 
     dataset: str
@@ -285,7 +334,9 @@ class Leaderboard:
     with_reported: bool = False
     reported: list[Row] = field(default_factory=list)
     reported_notes: list[str] = field(default_factory=list)
-    robustness: str = ""
+    robustness_tables: list[RobustnessTable] = field(default_factory=list)
+    robustness_metric: str = "mif1"
+    gap_refusal: str | None = None  # why no reported-vs-reproduced gap is shown (None: the gaps are shown)
 
 
 def build_leaderboard(records: list[dict], dataset: str, *, with_reported: bool = False, legacy_pr: bool = False,
@@ -299,15 +350,24 @@ def build_leaderboard(records: list[dict], dataset: str, *, with_reported: bool 
     footer = significance_footer(rows, records, results_dir, ci, metrics, significance_test)
     footer += uncertainty_source_note(records, dataset, metrics)
     reported = reported_rows(dataset) if with_reported else []
-    notes = []
+    notes, refusal = [], None
     if reported:
+        from mmerbench.reporting.published_corpus import gap_refusal, load_summary
         from mmerbench.reporting.reported_gap import annotate_reported
 
-        notes = annotate_reported(rows, reported, legacy_pr)
+        summary, load_error = load_summary(records, dataset)
+        refusal = gap_refusal(reported_family(dataset), dataset, summary, load_error)
+        notes = annotate_reported([] if refusal else rows, reported, legacy_pr)
+        if refusal:  # the note on what the gap means would describe a table that is not there
+            notes = [note for note in notes if not note.startswith("Gap = ")]
+            for row in reported:
+                row.annotations["gap_refusal"] = refusal
     return Leaderboard(dataset=dataset, records=records, rows=rows, metrics=list(metrics) if metrics else None,
                        legacy_pr=legacy_pr, footer=footer, with_reported=with_reported, reported=reported,
-                       reported_notes=notes,
-                       robustness=robustness_markdown(records, dataset, **(robustness_options or {})))
+                       reported_notes=notes, gap_refusal=refusal,
+                       robustness_tables=robustness_tables(records, dataset, results_dir=results_dir, ci=ci,
+                                                           **(robustness_options or {})),
+                       robustness_metric=(robustness_options or {}).get("metric", "mif1"))
 
 
 def reported_markdown(board: Leaderboard, level: str = "##") -> list[str]:
@@ -319,22 +379,39 @@ def reported_markdown(board: Leaderboard, level: str = "##") -> list[str]:
     return [f"{level} Reported in papers (not reproduced here)", "",
             reported_table(board.reported),
             "", REPORTED_PR_NOTE,
-            "", f"{level}# Gap: ours − reported", "", gap_table(gaps(board.rows, board.reported, board.legacy_pr)),
+            *(["", board.gap_refusal] if board.gap_refusal else
+              ["", f"{level}# Gap: ours − reported", "", gap_table(gaps(board.rows, board.reported, board.legacy_pr))]),
             *[part for note in board.reported_notes for part in ("", note)],
             "", "Sources: " + "; ".join(sorted({r.source for r in board.reported})) +
             ". Caveats: the LDDU, TAILOR and CARAT code swapped P and R when printing; LDDU's released "
             "code selects its epoch on the test set; features differ between papers."]
 
 
-def render_board(board: Leaderboard, fmt: str = "markdown") -> str:
-    """A table in one format: markdown (the whole page, as published), csv or json (rows), latex (rows, with
-    the footer as comments)."""
+TABLES = ("all", "main", "robustness")
+
+
+def render_board(board: Leaderboard, fmt: str = "markdown", caption: str | None = None,
+                 label: str | None = None, tables: str = "all") -> str:
+    """A table in one format: markdown (the whole page, as published), csv or json (rows), latex (booktabs
+    tables: the rows, then each robustness table; the footer as comments, or below the table in a ``table``
+    float when a caption or label is given)."""
     if fmt == "markdown":
         return board_markdown(board)
-    text = render(board.rows + board.reported, fmt, board.metrics, legacy_pr=board.legacy_pr)
+    notes = board.footer + board.reported_notes
+    if tables == "robustness":
+        if fmt == "csv":
+            return tables_csv(board.robustness_tables)
+        if fmt == "latex":
+            return "\n\n".join(table_latex(table, caption, label) for table in board.robustness_tables)
+        raise ValueError("--table robustness is shown as markdown, csv or latex (json has the records: "
+                         "`mmerbench results --format json`)")
     if fmt == "latex":
-        text += "\n" + "\n".join(f"% {line}" for line in board.footer + board.reported_notes)
-    return text
+        parts = [render(board.rows + board.reported, "latex", board.metrics, legacy_pr=board.legacy_pr,
+                        caption=caption, label=label, notes=notes)]
+        if tables == "all":
+            parts += [table_latex(table, caption, label) for table in board.robustness_tables]
+        return "\n\n".join(parts)
+    return render(board.rows + board.reported, fmt, board.metrics, legacy_pr=board.legacy_pr)
 
 
 def rows_markdown(board: Leaderboard) -> list[str]:
@@ -356,8 +433,8 @@ def board_markdown(board: Leaderboard) -> str:
         parts += ["", line]
     if board.with_reported:
         parts += ["", *reported_markdown(board)]
-    if board.robustness:
-        parts += ["", board.robustness]
+    if board.robustness_tables:
+        parts += ["", tables_markdown(board.robustness_tables, board.robustness_metric)]
     parts += ["", "## Provenance", "", provenance(board.records, board.dataset, board.metrics)]
     return "\n".join(parts) + "\n"
 
@@ -368,9 +445,18 @@ def leaderboard_markdown(records: list[dict], dataset: str, **options) -> str:
 
 
 def publish(records: list[dict], dataset: str, directory: str | Path = "leaderboards", **options) -> Path:
+    """Write ``<dataset>.md`` and, beside it, ``<dataset>-seeds.csv`` (the per-seed numbers of its cells)."""
+    from mmerbench.reporting.seed_table import write_seed_table
+
     path = Path(directory) / f"{dataset}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
+    board = build_leaderboard(records, dataset, **options)
+    seeds = path.with_name(f"{dataset}-seeds.csv")
+    tmp = seeds.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as handle:
+        write_seed_table(records, dataset, _metrics_for(board.rows, board.metrics), handle, board.robustness_metric)
+    tmp.replace(seeds)
     tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(leaderboard_markdown(records, dataset, **options))
+    tmp.write_text(board_markdown(board))
     tmp.replace(path)
     return path

@@ -15,7 +15,36 @@ import numpy as np
 
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 5.0, 100
 SIZE = (int(WIDTH_IN * DPI), int(HEIGHT_IN * DPI))  # (width, height) in pixels
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", "h", ">", "p")
+# More rows than this on one axis are drawn as small multiples (panels of at most PANEL_ROWS rows each).
+CROWDED = 8
+PANEL_ROWS = 5
+
+
+def row_styles(labels) -> dict[str, tuple[str, str]]:
+    """A distinct (colour, marker) per row: 20 colours (tab20) and 12 markers, so that 19 methods never share a
+    colour and every row keeps its style in every figure of a report (the order is the sorted labels)."""
+    from matplotlib import colormaps
+
+    colours = colormaps["tab20"].colors
+    ordered = sorted(dict.fromkeys(labels))
+    # tab20 pairs a dark and a light shade of each hue: take the darks first, then the lights
+    palette = [colours[i] for i in range(0, 20, 2)] + [colours[i] for i in range(1, 20, 2)]
+    return {label: (palette[i % len(palette)], MARKERS[i % len(MARKERS)]) for i, label in enumerate(ordered)}
+
+
+def _panels(rows: list[str]) -> list[list[str]]:
+    """The rows split into groups of at most PANEL_ROWS when one axis would hold more than CROWDED."""
+    if len(rows) <= CROWDED:
+        return [rows]
+    count = -(-len(rows) // PANEL_ROWS)
+    size = -(-len(rows) // count)
+    return [rows[i:i + size] for i in range(0, len(rows), size)]
+
+
+def _grid(count: int) -> tuple[int, int]:
+    columns = int(np.ceil(np.sqrt(count)))
+    return int(np.ceil(count / columns)), columns
 
 
 def _figure(rows: int = 1, columns: int = 1):
@@ -51,8 +80,9 @@ def reliability_diagram(diagram: dict, title: str, path) -> Path:
     confidence = np.array([np.nan if v is None else v for v in diagram["confidence"]], dtype=float)
     filled = ~np.isnan(frequency)
     ax.bar(centres[filled], frequency[filled], width=widths[filled] * 0.95, color="tab:blue", alpha=0.8,
-           edgecolor="black", label="observed frequency")
-    ax.plot(confidence[filled], frequency[filled], "o", color="tab:orange", label="mean predicted probability")
+           edgecolor="black", label="observed frequency of the bin (bar spans the bin)")
+    ax.plot(confidence[filled], frequency[filled], "o", color="tab:orange",
+            label="bin's mean predicted probability (x) and observed frequency (y)")
     ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
     top_class = diagram.get("kind") == "top-class"
     ax.set(xlim=(0, 1), ylim=(0, 1), title=title,
@@ -83,20 +113,37 @@ def risk_coverage_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title
 
 
 def grouped_bars(values: dict[str, dict[str, float]], title: str, xlabel: str, ylabel: str, path) -> Path:
-    """``values[group][row]``: one group of bars per x position, one colour per row."""
-    figure, axes = _figure()
-    ax = axes[0, 0]
+    """``values[group][row]``: one group of bars per x position, one colour per row; small multiples (rows
+    split over panels) when one axis would hold more than CROWDED rows."""
     groups = list(values)
     rows = list(dict.fromkeys(row for group in values.values() for row in group))
-    width = 0.8 / max(len(rows), 1)
+    styles = row_styles(rows)
+    panels = _panels(sorted(rows))
+    figure, axes = _figure(*_grid(len(panels)))
     x = np.arange(len(groups))
-    for i, row in enumerate(rows):
-        heights = [values[g].get(row, np.nan) for g in groups]
-        ax.bar(x + (i - (len(rows) - 1) / 2) * width, heights, width=width, label=_short(row))
-    ax.set_xticks(x, groups, rotation=20 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center")
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, ylim=(0, 1.2))  # headroom for the legend
-    ax.set_yticks(np.linspace(0, 1, 6))  # scores live in [0, 1]; the headroom gets no tick
-    ax.legend(fontsize="small", loc="upper center", ncols=min(len(rows), 4))
+    small = len(panels) > 1
+    for ax, panel in zip(axes.flat, panels):
+        width = 0.8 / max(len(panel), 1)
+        for i, row in enumerate(panel):
+            heights = [values[g].get(row, np.nan) for g in groups]
+            ax.bar(x + (i - (len(panel) - 1) / 2) * width, heights, width=width, label=_short(row),
+                   color=styles[row][0])
+        ax.set_xticks(x, groups, rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center",
+                      fontsize="x-small" if small else None)
+        ax.set(ylim=(0, 1.3 if small else 1.2))  # headroom for the legend
+        ax.set_yticks(np.linspace(0, 1, 6 if not small else 3))  # scores live in [0, 1]; the headroom gets none
+        ax.legend(fontsize="xx-small" if small else "small", loc="upper center",
+                  ncols=min(len(panel), 3 if small else 4))
+        if not small:
+            ax.set(xlabel=xlabel, ylabel=ylabel)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    if small:
+        figure.supxlabel(xlabel, fontsize="small")
+        figure.supylabel(ylabel, fontsize="small")
+        figure.suptitle(title)
+    else:
+        axes[0, 0].set_title(title)
     return _save(figure, path)
 
 
@@ -127,58 +174,98 @@ def score_curves(curves: dict[str, list[tuple]], title: str, xlabel: str, ylabel
     """One line with markers per row: score against a perturbation level.
 
     Points are (level, mean) or (level, mean, std over seeds): the std is drawn as a band and error bars.
-    The y axis fits the data (:func:`score_axis_limits`) with a grid every 0.05. ``top_axis`` is
-    (label, {level: text}): a second x axis on top, e.g. the share of modalities really dropped at each level.
+    The y axis fits the data (:func:`score_axis_limits`, the same for every panel) with a grid every 0.05.
+    ``top_axis`` is (label, {level: text}): a second x axis on top, e.g. the share of modalities really
+    dropped at each level. With more than CROWDED rows, small multiples: each panel draws its rows in colour
+    and every other row in light grey, on the same axes.
     """
     from matplotlib.ticker import MultipleLocator
 
-    figure, axes = _figure()
-    ax = axes[0, 0]
-    seen = []
-    for i, (label, points) in enumerate(curves.items()):
+    def arrays(points):
         xs = np.array([p[0] for p in points], dtype=float)
         ys = np.array([p[1] for p in points], dtype=float)
         sds = np.array([p[2] if len(p) > 2 and p[2] is not None else np.nan for p in points], dtype=float)
-        line, = ax.plot(xs, ys, marker=MARKERS[i % len(MARKERS)], label=_short(label))
-        seen += list(ys)
-        if np.isfinite(sds).any():
-            spread = np.nan_to_num(sds)
-            ax.fill_between(xs, ys - spread, ys + spread, color=line.get_color(), alpha=0.15, linewidth=0)
-            ax.errorbar(xs, ys, yerr=spread, fmt="none", ecolor=line.get_color(), alpha=0.6, capsize=3)
-            seen += list(ys - spread) + list(ys + spread)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, ylim=score_axis_limits(seen))
-    ax.yaxis.set_major_locator(MultipleLocator(0.05))
-    ax.grid(axis="y", alpha=0.3)
-    if top_axis:
-        top_label, ticks = top_axis
-        top = ax.secondary_xaxis("top")
-        top.set_xticks(list(ticks), [ticks[level] for level in ticks])
-        top.set_xlabel(top_label)
-    if any(len(p) > 2 for points in curves.values() for p in points):
-        ax.plot([], [], color="gray", alpha=0.4, linewidth=6, label="± std over seeds")
-    ax.legend(fontsize="small")
+        return xs, ys, sds
+
+    seen = []
+    for points in curves.values():
+        _, ys, sds = arrays(points)
+        spread = np.nan_to_num(sds)
+        seen += list(ys - spread) + list(ys + spread)
+    limits = score_axis_limits(seen)
+    with_spread = any(len(p) > 2 and p[2] is not None for points in curves.values() for p in points)
+    styles = row_styles(curves)
+    panels = _panels(sorted(curves))
+    figure, axes = _figure(*_grid(len(panels)))
+    small = len(panels) > 1
+    for ax, panel in zip(axes.flat, panels):
+        if small:
+            for label, points in curves.items():
+                if label not in panel:
+                    xs, ys, _ = arrays(points)
+                    ax.plot(xs, ys, color="0.85", linewidth=0.8, zorder=1)
+        for label in panel:
+            xs, ys, sds = arrays(curves[label])
+            colour, marker = styles[label]
+            ax.plot(xs, ys, marker=marker, color=colour, label=_short(label), zorder=2,
+                    markersize=4 if small else 6)
+            if np.isfinite(sds).any():
+                spread = np.nan_to_num(sds)
+                ax.fill_between(xs, ys - spread, ys + spread, color=colour, alpha=0.15, linewidth=0)
+                ax.errorbar(xs, ys, yerr=spread, fmt="none", ecolor=colour, alpha=0.6, capsize=3)
+        ax.set(ylim=limits)
+        ax.yaxis.set_major_locator(MultipleLocator(0.05))
+        ax.grid(axis="y", alpha=0.3)
+        if top_axis:
+            top_label, ticks = top_axis
+            top = ax.secondary_xaxis("top")
+            top.set_xticks(list(ticks), [ticks[level] for level in ticks])
+            top.set_xlabel(top_label, fontsize="small" if small else None)
+        if with_spread:
+            ax.plot([], [], color="gray", alpha=0.4, linewidth=6, label="± std over seeds")
+        ax.legend(fontsize="xx-small" if small else "small", loc="lower left")
+        if not small:
+            ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    if small:
+        figure.suptitle(title + " (grey: the other rows)")
+        figure.supxlabel(xlabel, fontsize="small")
+        figure.supylabel(ylabel, fontsize="small")
     return _save(figure, path)
 
 
 def training_curves(curves: dict[str, list[list[dict]]], title: str, path) -> Path:
-    """Training loss and validation miF1 per epoch; one colour per row, one line per seed."""
-    figure, axes = _figure(1, 2)
-    loss_ax, valid_ax = axes[0]
-    colours = [f"C{i % 10}" for i in range(len(curves))]
-    for colour, (label, seeds) in zip(colours, curves.items()):
-        for seed_index, curve in enumerate(seeds):
+    """One panel per row (method), so that one method's loss scale never flattens another's: its training
+    loss per seed (solid, left axis) and validation miF1 at the selection threshold per seed (dashed, right
+    axis, 0 to 1)."""
+    from matplotlib.lines import Line2D
+
+    labels = sorted(curves)
+    styles = row_styles(labels)
+    figure, axes = _figure(*_grid(max(len(labels), 1)))
+    small = len(labels) > 4
+    for ax, label in zip(axes.flat, labels):
+        colour = styles[label][0]
+        valid_ax = ax.twinx()
+        for curve in curves[label]:
             epochs = [row["epoch"] for row in curve]
-            name = _short(label, 30) if seed_index == 0 else None
             if any("train_loss" in row for row in curve):
-                loss_ax.plot(epochs, [row.get("train_loss", np.nan) for row in curve], color=colour, label=name)
+                ax.plot(epochs, [row.get("train_loss", np.nan) for row in curve], color=colour, linewidth=1)
             if any("valid_mif1" in row for row in curve):
-                valid_ax.plot(epochs, [row.get("valid_mif1", np.nan) for row in curve], color=colour, label=name)
-    loss_ax.set(title="training loss", xlabel="epoch", ylabel="loss (mean over the epoch)")
-    valid_ax.set(title="validation miF1", xlabel="epoch", ylabel="miF1 (selection threshold)")
-    for ax in (loss_ax, valid_ax):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="x-small")
-    figure.suptitle(title)
+                valid_ax.plot(epochs, [row.get("valid_mif1", np.nan) for row in curve], color=colour,
+                              linestyle="--", linewidth=1)
+        valid_ax.set_ylim(0, 1)
+        ax.set_title(_short(label, 24), fontsize="x-small" if small else "small")
+        for axis in (ax, valid_ax):
+            axis.tick_params(labelsize="xx-small" if small else "x-small")
+    for ax in list(axes.flat)[len(labels):]:
+        ax.set_visible(False)
+    figure.legend(handles=[Line2D([], [], color="black", label="training loss, one line per seed (left axis)"),
+                           Line2D([], [], color="black", linestyle="--",
+                                  label="validation miF1 at the selection threshold (right axis)")],
+                  loc="outside lower center", ncols=2, fontsize="x-small")
+    figure.suptitle(title + " (x: epoch)")
     return _save(figure, path)
 
 

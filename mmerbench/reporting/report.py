@@ -153,10 +153,15 @@ class _DatasetReport:
                           "" if info["is_best"] else format_p(info["holm_p"], resamples),
                           format_p(seeds.get("mannwhitney_p")), format_p(seeds.get("welch_p")), seeds.get("note", "")])
         if table:
+            headers = ["row", "n", "miF1", "bootstrap p", "Holm p", "per-seed Mann-Whitney p", "per-seed Welch t p", "note"]
+            notes = {line[-1] for line in table if line[-1]}
+            shared = len(notes) == 1 and all(line[-1] for line in table if line[3] != "best")
+            if shared:  # one note said once below the table, not on every row
+                table, headers = [line[:-1] for line in table], headers[:-1]
             self.lines += ["#### Against the best row (miF1)", "",
-                           tabulate(table, headers=["row", "n", "miF1", "bootstrap p", "Holm p",
-                                                    "per-seed Mann-Whitney p", "per-seed Welch t p", "note"],
-                                    tablefmt="github", disable_numparse=True), ""]
+                           tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
+            if shared:
+                self.lines += [f"Note (every row): {next(iter(notes))}.", ""]
 
     def reliability(self) -> None:
         self.lines += ["### Reliability diagrams (test split)", ""]
@@ -204,7 +209,12 @@ class _DatasetReport:
         self.lines += [f"- {p}" for p in problems] + ([""] if problems else [])
 
     def robustness(self) -> None:
+        from mmerbench.reporting.robustness_tables import tables_markdown
+
         self.lines += ["### Robustness (test split, miF1)", ""]
+        numbers = tables_markdown(self.board.robustness_tables, self.board.robustness_metric)
+        if numbers:  # the tables beside the figures: a reader can quote a number without reading it off a plot
+            self.lines += [numbers.split("\n", 1)[1].strip(), ""]
         conditions = figure_data.condition_scores(self.records_by_row)
         combos = figure_data.combination_table(conditions)
         if combos:
@@ -235,8 +245,7 @@ class _DatasetReport:
                          "noise scale (x the feature's training std)", "miF1")
         if not noise:
             self._skip("noise curves", "the `noise` protocol did not run")
-        errors = sorted({f"{r['method']} seed {r['seed']}, {c}: {m}" for rs in self.records_by_row.values()
-                         for r in rs for c, m in (r.get("condition_errors") or {}).items()})
+        errors = condition_errors_by_method([r for rs in self.records_by_row.values() for r in rs])
         if errors:
             self.lines += ["Conditions a method could not take:", ""] + [f"- {e}" for e in errors] + [""]
         self.step(f"{self.dataset}: robustness figures")
@@ -326,6 +335,26 @@ class _DatasetReport:
         self.training()
         self.latent_tsne()
         return self.lines
+
+
+def condition_errors_by_method(records: list[dict]) -> list[str]:
+    """One line per method: each condition it could not take with the reason, and the seeds it happened on
+    (a reason shared by every seed is said once)."""
+    by_method: dict[str, dict[str, dict[str, list[int]]]] = {}
+    for record in records:
+        for condition, reason in (record.get("condition_errors") or {}).items():
+            seeds = by_method.setdefault(record["method"], {}).setdefault(condition, {}).setdefault(reason, [])
+            seeds.append(record["seed"])
+    lines = []
+    for method, conditions in sorted(by_method.items()):
+        all_seeds = sorted({r["seed"] for r in records if r["method"] == method})
+        parts = []
+        for condition, reasons in sorted(conditions.items()):
+            for reason, seeds in sorted(reasons.items()):
+                where = "" if sorted(seeds) == all_seeds else f" (seed {', '.join(map(str, sorted(seeds)))})"
+                parts.append(f"{condition.removeprefix('test@')}{where}: {reason}")
+        lines.append(f"{method} (seeds {', '.join(map(str, all_seeds))}): " + "; ".join(parts))
+    return lines
 
 
 def tsne_points(mu: np.ndarray, sigma: np.ndarray, labels: np.ndarray, seed: int = 0):

@@ -129,6 +129,6 @@ def threads_line(records: list[dict]) -> str | None:
     counts = sorted({int(r["threads"]) for r in records if isinstance(r.get("threads"), int)})
     if not counts:
         return None
-    return (f"Threads per job: {', '.join(map(str, counts))} (a local run gives each job its cores divided by "
-            "`--jobs`). Seeded jobs repeat exactly with the same thread count; another count sums floats in "
-            "another order, and a deep method's training can then drift as far as another seed would.")
+    return (f"Threads per job: {', '.join(map(str, counts))} (`--threads`, 1 unless asked, whatever `--jobs` and "
+            "the machine's cores). Seeded jobs repeat exactly with the same thread count; another count sums "
+            "floats in another order, and a deep method's training can then drift as far as another seed would.")

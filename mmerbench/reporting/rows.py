@@ -136,6 +136,12 @@ def build_rows(records: list[dict], dataset: str, split: str = "test") -> list[R
         for metric, value in (record.get("metrics", {}).get(split) or {}).items():
             if isinstance(value, (int, float)):
                 row.values.setdefault(metric, []).append(float(value))
+        if split == "test":  # each condition's scores as CONDITION_METRIC, e.g. test@vision_mif1 (--metrics)
+            for condition, scores in (record.get("metrics") or {}).items():
+                if condition.startswith("test@") and isinstance(scores, dict):
+                    for metric, value in scores.items():
+                        if isinstance(value, (int, float)):
+                            row.values.setdefault(f"{condition}_{metric}", []).append(float(value))
     versions: dict[str, set] = {}
     for method, version, _, _ in rows:
         versions.setdefault(method, set()).add(version)

@@ -54,8 +54,8 @@ def test_plain_lines_tell_time():
     display({"kind": "job-end", "record": _record("br", 0), "done": 2, "total": 2})
     lines = stream.getvalue().splitlines()
     assert lines[1] == "  started: lddu on tiny seed 0"
-    assert lines[2] == "  lddu on tiny seed 0: epoch 1/5, loss 0.5000, valid miF1 0.250, 2.0 s, job ~8.0 s left"
-    assert lines[3] == "  lddu on tiny seed 0: epoch 2/5, loss 0.5000, valid miF1 0.250, 4.0 s, job ~9.0 s left"
+    assert lines[2] == "  lddu on tiny seed 0: epoch 1/5, loss 0.5000, valid miF1@0.5 0.250, 2.0 s, job ~8.0 s left"
+    assert lines[3] == "  lddu on tiny seed 0: epoch 2/5, loss 0.5000, valid miF1@0.5 0.250, 4.0 s, job ~9.0 s left"
     assert lines[4].startswith("[1/2] lddu on tiny seed 0: test miF1 0.500")
     assert lines[4].endswith("| elapsed 12.0 s, run ~12.0 s left")
     assert lines[5].endswith("| elapsed 24.0 s")
@@ -93,7 +93,7 @@ def test_the_live_display_takes_the_same_events(capsys):
         display({"kind": "progress", "what": "start", "job": "lddu on tiny seed 0"})
         display({"kind": "progress", "what": "epoch", "job": "lddu on tiny seed 0", "epoch": 1, "epochs": 3,
                  "valid_mif1": 0.2, "seconds": 1.5})
-        assert "epoch 1/3, valid miF1 0.200, 1.5 s, job ~3.0 s left" in display.progress.tasks[-1].description
+        assert "epoch 1/3, valid miF1@0.5 0.200, 1.5 s, job ~3.0 s left" in display.progress.tasks[-1].description
         display({"kind": "job-end", "record": _record("lddu", 0), "done": 1, "total": 1})
     out = capsys.readouterr().out
     assert "started: lddu on tiny seed 0" in out and "[1/1] lddu on tiny seed 0" in out and "elapsed" in out

@@ -189,3 +189,24 @@ def test_threshold_predictions():
     single = threshold_predictions(proba, 0.95, single_label=True)  # argmax, whatever the threshold
     np.testing.assert_array_equal(single, [[0, 0, 1], [1, 0, 0], [1, 0, 0]])
     assert single.dtype == np.uint8 and (single.sum(axis=1) == 1).all()
+
+
+def test_empty_true_label_set_follows_the_stated_rule_and_sklearn():
+    """One sample with no true label, predicted with none: Acc 0 (empty union), SubsetAcc 1 (equal sets).
+
+    The rule is stated once (EMPTY_LABEL_SET_RULE, also in every footer); scikit-learn's conventions agree:
+    jaccard_score(average="samples", zero_division=0) and accuracy_score.
+    """
+    from mmerbench.evaluation.metrics import EMPTY_LABEL_SET_RULE
+
+    y_true = np.array([[0, 0, 0], [1, 0, 1]])
+    y_pred = np.array([[0, 0, 0], [1, 0, 0]])
+    ours = mmerbench.score(y_true, y_pred)
+    assert ours["acc"] == pytest.approx((0.0 + 0.5) / 2)
+    assert ours["subset_acc"] == pytest.approx((1.0 + 0.0) / 2)
+    assert ours["acc"] == pytest.approx(skm.jaccard_score(y_true, y_pred, average="samples", zero_division=0))
+    assert ours["subset_acc"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
+    assert ours["hamming"] == pytest.approx(skm.hamming_loss(y_true, y_pred))
+    alone = mmerbench.score(y_true[:1], y_pred[:1])
+    assert (alone["acc"], alone["subset_acc"]) == (0.0, 1.0)  # Acc below SubsetAcc, as the rule warns
+    assert "0 in Acc" in EMPTY_LABEL_SET_RULE and "1 in SubsetAcc" in EMPTY_LABEL_SET_RULE

@@ -26,3 +26,27 @@ def test_a_job_keeps_the_key_it_had_before_the_reorganisation(method, seed):
 
     (job,), _ = plan([method], ["synthetic"], [seed], device="auto")
     assert job.key == PINNED[(method, seed)]
+
+
+def test_the_thread_count_is_keyed_only_when_it_is_not_the_default():
+    """--threads decides a deep method's numbers, so a 4-thread request must not be answered by a 1-thread
+    result; one thread (the default, and what every key above and every published page was made with) is not
+    hashed, so that those keys stay the keys."""
+    from mmerbench.execution.runner import plan
+
+    (one,), _ = plan(["br"], ["synthetic"], [0], device="auto", threads=1)
+    (two,), _ = plan(["br"], ["synthetic"], [0], device="auto", threads=2)
+    assert one.key == PINNED[("br", 0)]
+    assert two.key != one.key
+    assert "--threads 1" in one.command and "--threads 2" in two.command
+
+
+def test_a_dataset_version_is_keyed_from_its_second_version_on():
+    from dataclasses import replace
+
+    from mmerbench.execution.planning import job_key
+    from mmerbench.execution.runner import plan
+
+    (job,), _ = plan(["br"], ["synthetic"], [0], device="auto")
+    assert job.dataset_version == "1" and job_key(job) == PINNED[("br", 0)]
+    assert job_key(replace(job, dataset_version="2")) != PINNED[("br", 0)]

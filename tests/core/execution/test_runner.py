@@ -254,4 +254,4 @@ def test_worker_epoch_reports_reach_the_plain_display():
         time.sleep(0.05)
     stop.set()
     pump.join()
-    assert "lddu on tiny seed 0: epoch 2/5, loss 0.5000, valid miF1 0.250" in stream.getvalue()
+    assert "lddu on tiny seed 0: epoch 2/5, loss 0.5000, valid miF1@0.5 0.250" in stream.getvalue()

@@ -51,7 +51,8 @@ def test_conditions_are_parsed_and_curves_start_at_the_plain_test_split():
                                   "test@noise=1:audio": {"mif1": 0.75}}},
                      {"metrics": {"test": {"mif1": 0.6}, "test@missing-rate=0.3": {"mif1": 0.3}}}]}
     conditions = figure_data.condition_scores(records)
-    assert list(figure_data.combination_table(conditions)) == ["text+audio", "text", "mean"]
+    # the robustness table's order: fewer modalities first, the mean last
+    assert list(figure_data.combination_table(conditions)) == ["text", "text+audio", "mean"]
     assert figure_data.rate_curves(conditions) == {"a": [(0.0, pytest.approx(0.7)), (0.3, pytest.approx(0.4))]}
     assert figure_data.noise_curves(conditions) == {"audio": {"a": [(0.0, pytest.approx(0.7)), (1.0, 0.75)]}}
 
@@ -75,3 +76,27 @@ def test_one_condition_patterns_are_not_drawn_as_modality_combinations():
                  "test@missing-rate=0.3@seeds=10"):
         assert condition_kind(name)[0] == "other", name
     assert list(combination_table({"test@text": {"br": 0.5}, "test@missing-modality:text": {"br": 0.4}})) == ["text"]
+
+
+def test_modality_combinations_follow_the_protocols_order_whatever_row_comes_first():
+    # a first row that cannot take audio or vision (lsan) must not move text-only combinations ahead
+    records = {"lsan": [{"metrics": {"test@text": {"mif1": 0.6}, "test@text+audio": {"mif1": 0.6},
+                                     "test@text+audio+vision": {"mif1": 0.6}}}],
+               "br": [{"metrics": {f"test@{c}": {"mif1": 0.5} for c in
+                                   ("text", "audio", "vision", "text+audio", "text+vision", "audio+vision",
+                                    "text+audio+vision")}}]}
+    assert list(figure_data.combination_table(figure_data.condition_scores(records))) == [
+        "text", "audio", "vision", "text+audio", "text+vision", "audio+vision", "text+audio+vision"]
+
+
+def test_nineteen_rows_get_distinct_colours_and_markers_and_small_multiples():
+    from mmerbench.reporting import plots
+
+    labels = [f"method-{i}" for i in range(19)]
+    styles = plots.row_styles(labels)
+    assert len({colour for colour, _ in styles.values()}) == 19
+    assert len({marker for _, marker in styles.values()}) == len(plots.MARKERS)
+    assert plots.row_styles(list(reversed(labels))) == styles  # the same row keeps its style in every figure
+    panels = plots._panels(sorted(labels))
+    assert len(panels) == 4 and max(map(len, panels)) <= plots.PANEL_ROWS and sum(map(len, panels)) == 19
+    assert plots._panels(labels[:8]) == [labels[:8]]  # few rows: one axis

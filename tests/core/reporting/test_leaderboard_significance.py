@@ -121,6 +121,12 @@ def test_json_has_bootstrap_and_per_seed_tests(store_dir, capsys):
     assert rows["good"]["mark"] == MARK and len(rows["good"]["ci"]["mif1"]) == 2
 
 
+# What a loaded copy of the papers' CMU-MOSEI looks like (Dataset.summary()): the gap is shown against it.
+MOSEI_SUMMARY = {"sizes": {"train": 16326, "valid": 1871, "test": 4659},
+                 "label_names": ["happy", "sad", "anger", "surprise", "disgust", "fear"],
+                 "modalities": {"text": 300, "audio": 74, "vision": 35}, "fingerprints": {"file": "f"}}
+
+
 def test_reported_gap_column_and_inconsistency_flags():
     aligned = reported_rows("cmu-mosei")
     flagged = {row.method for row in aligned if is_inconsistent(row)}
@@ -147,7 +153,10 @@ def test_reported_gap_column_and_inconsistency_flags():
     assert any("MulT (0.030)" in note for note in notes)
 
 
-def test_reported_markdown_has_gap_table_and_footnote():
+def test_reported_markdown_has_gap_table_and_footnote(monkeypatch):
+    from mmerbench.reporting import published_corpus
+
+    monkeypatch.setattr(published_corpus, "load_summary", lambda records, dataset: (MOSEI_SUMMARY, None))
     record = {"key": "k", "method": "lddu", "method_version": "1", "dataset": "cmu-mosei", "dataset_fingerprint": "f",
               "seed": 0, "status": "ok", "preset": None, "threshold": 0.5, "threshold_policy": "valid",
               "metrics": {"test": {"acc": 0.5, "p": 0.7, "r": 0.5, "mif1": 0.6}}}
