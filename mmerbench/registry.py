@@ -8,13 +8,11 @@ choices.
 from __future__ import annotations
 
 import importlib
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from mmerbench.errors import DuplicateNameError, PluginLoadError, UnknownNameError
-
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+from mmerbench.names import NAME_PATTERN  # the one rule, shared with the checks of stored names
 
 
 def resolve_target(target: str | Callable | type) -> Any:

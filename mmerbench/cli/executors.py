@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from mmerbench.cli.common import DEFAULT_RESULTS
@@ -67,14 +68,26 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from mmerbench.execution.job_files import collect_published
+    from mmerbench.execution.job_files import OUTSIDE, collect_published
+    from mmerbench.reporting.escaping import terminal_text
     from mmerbench.store.results import ResultStore
 
     with ResultStore(args.results) as store:
-        collected = collect_published(store, args.results)
+        outcome = collect_published(store, args.results)
+    collected = outcome.stored
     done = sum(1 for r in collected if r["status"] == "ok")
+    outside = sum(1 for r in collected if r.get("origin") == OUTSIDE)
     print(f"collected {len(collected)} job(s) into {Path(args.results) / 'results.sqlite'}: {done} done, "
-          f"{len(collected) - done} failed or timed out")
+          f"{len(collected) - done} failed or timed out"
+          + (f"; {outside} from outside any planned run (marked on their rows)" if outside else ""))
+    for line in outcome.kept:
+        print(f"kept: {terminal_text(line)}")
+    for line in outcome.refused:
+        print(f"refused: {terminal_text(line)}", file=sys.stderr)
+    if outcome.refused:
+        print(f"{len(outcome.refused)} record(s) refused; nothing of them was stored. Delete or fix those files, "
+              "or re-run their jobs.", file=sys.stderr)
+        return 1
     return 0
 
 

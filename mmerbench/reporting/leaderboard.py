@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from mmerbench.evaluation.metrics import LOWER_IS_BETTER
+from mmerbench.reporting.escaping import cell as escape_cell, finite_json, markdown_line
 from mmerbench.reporting.robustness_tables import robustness_markdown
 from mmerbench.reporting.rows import Row, build_rows, config_label  # noqa: F401 (re-exported)
 
@@ -136,13 +137,13 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
     if legacy_pr:
         rows = [_legacy_swap(row) for row in rows]
     if fmt == "json":
-        return json.dumps([
+        return json.dumps(finite_json([
             {"label": r.label, "method": r.method, "method_version": r.method_version, "preset": r.preset,
              "overrides": r.overrides, "n": r.n, "seeds": r.seeds, "reported": r.reported, "source": r.source,
              "threshold_policy": r.threshold_policy, "thresholds": r.thresholds, "legacy_pr": legacy_pr,
              "mark": r.mark, "ci": {m: list(r.ci[m]) for m in metrics if m in r.ci}, **r.annotations,
              **{m: {"mean": r.mean(m), "std": r.std(m)} for m in metrics}}
-            for r in rows], indent=2)
+            for r in rows]), indent=2, allow_nan=False)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
@@ -150,7 +151,8 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
                         + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
         for r in rows:
             overrides = json.dumps(r.overrides, sort_keys=True) if r.overrides else ""
-            writer.writerow([r.label, r.method, r.preset or "", overrides, r.n, r.reported] + [
+            writer.writerow([escape_cell(text, "csv") for text in (r.label, r.method, r.preset or "", overrides)]
+                            + [r.n, r.reported] + [
                 "" if v is None else f"{v:.6f}" for m in metrics for v in (r.mean(m), r.std(m))])
         return out.getvalue()
     # (bold open, bold close, plus-minus) in the target markup
@@ -163,7 +165,7 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
         titles = [f"{t} {title_suffix[m]}" if m in title_suffix else t for m, t in zip(metrics, titles)]
     mixed = {m: _single_seed_beside_more(rows, m) for m in metrics}
     mark = SINGLE_SEED_MARK[fmt]
-    table = [[f"{r.label} {r.mark}".strip(), r.n if not r.reported else "reported"]
+    table = [[f"{escape_cell(r.label, fmt)} {r.mark}".strip(), r.n if not r.reported else "reported"]
              + [_cell(r, m, best[m], bold, digits, mark if mixed[m] and r.n == 1 else "") for m in metrics]
              for r in rows]
     text = tabulate(table, headers=["method", "n"] + titles,
@@ -234,7 +236,7 @@ def provenance(records: list[dict], dataset: str, metrics=None) -> str:
     else:
         lines.append("Reproduce the table: its jobs were run with more than one set of options; re-run each "
                      "row's command above")
-    return "\n".join(f"- {line}" for line in lines)
+    return "\n".join(f"- {markdown_line(line)}" for line in lines)  # record text stays on its line, never HTML
 
 
 def seed_meaning(resampled: bool) -> str:
@@ -324,9 +326,10 @@ def render_board(board: Leaderboard, fmt: str = "markdown") -> str:
 
 
 def board_markdown(board: Leaderboard) -> str:
-    parts = [f"# {board.dataset}", "", render(board.rows, "markdown", board.metrics, legacy_pr=board.legacy_pr)]
+    parts = [f"# {markdown_line(board.dataset)}", "",
+             render(board.rows, "markdown", board.metrics, legacy_pr=board.legacy_pr)]
     for line in board.footer:
-        parts += ["", line]
+        parts += ["", markdown_line(line)]
     if board.with_reported:
         parts += ["", *reported_markdown(board)]
     if board.robustness:
@@ -341,9 +344,24 @@ def leaderboard_markdown(records: list[dict], dataset: str, **options) -> str:
 
 
 def publish(records: list[dict], dataset: str, directory: str | Path = "leaderboards", **options) -> Path:
-    path = Path(directory) / f"{dataset}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(leaderboard_markdown(records, dataset, **options))
-    tmp.replace(path)
+    from mmerbench.names import check_name, contained
+
+    check_name("dataset", dataset, "leaderboard --publish")  # the dataset name comes from the store
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    path = contained(directory, f"{dataset}.md")
+    write_text_atomically(path, leaderboard_markdown(records, dataset, **options))
     return path
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``path`` through a temporary file; on a full disk nothing is left behind and the error says where."""
+    from mmerbench.errors import MMERBenchError
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise MMERBenchError(f"cannot write {path}: {exc.strerror or exc}; nothing was written there "
+                             "(free space or choose another --output-dir)") from None

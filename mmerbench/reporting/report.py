@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mmerbench.errors import UnknownNameError, UsageError
+from mmerbench.errors import MMERBenchError, UnknownNameError, UsageError
 from mmerbench.reporting import figure_data, plots
+from mmerbench.reporting.escaping import markdown_cell
 
 FIGURES_DIR = "figures"
 TSNE_SAMPLES = 200  # test samples embedded by t-SNE: enough for clusters, seconds of CPU
@@ -139,7 +140,7 @@ class _DatasetReport:
                 continue
             seeds = info.get("per_seed") or {}
             fmt = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
-            table.append([f"{row.label} {row.mark}".strip(), row.n, fmt(row.mean("mif1")),
+            table.append([f"{markdown_cell(row.label)} {row.mark}".strip(), row.n, fmt(row.mean("mif1")),
                           "best" if info["is_best"] else fmt(info["bootstrap_p"]),
                           "" if info["is_best"] else fmt(info["holm_p"]), fmt(seeds.get("wilcoxon_p")),
                           fmt(seeds.get("ttest_p")), seeds.get("note", "")])
@@ -388,7 +389,11 @@ def write_report(results_dir, out_dir, dataset: str | None = None, progress=None
             report.figures += figures
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp = report.path.with_name(".report.md.tmp")
-        tmp.write_text("\n".join(lines).rstrip() + "\n")
+        try:
+            tmp.write_text("\n".join(lines).rstrip() + "\n")
+        except OSError as exc:  # a full disk: no temporary file stays, and the error says where
+            tmp.unlink(missing_ok=True)
+            raise MMERBenchError(f"cannot write {report.path}: {exc.strerror or exc}; nothing was written there") from None
         tmp.replace(report.path)
         return report
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmerbench.evaluation.robustness import NOISE_CONDITION, RATE_CONDITION, effective_robustness, relative_robustness
+from mmerbench.reporting.escaping import markdown_cell, markdown_line
 from mmerbench.reporting.rows import build_rows
 
 
@@ -50,11 +51,12 @@ def robustness_markdown(records, dataset: str, metric: str = "mif1", reference: 
     clean = {row.label: row for row in build_rows(records, dataset, "test")}
     by_condition = {name: {row.label: row for row in build_rows(records, dataset, name)} for name in names}
     labels = sorted(clean)
+    shown = {label: markdown_cell(label) for label in clean}  # record text, escaped for markdown
     parts = [f"## Robustness (test {metric}, mean ± std over seeds)"]
     combos = [n for n in names if not RATE_CONDITION.match(n) and not NOISE_CONDITION.match(n)]
     if combos:
         ordered = [n for n in combos if n != "test@missing-mean"] + [n for n in combos if n == "test@missing-mean"]
-        table = [[label] + [_cell(by_condition[n].get(label).values.get(metric, [])) if label in by_condition[n]
+        table = [[shown[label]] + [_cell(by_condition[n].get(label).values.get(metric, [])) if label in by_condition[n]
                             else "" for n in ordered] for label in labels]
         headers = ["method"] + [n.removeprefix("test@").replace("missing-mean", "mean") for n in ordered]
         parts += ["", "Modalities present at test time (`--protocol missing`):", "",
@@ -71,7 +73,7 @@ def robustness_markdown(records, dataset: str, metric: str = "mif1", reference: 
         for label in labels:
             means = curves[label]
             complete = all(v is not None for v in means)
-            row = [label] + [_cell(clean[label].values.get(metric, []))]
+            row = [shown[label]] + [_cell(clean[label].values.get(metric, []))]
             row += [_cell(by_condition[n][label].values.get(metric, [])) if label in by_condition[n] else ""
                     for _, n in points]
             row.append(f"{relative_robustness(levels, means):.3f}" if complete else "")
@@ -90,5 +92,5 @@ def robustness_markdown(records, dataset: str, metric: str = "mif1", reference: 
     parts += ["", note]
     if errors:
         parts.append("Conditions without scores (see `condition_errors` in `mmerbench results`): "
-                     + "; ".join(f"{m} {c.removeprefix('test@')}" for m, c in errors) + ".")
+                     + markdown_line("; ".join(f"{m} {c.removeprefix('test@')}" for m, c in errors)) + ".")
     return "\n".join(parts)

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 
 
 
+OUTSIDE_ORIGIN = "outside"  # mmerbench.execution.job_files.OUTSIDE: a collected record no run planned
+OUTSIDE_MARK = " (outside: not from a planned run)"
+
+
 @dataclass
 class Row:
     label: str
@@ -63,11 +67,14 @@ def build_rows(records: list[dict], dataset: str, split: str = "test") -> list[R
     for record in records:
         if record.get("dataset") != dataset or record.get("status") != "ok":
             continue
-        key = (record["method"], record["method_version"], config_label(record))
+        # A record no driver planned (gathered from jobs/ by `collect`) is its own row, marked as such.
+        outside = record.get("origin") == OUTSIDE_ORIGIN
+        label = config_label(record) + (OUTSIDE_MARK if outside else "")
+        key = (record["method"], record["method_version"], label)
         row = rows.get(key)
         if row is None:
             row = rows[key] = Row(
-                label=config_label(record), method=record["method"], method_version=record["method_version"],
+                label=label, method=record["method"], method_version=record["method_version"],
                 preset=record.get("preset"), overrides=record.get("overrides") or {},
                 threshold_policy=record.get("threshold_policy", ""),
             )

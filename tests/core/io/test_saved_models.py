@@ -251,11 +251,11 @@ def test_lddu_queue_and_history_round_trip_for_checkpoints(tmp_path, data, fitte
 
 
 def test_save_job_model_replaces_atomically_and_leaves_no_temporary(tmp_path, data, fitted_br):
-    first = save_job_model(tmp_path, "abc123", make_method("prior").fit(data.train, data.valid))
-    second = save_job_model(tmp_path, "abc123", fitted_br)
-    assert first == second == job_model_dir(tmp_path, "abc123")
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["abc123"]
-    loaded = load_job_model(tmp_path, "abc123")
+    first = save_job_model(tmp_path, "abc123abc123abc123ab", make_method("prior").fit(data.train, data.valid))
+    second = save_job_model(tmp_path, "abc123abc123abc123ab", fitted_br)
+    assert first == second == job_model_dir(tmp_path, "abc123abc123abc123ab")
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["abc123abc123abc123ab"]
+    loaded = load_job_model(tmp_path, "abc123abc123abc123ab")
     assert loaded.name == "br"
     np.testing.assert_array_equal(loaded.predict_proba(data.test), fitted_br.predict_proba(data.test))
 
