@@ -261,8 +261,8 @@ def test_save_job_model_replaces_atomically_and_leaves_no_temporary(tmp_path, da
 
 
 def test_load_job_model_without_a_model_says_why(tmp_path):
-    with pytest.raises(ModelFileError, match=r"job deadbeef has no saved model.*--no-save-models"):
-        load_job_model(tmp_path, "deadbeef")
+    with pytest.raises(ModelFileError, match=r"job deadbeefdeadbeefdead has no saved model.*--no-save-models"):
+        load_job_model(tmp_path, "deadbeefdeadbeefdead")
     with pytest.raises(ModelFileError, match=r"job key '\.\./x' is not valid"):
         load_job_model(tmp_path, "../x")
 
