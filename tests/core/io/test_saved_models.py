@@ -306,12 +306,12 @@ def test_a_model_that_cannot_be_saved_leaves_the_job_valid_and_says_why(tmp_path
     from mmerbench.execution.job_models import save_model_for_record
 
     fitted = ObjectParam().fit(data.train, data.valid)
-    fields = save_model_for_record(tmp_path, "k1", fitted)
+    fields = save_model_for_record(tmp_path, "a1a1a1a1a1a1a1a1a1a1", fitted)
     assert fields["model_path"] is None
     assert "hyperparameters of object-param['transform'] is a numpy.ufunc" in fields["model_error"]
-    assert not (tmp_path / "models" / "k1").exists()
+    assert not (tmp_path / "models" / "a1a1a1a1a1a1a1a1a1a1").exists()
     assert not [p for p in (tmp_path / "models").iterdir()], "a temporary directory was left behind"
-    assert save_model_for_record(tmp_path, "k2", fitted, enabled=False) == {"model_path": None}
+    assert save_model_for_record(tmp_path, "a2a2a2a2a2a2a2a2a2a2", fitted, enabled=False) == {"model_path": None}
 
 
 @pytest.mark.parametrize("name, estimator", [("br", "svc"), ("br", "rf"), ("cc", "rf"), ("lp", "svc")])
