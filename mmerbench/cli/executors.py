@@ -14,9 +14,16 @@ def _submitted_jobs(results: Path) -> list[dict]:
     from mmerbench.execution.slurm_pool import SLURM_DIR, SUBMISSION
 
     jobs: dict[str, dict] = {}
+    from mmerbench.names import KEY_PATTERN
+
     for path in sorted((results / SLURM_DIR).glob(f"*/{SUBMISSION}")):
-        for job in json.loads(path.read_text())["jobs"]:
-            jobs[job["key"]] = job  # a later submission of the same key wins
+        try:
+            submitted = json.loads(path.read_text())["jobs"]
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            continue  # a damaged submission file: its jobs show as stored or not at all
+        for job in submitted:
+            if isinstance(job, dict) and isinstance(job.get("key"), str) and KEY_PATTERN.match(job["key"]):
+                jobs[job["key"]] = job  # a later submission of the same key wins
     return list(jobs.values())
 
 
@@ -59,8 +66,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise UsageError(f"--results {results}: no such directory (give the directory of `mmerbench run --results`)")
     rows = job_states(results)
     counts: dict[str, int] = {}
-    for row in rows:
-        print(f"{row['key'][:12]}  {row['state']:<22} {row['job_id'] or '-':<14} {row['log'] or ''}")
+    from mmerbench.reporting.escaping import terminal_text
+
+    for row in rows:  # keys, states and log paths come from files others may have written: text only
+        print(terminal_text(f"{row['key'][:12]}  {row['state']:<22} {row['job_id'] or '-':<14} {row['log'] or ''}"))
         base = row["state"].split(" ")[0]
         counts[base] = counts.get(base, 0) + 1
     print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no jobs")

@@ -31,12 +31,16 @@ from typing import NamedTuple
 
 from mmerbench.errors import UsageError
 
-PROTOCOL_HELP = "missing | missing-rate:R1,R2,... (0 < R < 1) | noise:S1,S2,... (S > 0)"
+PROTOCOL_HELP = "missing | missing-rate:R1,R2,... (0 < R < 1) | noise:S1,S2,... (0 < S <= 1000)"
 MISSING_MEAN = "test@missing-mean"
 MISSING_MEAN = "test@missing-mean"
 
 
-def _numbers(protocol: str, text: str, low_open: float, high_open: float | None) -> list[float]:
+NOISE_MAX = 1000.0
+
+
+def _numbers(protocol: str, text: str, low_open: float, high_open: float | None,
+             upper_inclusive: bool = False) -> list[float]:
     values = []
     for part in text.split(","):
         part = part.strip()
@@ -44,8 +48,11 @@ def _numbers(protocol: str, text: str, low_open: float, high_open: float | None)
             value = float(part)
         except ValueError:
             raise UsageError(f"--protocol {protocol!r}: {part!r} is not a number. Valid: {PROTOCOL_HELP}") from None
-        if not (value > low_open and (high_open is None or value < high_open)) or not math.isfinite(value):
+        below_high = high_open is None or value < high_open or (upper_inclusive and value == high_open)
+        if not (value > low_open and below_high) or not math.isfinite(value):
             bounds = f"between {low_open:g} and {high_open:g} (exclusive)" if high_open else f"above {low_open:g}"
+            if upper_inclusive:
+                bounds = f"above {low_open:g} and at most {high_open:g}"
             raise UsageError(f"--protocol {protocol!r}: {value:g} must be {bounds}. Valid: {PROTOCOL_HELP}")
         values.append(value)
     return values
@@ -72,5 +79,6 @@ def parse_protocol(text: "str | ProtocolSpec") -> ProtocolSpec:
     if name == "missing-rate" and values:
         return ProtocolSpec("missing-rate", tuple(_numbers(text, values, 0.0, 1.0)), text)
     if name == "noise" and values:
-        return ProtocolSpec("noise", tuple(_numbers(text, values, 0.0, None)), text)
+        # above NOISE_MAX training standard deviations the noise is all there is (and 1e308 x std overflows to inf)
+        return ProtocolSpec("noise", tuple(_numbers(text, values, 0.0, NOISE_MAX, upper_inclusive=True)), text)
     raise UsageError(f"--protocol {text!r} is not valid. Valid: {PROTOCOL_HELP}")
