@@ -227,8 +227,15 @@ def _restore_params(cls: type, params: dict, path: Path) -> dict:
     unknown = sorted(set(params) - set(defaults))
     if unknown:
         raise ModelFileError(f"{path}: hyperparameter(s) {unknown} are not {cls.name}'s; valid: {', '.join(defaults)}")
+    from mmerbench.errors import UsageError
+    from mmerbench.params import check_type
+
     restored = {}
     for key, value in params.items():
+        try:  # the type each default has (a string where a number belongs is refused here, not in the model)
+            check_type(cls.name, key, value, defaults[key])
+        except UsageError as exc:
+            raise ModelFileError(f"{path}: hyperparameter {exc}") from None
         # JSON has no tuples; give back the type the default has, so get_params round-trips.
         restored[key] = tuple(value) if isinstance(defaults[key], tuple) and isinstance(value, list) else value
     return restored

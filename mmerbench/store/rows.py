@@ -87,4 +87,5 @@ def _non_finite(value, where: str) -> str | None:
 
 
 def warn_malformed(store_path, key: str, problem: str) -> None:
-    warnings.warn(f"skipped row {key} of {store_path}: {problem}", MalformedRowWarning, stacklevel=3)
+    shown = key if isinstance(key, str) and key.isalnum() else repr(str(key)[:60])  # no control characters
+    warnings.warn(f"skipped row {shown} of {store_path}: {problem}", MalformedRowWarning, stacklevel=3)

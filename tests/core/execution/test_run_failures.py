@@ -91,7 +91,7 @@ def test_a_predictions_write_failure_in_a_worker_stops_the_run_without_temporari
 
 def test_a_value_sqlite_cannot_hold_is_a_store_error_that_changes_nothing(tmp_path):
     with ResultStore(tmp_path) as store:
-        record = {"key": "k", "status": "failed", "method": "m", "dataset": "d", "seed": 2**70}
+        record = {"key": "0" * 20, "status": "failed", "method": "m", "dataset": "d", "seed": 2**70}
         with pytest.raises(StoreWriteError, match="a value SQLite cannot hold"):
             store.put(record)
         assert store.records() == []

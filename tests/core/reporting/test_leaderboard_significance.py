@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -19,7 +20,7 @@ def _store_job(store, method, seed, y, proba, dataset="d", threshold=0.5):
     predictions = (proba > threshold).astype(np.uint8)
     metrics = score(y, predictions)
     metrics.pop("per_label")
-    key = f"{method}-{dataset}-{seed}"
+    key = hashlib.sha256(f"{method}-{dataset}-{seed}".encode()).hexdigest()[:20]  # a key as the planner makes
     record = {"key": key, "method": method, "method_version": "1", "dataset": dataset, "dataset_fingerprint": "fp",
               "seed": seed, "status": "ok", "preset": None, "overrides": {}, "threshold_policy": "valid",
               "threshold": threshold, "metrics": {"test": metrics}, "versions": {}, "git_revision": None,
