@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from mmerbench.evaluation.metrics import LOWER_IS_BETTER
-from mmerbench.reporting.escaping import cell as escape_cell, finite_json, markdown_line
+from mmerbench.reporting.escaping import cell as escape_cell, finite_json, markdown_line, terminal_text
 from mmerbench.reporting.robustness_tables import robustness_markdown
 from mmerbench.reporting.rows import Row, build_rows, config_label  # noqa: F401 (re-exported)
 
@@ -321,7 +321,8 @@ def render_board(board: Leaderboard, fmt: str = "markdown") -> str:
         return board_markdown(board)
     text = render(board.rows + board.reported, fmt, board.metrics, legacy_pr=board.legacy_pr)
     if fmt == "latex":
-        text += "\n" + "\n".join(f"% {line}" for line in board.footer + board.reported_notes)
+        # one comment line each: a newline in record text would end the comment and become LaTeX
+        text += "\n" + "\n".join(f"% {terminal_text(line)}" for line in board.footer + board.reported_notes)
     return text
 
 

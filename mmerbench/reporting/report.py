@@ -17,7 +17,7 @@ import numpy as np
 
 from mmerbench.errors import MMERBenchError, UnknownNameError, UsageError
 from mmerbench.reporting import figure_data, plots
-from mmerbench.reporting.escaping import markdown_cell
+from mmerbench.reporting.escaping import markdown_cell, markdown_line
 
 FIGURES_DIR = "figures"
 TSNE_SAMPLES = 200  # test samples embedded by t-SNE: enough for clusters, seconds of CPU
@@ -113,18 +113,19 @@ class _DatasetReport:
     def _figure(self, title: str, draw, name: str, *args) -> None:
         path = draw(*args, self.folder / f"{name}.png")
         self.figures.append(path)
-        self.lines += [f"![{title}]({path.relative_to(self.out_dir).as_posix()})", ""]
+        alt = markdown_line(title).replace("[", "(").replace("]", ")")  # record text: never ends the link text
+        self.lines += [f"![{alt}]({path.relative_to(self.out_dir).as_posix()})", ""]
 
     def _skip(self, what: str, why: str) -> None:
         self.skipped.append(f"{self.dataset}: {what}: {why}")
-        self.lines += [f"- {what}: skipped ({why}).", ""]
+        self.lines += [f"- {markdown_line(what)}: skipped ({markdown_line(why)}).", ""]
 
     # -- sections
     def tables(self) -> None:
         from mmerbench.reporting.leaderboard import render, reported_markdown
 
         self.lines += [f"## {self.dataset}", "", "### Leaderboard (test split)", "", render(self.rows, "markdown"), ""]
-        self.lines += [line for note in self.board.footer for line in (note, "")]
+        self.lines += [line for note in self.board.footer for line in (markdown_line(note), "")]
         self.significance_table()
         if self.board.reported:
             self.lines += [*reported_markdown(self.board, level="###"), ""]
@@ -193,7 +194,7 @@ class _DatasetReport:
                            "probability (`entropy`); errors at the job's chosen threshold.", ""]
         else:
             self._skip("risk-coverage curves", "no stored test predictions")
-        self.lines += [f"- {p}" for p in problems] + ([""] if problems else [])
+        self.lines += [f"- {markdown_line(p)}" for p in problems] + ([""] if problems else [])
 
     def robustness(self) -> None:
         self.lines += ["### Robustness (test split, miF1)", ""]
@@ -221,7 +222,7 @@ class _DatasetReport:
         errors = sorted({f"{r['method']} seed {r['seed']}, {c}: {m}" for rs in self.records_by_row.values()
                          for r in rs for c, m in (r.get("condition_errors") or {}).items()})
         if errors:
-            self.lines += ["Conditions a method could not take:", ""] + [f"- {e}" for e in errors] + [""]
+            self.lines += ["Conditions a method could not take:", ""] + [f"- {markdown_line(e)}" for e in errors] + [""]
         self.step(f"{self.dataset}: robustness figures")
 
     def per_label(self) -> None:
