@@ -205,7 +205,8 @@ def run_config(config: RunConfig, *, dry_run: bool = False, on_event: Callable[[
     kind = pool_kind(config)
     with store_context as store:
         if not dry_run and kind.collects_finished:  # jobs that ended while no driver was running
-            collect_published(store, results)
+            gathered = collect_published(store, results)
+            notes.extend(f"not collected: {line}" for line in gathered.refused)
         stored_ok = store.finished_keys()
         finished = stored_ok if config.resume else set()
         outcome.incompatible = [job for job in planned if job.incompatible]
