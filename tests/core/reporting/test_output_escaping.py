@@ -26,7 +26,7 @@ PIPE = "a | b | c"
 ATTACKS = [
     pytest.param({"preset": ANSI}, id="ansi-in-preset"),
     pytest.param({"overrides": {"lr": SCRIPT}}, id="script-in-parameter"),
-    pytest.param({"overrides": {"note": HEADING}}, id="newline-heading-in-parameter"),
+    pytest.param({"preset": HEADING}, id="newline-heading-in-preset"),
     pytest.param({"preset": PIPE}, id="pipes-in-preset"),
 ]
 
