@@ -138,6 +138,7 @@ def held(results_dir, key: str):
 def finished_elsewhere(results_dir, key: str) -> bool:
     """Whether a concurrent run stored or published an ``ok`` result for ``key`` since this run planned it."""
     from mmerbench.execution.job_files import published_record
+    from mmerbench.store.rows import row_problem
 
     record = published_record(results_dir, key)
     if record is not None and record.get("status") == "ok" and record.get("key") == key:
@@ -150,8 +151,8 @@ def finished_elsewhere(results_dir, key: str) -> bool:
     try:  # read-only; a store that cannot be read says nothing here (the driver reports it)
         connection = sqlite3.connect(store.resolve().as_uri() + "?mode=ro", uri=True, timeout=5)
         try:
-            return connection.execute("SELECT 1 FROM jobs WHERE key = ? AND status = 'ok'", (key,)).fetchone() \
-                is not None
+            row = connection.execute("SELECT record FROM jobs WHERE key = ? AND status = 'ok'", (key,)).fetchone()
+            return row is not None and row_problem(key, row[0])[1] is None  # a malformed row is not finished
         finally:
             connection.close()
     except sqlite3.Error:

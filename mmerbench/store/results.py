@@ -230,8 +230,7 @@ class ResultStore:
             with self._connection:  # one transaction
                 self._connection.execute("BEGIN IMMEDIATE")
                 injected_fault("put", sqlite=True)
-                if keep_ok and self._connection.execute(
-                        "SELECT 1 FROM jobs WHERE key = ? AND status = 'ok'", (record["key"],)).fetchone():
+                if keep_ok and self._holds_ok_row(record["key"]):
                     return False
                 self._connection.execute("DELETE FROM planned WHERE key = ?", (record["key"],))
                 self._connection.execute(
@@ -245,6 +244,11 @@ class ResultStore:
             raise write_failure(self.db_path, exc) from exc
         crash_point("after-commit")
         return True
+
+    def _holds_ok_row(self, key: str) -> bool:
+        """A well-formed ok row for ``key`` (a malformed one does not count as finished, so it is replaced)."""
+        row = self._connection.execute("SELECT record FROM jobs WHERE key = ? AND status = 'ok'", (key,)).fetchone()
+        return row is not None and row_problem(key, row[0])[1] is None
 
     def plan(self, keys, reruns=()) -> None:
         """Note the jobs a driver is about to run; ``reruns`` are finished jobs it runs again (--no-resume).
