@@ -137,7 +137,7 @@ def held(results_dir, key: str):
 
 def finished_elsewhere(results_dir, key: str) -> bool:
     """Whether a concurrent run stored or published an ``ok`` result for ``key`` since this run planned it."""
-    from mmerbench.execution.job_files import published_record
+    from mmerbench.execution.published_records import published_record
     from mmerbench.store.rows import row_problem
 
     record = published_record(results_dir, key)

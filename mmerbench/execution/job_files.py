@@ -24,22 +24,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mmerbench.names import KEY_PATTERN, check_key, contained
+from mmerbench.execution.published_records import (  # noqa: F401 (re-exported: where `status` and tests look)
+    JOBS_DIR,
+    MAX_RECORD_BYTES,
+    _jobs_dir,
+    _record_path,
+    published_record,
+    read_record,
+)
+from mmerbench.names import KEY_PATTERN
 
-JOBS_DIR = "jobs"
-MAX_RECORD_BYTES = 64 * 1024 * 1024  # a record with curves and per-condition metrics is well under 1 MiB
 
 # origin of a stored record: gathered from jobs/ for a planned job, or for a key no driver planned
 COLLECTED, OUTSIDE = "collected", "outside"
-
-
-def _jobs_dir(results_dir) -> Path:
-    return Path(results_dir) / JOBS_DIR
-
-
-def _record_path(results_dir, key: str, suffix: str = ".json") -> Path:
-    check_key(key, "job file")
-    return contained(_jobs_dir(results_dir), f"{key}{suffix}")
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -72,27 +69,6 @@ def run_and_publish(order) -> dict:
 def discard_published(results_dir, key: str) -> None:
     """Remove an old published record of a job the driver runs again, so it is not taken for the new one."""
     _record_path(results_dir, key).unlink(missing_ok=True)
-
-
-def read_record(results_dir, key: str) -> dict:
-    """The record published as ``jobs/<key>.json``; ValueError says what is wrong with it."""
-    from mmerbench.io.capped import read_capped_text
-
-    path = _record_path(results_dir, key)
-    text = read_capped_text(path, MAX_RECORD_BYTES, "a job record")
-    record = json.loads(text)
-    if not isinstance(record, dict):
-        raise ValueError(f"it holds a JSON {type(record).__name__}, not a job record (an object)")
-    return record
-
-
-def published_record(results_dir, key: str) -> dict | None:
-    try:
-        return read_record(results_dir, key)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, RecursionError):  # damaged: treated as not finished, so the job runs again
-        return None
 
 
 def is_running(results_dir, key: str) -> bool:
