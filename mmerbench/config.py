@@ -58,7 +58,8 @@ def _setting_text(text: str) -> tuple[str, Any]:
     try:
         return target_param.strip(), parse_value(value)
     except UsageError as exc:
-        raise argparse.ArgumentTypeError(f"--set {text!r}: {exc}") from None
+        shown = text if len(text) <= 80 else text[:60] + "..."  # a 100,000-deep value is not echoed whole
+        raise argparse.ArgumentTypeError(f"--set {shown!r}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ choices.
 from __future__ import annotations
 
 import importlib
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -16,8 +15,7 @@ from mmerbench.errors import DuplicateNameError, PluginLoadError, UnknownNameErr
 from mmerbench.importer_spec import (  # noqa: F401 - re-exported: plugins import them from here
     Alternative, AtLeastOne, ImporterOption, ImporterSpec, OneOf,
 )
-
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+from mmerbench.names import NAME_PATTERN  # the one rule, shared with the checks of stored names
 
 
 def resolve_target(target: str | Callable | type) -> Any:

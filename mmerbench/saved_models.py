@@ -227,8 +227,15 @@ def _restore_params(cls: type, params: dict, path: Path) -> dict:
     unknown = sorted(set(params) - set(defaults))
     if unknown:
         raise ModelFileError(f"{path}: hyperparameter(s) {unknown} are not {cls.name}'s; valid: {', '.join(defaults)}")
+    from mmerbench.errors import UsageError
+    from mmerbench.params import check_type
+
     restored = {}
     for key, value in params.items():
+        try:  # the type each default has (a string where a number belongs is refused here, not in the model)
+            check_type(cls.name, key, value, defaults[key])
+        except UsageError as exc:
+            raise ModelFileError(f"{path}: hyperparameter {exc}") from None
         # JSON has no tuples; give back the type the default has, so get_params round-trips.
         restored[key] = tuple(value) if isinstance(defaults[key], tuple) and isinstance(value, list) else value
     return restored
@@ -244,23 +251,66 @@ def load_method(directory: str | os.PathLike, *, device: str | None = None, expe
     manifest = read_manifest(directory)
     path = directory / MANIFEST
     cls = _method_class(manifest, expected_class, path)
-    method = cls(**_restore_params(cls, manifest["params"], path))
+    try:
+        method = cls(**_restore_params(cls, manifest["params"], path))
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: its hyperparameters are malformed ({type(exc).__name__}: {exc})") from None
     fitted = manifest["fitted"]
     try:
         method.label_names_ = [str(x) for x in fitted["label_names"]]
         method.n_labels_ = int(fitted["n_labels"])
         method.single_label_ = bool(fitted["single_label"])
         threshold = fitted["threshold"]
+        if isinstance(threshold, bool):
+            raise ValueError(f"threshold {threshold!r} is not a number")
         method.threshold_ = float(threshold) if isinstance(threshold, (int, float)) else \
             json_number_list(threshold, f"{path}: fitted.threshold")
+        if not np.all(np.isfinite(method.threshold_)):  # a NaN threshold would score every condition 0.000
+            raise ValueError(f"threshold {threshold!r} is not a finite number")
+        if len(method.label_names_) != method.n_labels_:
+            raise ValueError(f"{len(method.label_names_)} label names for n_labels {method.n_labels_}")
         method.fit_info_ = dict(fitted.get("fit_info") or {})
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: 'fitted' is malformed ({type(exc).__name__}: {exc})") from None
     if manifest["train_schema"] is not None:
-        method.train_schema_ = manifest["train_schema"]
-    method._load_fitted(directory, device)
-    method.set_extra_state(_read_extra_state(directory, manifest))
+        method.train_schema_ = _checked_schema(manifest["train_schema"], path)
+    try:
+        method._load_fitted(directory, device)
+        method.set_extra_state(_read_extra_state(directory, manifest))
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+        raise ModelFileError(f"{path}: the saved state does not rebuild a {cls.name} model "
+                             f"({type(exc).__name__}: {str(exc)[:300]})") from None
     return method
+
+
+# What a training schema may say: beyond these a network built from it would not fit in memory.
+MAX_SCHEMA_DIM, MAX_SCHEMA_STEPS, MAX_SCHEMA_LABELS = 100_000, 100_000, 100_000
+
+
+def _checked_schema(schema, path: Path) -> dict:
+    """The manifest's ``train_schema`` when it is well formed: modalities with positive integer dim and steps,
+    label names as many as n_labels; else ModelFileError naming the field."""
+    def whole(value, where: str, upper: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= upper:
+            raise ModelFileError(f"{path}: train_schema {where} is {str(value)[:40]!r}, not an integer in [1, {upper}]")
+        return value
+
+    if not isinstance(schema, dict) or not isinstance(schema.get("modalities"), dict) or not schema["modalities"]:
+        raise ModelFileError(f"{path}: train_schema must be an object with a non-empty 'modalities' object")
+    for name, spec in schema["modalities"].items():
+        if not isinstance(spec, dict):
+            raise ModelFileError(f"{path}: train_schema modality {name!r} must be an object with dim and steps")
+        whole(spec.get("dim"), f"{name}.dim", MAX_SCHEMA_DIM)
+        whole(spec.get("steps"), f"{name}.steps", MAX_SCHEMA_STEPS)
+    labels = schema.get("label_names")
+    n_labels = whole(schema.get("n_labels"), "n_labels", MAX_SCHEMA_LABELS)
+    if not isinstance(labels, list) or len(labels) != n_labels or not all(isinstance(x, str) for x in labels):
+        raise ModelFileError(f"{path}: train_schema label_names must be {n_labels} strings")
+    if not isinstance(schema.get("single_label"), bool):
+        raise ModelFileError(f"{path}: train_schema single_label must be true or false")
+    return schema
 
 
 def _read_extra_state(directory: Path, manifest: dict) -> dict[str, Any]:

@@ -139,7 +139,7 @@ class TorchMethod(Method):
         curve: list[dict[str, Any]] = []
         checkpoints = getattr(self, "_checkpoints", None)  # set by the runner's worker (mmerbench.execution.checkpoints)
         first_epoch = 1
-        saved = checkpoints.load() if checkpoints is not None else None
+        saved = checkpoints.load(epochs=int(self.epochs)) if checkpoints is not None else None
         if saved is not None:
             restored = checkpoints.restore(saved, model=model, optimizer=optimizer, scheduler=scheduler,
                                            shuffler=shuffler, method=self)

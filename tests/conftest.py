@@ -76,7 +76,7 @@ def testing_plugin(monkeypatch):
 # ------------------------------------------------------------------ the static site (test_site*.py)
 
 SITE_SIZES = ("n_train=240", "n_valid=80", "n_test=120")
-SCRIPT_METHOD = "<script>window.pwned=1</script>"  # a method name that must render as text
+SCRIPT_METHOD = "<script>window.pwned=1</script>"  # a preset (so a row label) that must render as text
 SITE_TITLE = 'test <img src=x onerror="window.pwned=2">'  # so must --title
 
 
@@ -102,7 +102,8 @@ def site_stores(tmp_path_factory):
 
 
 def _add_script_row(results, like: dict) -> None:
-    """A job whose method name is markup (its key, a file name, may not hold the name's '/')."""
+    """A job whose preset is markup (a stored method name must follow the registry's name rule, a preset need
+    not), so its row label holds the markup."""
     import numpy as np
 
     from mmerbench.store import ResultStore
@@ -110,9 +111,10 @@ def _add_script_row(results, like: dict) -> None:
 
     with np.load(results / "predictions" / f"{like['key']}.npz") as arrays:
         labels = arrays["test_labels"]
-    record, arrays = fake_job(SCRIPT_METHOD, like["dataset"], 0, labels, 1.2, label_names=like["label_names"],
+    record, arrays = fake_job("scripted", like["dataset"], 0, labels, 1.2, label_names=like["label_names"],
                               robustness=False)
-    record["key"] = "script-row-s0"
+    record["preset"] = SCRIPT_METHOD
+    record["key"] = "5c41a7e0000000000000"  # a job key in form (20 hex digits); no planner made it
     with ResultStore(results) as store:
         store.save_predictions(record["key"], arrays)
         store.put(record)

@@ -4,6 +4,10 @@ Layout (CMU-MultimodalSDK ``mmsdk/mmdatasdk/computational_sequence``): one
 root group named after the sequence (e.g. ``All Labels``, ``COVAREP``), with
 ``data/<video_id>/features`` (n, d) and ``data/<video_id>/intervals`` (n, 2)
 in seconds, and ``metadata``. Features are read per video, on demand.
+
+These files are downloaded from others: every object is checked before it is read
+(``mmerbench/io/hdf5_checks.py``: no external storage, external links or virtual datasets,
+numbers only, an expansion limit).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy as np
 
 from mmerbench.errors import DataError
 from mmerbench.data.importing import expect_format
+from mmerbench.io.hdf5_checks import check_dataset, checked_child, expansion_limit
 
 
 class ComputationalSequence:
@@ -26,12 +31,13 @@ class ComputationalSequence:
             self._file = h5py.File(path, "r")
         except OSError as exc:
             raise DataError(f"{path}: not a readable HDF5 file (truncated or corrupted?): {exc}") from None
-        roots = [key for key in self._file if "data" in self._file[key]]
+        self.limit = expansion_limit(path)
+        roots = [key for key in self._file if "data" in checked_child(self._file, key, f"{path}: /{key}")]
         if not roots:
             raise DataError(f"{path}: no root group with a 'data' group; found {list(self._file)}: "
                             "not a computational sequence")
         self.root = roots[0]
-        self._data = self._file[self.root]["data"]
+        self._data = checked_child(self._file[self.root], "data", f"{path}: /{self.root}/data")
         self.videos = list(self._data)
         if not self.videos:
             raise DataError(f"{path}: /{self.root}/data has no videos")
@@ -41,9 +47,14 @@ class ComputationalSequence:
 
     def _entry(self, video: str, key: str):
         where = f"{self.path}: /{self.root}/data/{video}/{key}"
-        if video not in self._data or key not in self._data[video]:
+        if video not in self._data:
             raise DataError(f"{where} is missing")
-        return self._data[video][key], where
+        group = checked_child(self._data, video, f"{self.path}: /{self.root}/data/{video}")
+        if key not in group:
+            raise DataError(f"{where} is missing")
+        array = checked_child(group, key, where)
+        check_dataset(array, where, self.limit, home=self._file)
+        return array, where
 
     def features_shape(self, video: str) -> tuple[int, int]:
         array, where = self._entry(video, "features")

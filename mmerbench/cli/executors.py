@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from mmerbench.cli.common import DEFAULT_RESULTS, require_store
@@ -13,9 +14,16 @@ def _submitted_jobs(results: Path) -> list[dict]:
     from mmerbench.execution.slurm_pool import SLURM_DIR, SUBMISSION
 
     jobs: dict[str, dict] = {}
+    from mmerbench.names import KEY_PATTERN
+
     for path in sorted((results / SLURM_DIR).glob(f"*/{SUBMISSION}")):
-        for job in json.loads(path.read_text())["jobs"]:
-            jobs[job["key"]] = job  # a later submission of the same key wins
+        try:
+            submitted = json.loads(path.read_text())["jobs"]
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            continue  # a damaged submission file: its jobs show as stored or not at all
+        for job in submitted:
+            if isinstance(job, dict) and isinstance(job.get("key"), str) and KEY_PATTERN.match(job["key"]):
+                jobs[job["key"]] = job  # a later submission of the same key wins
     return list(jobs.values())
 
 
@@ -62,14 +70,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         require_store(results, "status")
     rows = job_states(results)
     counts: dict[str, int] = {}
+    from mmerbench.reporting.escaping import terminal_text
+
     if rows:
         print(STATUS_LINE.format(key="KEY", method="METHOD", dataset="DATASET", seed="SEED", state="STATE",
                                  job_id="JOB ID", log="LOG"))
-    for row in rows:
-        print(STATUS_LINE.format(key=row["key"][:12], method=str(row.get("method") or "?"),
-                                 dataset=str(row.get("dataset") or "?"),
-                                 seed="?" if row.get("seed") is None else str(row["seed"]), state=row["state"],
-                                 job_id=row["job_id"] or "-", log=row["log"] or "").rstrip())
+    for row in rows:  # keys, states, names and log paths come from files others may have written: text only
+        print(terminal_text(STATUS_LINE.format(
+            key=row["key"][:12], method=str(row.get("method") or "?"), dataset=str(row.get("dataset") or "?"),
+            seed="?" if row.get("seed") is None else str(row["seed"]), state=row["state"],
+            job_id=row["job_id"] or "-", log=row["log"] or "").rstrip()))
         base = row["state"].split(" ")[0]
         counts[base] = counts.get(base, 0) + 1
     print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no jobs")
@@ -77,14 +87,26 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from mmerbench.execution.job_files import collect_published
+    from mmerbench.execution.job_files import OUTSIDE, collect_published
+    from mmerbench.reporting.escaping import terminal_text
     from mmerbench.store.results import ResultStore
 
     with ResultStore(args.results) as store:
-        collected = collect_published(store, args.results)
+        outcome = collect_published(store, args.results)
+    collected = outcome.stored
     done = sum(1 for r in collected if r["status"] == "ok")
+    outside = sum(1 for r in collected if r.get("origin") == OUTSIDE)
     print(f"collected {len(collected)} job(s) into {Path(args.results) / 'results.sqlite'}: {done} done, "
-          f"{len(collected) - done} failed or timed out")
+          f"{len(collected) - done} failed or timed out"
+          + (f"; {outside} from outside any planned run (marked on their rows)" if outside else ""))
+    for line in outcome.kept:
+        print(f"kept: {terminal_text(line)}")
+    for line in outcome.refused:
+        print(f"refused: {terminal_text(line)}", file=sys.stderr)
+    if outcome.refused:
+        print(f"{len(outcome.refused)} record(s) refused; nothing of them was stored. Delete or fix those files, "
+              "or re-run their jobs.", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -31,7 +31,9 @@ def cmd_results(args: argparse.Namespace) -> int:
 
         write_per_label_csv(records, sys.stdout)
     elif args.format == "json":
-        print(json.dumps(records, indent=2))
+        from mmerbench.reporting.escaping import finite_json
+
+        print(json.dumps(finite_json(records), indent=2, allow_nan=False))
     else:
         from mmerbench.reporting.results_csv import write_records_csv
 

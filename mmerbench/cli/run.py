@@ -64,12 +64,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_incompatible(outcome)
     print_warnings(outcome)
     print_condition_errors(outcome.records)
-    if outcome.evaluation is not None:
-        print_evaluation(outcome.evaluation)
+    # jobs whose --protocol conditions could not be evaluated fail the run, as they fail `evaluate`
+    evaluated = print_evaluation(outcome.evaluation) if outcome.evaluation is not None else True
     if outcome.failed:
         print(f"\n{len(outcome.failed)} job(s) failed (they are retried on the next run):", file=sys.stderr)
         for record in outcome.failed:
             print(f"  {record['method']} on {record['dataset']} seed {record['seed']}: {record['error']}",
                   file=sys.stderr)
         return 1
-    return 0
+    return 0 if evaluated else 1

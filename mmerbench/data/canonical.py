@@ -23,6 +23,7 @@ from mmerbench.data.integrity import (DIGESTS_ATTR, full_fingerprint, stored_dig
 from mmerbench.data.splits import FLOAT16_MAX, SCHEMA_VERSION, SPLIT_NAMES, Dataset, Split
 from mmerbench.data.validation import with_validation
 from mmerbench.errors import DataError
+from mmerbench.io.hdf5_checks import check_dataset, expansion_limit
 from mmerbench.paths import canonical_path
 
 log = logging.getLogger(__name__)
@@ -330,6 +331,7 @@ def load_canonical(path: str | Path, *, in_memory: bool = False, check_stamp: bo
     except OSError as exc:
         raise DataError(f"{path}: not a readable HDF5 file (truncated or corrupted?): {exc}") from None
     attrs = handle.attrs
+    limit = expansion_limit(path)
     for key in ("schema_version", "name", "label_names", "modalities", "fingerprint"):
         _require(key in attrs, path, f"attribute {key!r} missing at '/': not a canonical mmerbench file")
     _require(int(attrs["schema_version"]) == SCHEMA_VERSION, path,
@@ -347,7 +349,7 @@ def load_canonical(path: str | Path, *, in_memory: bool = False, check_stamp: bo
             continue
         group = handle[split_name]
         _require("labels" in group, path, f"/{split_name}/labels missing")
-        labels = _read_all(path, group["labels"])
+        labels = _read_all(path, group["labels"], limit, home=handle)
         n = labels.shape[0]
         _require(labels.ndim == 2 and labels.shape[1] == len(label_names), path,
                  f"/{split_name}/labels has shape {labels.shape}, expected ({n}, {len(label_names)})")
@@ -355,18 +357,20 @@ def load_canonical(path: str | Path, *, in_memory: bool = False, check_stamp: bo
         for m, dim in modalities.items():
             _require(f"features/{m}" in group, path, f"/{split_name}/features/{m} missing")
             array = group[f"features/{m}"]
+            check_dataset(array, f"{path}: /{split_name}/features/{m}", limit if in_memory else None, home=handle)
             _require(array.ndim == 3 and array.shape[0] == n and array.shape[2] == dim, path,
                      f"/{split_name}/features/{m} has shape {array.shape}, expected ({n}, T, {dim})")
-            features[m] = _read_all(path, array) if in_memory else array
+            features[m] = _read_all(path, array, limit, home=handle) if in_memory else array
             _require(f"lengths/{m}" in group, path, f"/{split_name}/lengths/{m} missing")
-            length = _read_all(path, group[f"lengths/{m}"])
+            length = _read_all(path, group[f"lengths/{m}"], limit, home=handle)
             _require(length.shape == (n,), path, f"/{split_name}/lengths/{m} has shape {length.shape}, expected ({n},)")
             raw_lengths[m] = length
             lengths[m] = length.astype(np.int64)
         ids = None
         if "ids" in group:
-            ids = np.asarray([x.decode() if isinstance(x, bytes) else str(x) for x in _read_all(path, group["ids"])])
-        meta = {key: _read_all(path, group[f"meta/{key}"]) for key in group.get("meta", {})}
+            raw_ids = _read_all(path, group["ids"], limit, numeric=False, home=handle)
+            ids = np.asarray([x.decode() if isinstance(x, bytes) else str(x) for x in raw_ids])
+        meta = {key: _read_all(path, group[f"meta/{key}"], limit, numeric=False, home=handle) for key in group.get("meta", {})}
         steps = {m: int(features[m].shape[1]) for m in modalities}
         check_small_arrays(path, split_name, labels, lengths, steps, ids, single_label)
         small.update(small_digests(split_name, labels, raw_lengths, ids))
@@ -388,7 +392,9 @@ def load_canonical(path: str | Path, *, in_memory: bool = False, check_stamp: bo
     )
 
 
-def _read_all(path: Path, dataset) -> np.ndarray:
+def _read_all(path: Path, dataset, limit: int | None = None, numeric: bool = True, home=None) -> np.ndarray:
+    # the canonical file may be a download: checked as any HDF5 from someone else (mmerbench/io/hdf5_checks.py)
+    check_dataset(dataset, f"{path}: {dataset.name}", limit, home=home, numeric=numeric)
     try:
         return dataset[()]
     except OSError as exc:  # a fletcher32 mismatch, or a truncated file

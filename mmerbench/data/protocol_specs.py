@@ -58,7 +58,7 @@ from mmerbench.errors import UsageError
 
 PROTOCOL_VERSION = 2  # 2: one rule for an absent modality (above); 1: missing-rate dropped required modalities
 PROTOCOL_HELP = ("missing | missing-rate:R1,R2,... (0 < R < 1) | missing-rate:M1=R1,M2=R2,... (0 <= R < 1) | "
-                 "either missing-rate form followed by @seeds=K | missing-modality:M1,M2 | noise:S1,S2,... (S > 0)")
+                 "either missing-rate form followed by @seeds=K | missing-modality:M1,M2 | noise:S1,S2,... (0 < S <= 1000)")
 MISSING_MEAN = "test@missing-mean"
 MAX_PATTERN_SEEDS = 1000
 _MODALITY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -83,12 +83,19 @@ def _number(protocol: str, part: str) -> float:
 PROTOCOL_VERSIONS = {"missing": "1", "missing-rate": "2", "missing-modality": "1", "noise": "1"}
 
 
-def _numbers(protocol: str, text: str, low_open: float, high_open: float | None) -> list[float]:
+NOISE_MAX = 1000.0
+
+
+def _numbers(protocol: str, text: str, low_open: float, high_open: float | None,
+             upper_inclusive: bool = False) -> list[float]:
     values = []
     for part in text.split(","):
         value = _number(protocol, part.strip())
-        if not (value > low_open and (high_open is None or value < high_open)):
+        below_high = high_open is None or value < high_open or (upper_inclusive and value == high_open)
+        if not (value > low_open and below_high):
             bounds = f"between {low_open:g} and {high_open:g} (exclusive)" if high_open else f"above {low_open:g}"
+            if upper_inclusive:
+                bounds = f"above {low_open:g} and at most {high_open:g}"
             raise _invalid(protocol, f"{value:g} must be {bounds}")
         values.append(value)
     return values
@@ -180,5 +187,6 @@ def parse_protocol(text: "str | ProtocolSpec") -> ProtocolSpec:
     if name == "noise" and values.strip():
         if "@" in values:
             raise _invalid(text, "@seeds=K applies to missing-rate only (noise is drawn per sample from the job seed)")
-        return ProtocolSpec("noise", tuple(_numbers(text, values, 0.0, None)), text)
+        # above NOISE_MAX training standard deviations the noise is all there is (and 1e308 x std overflows to inf)
+        return ProtocolSpec("noise", tuple(_numbers(text, values, 0.0, NOISE_MAX, upper_inclusive=True)), text)
     raise UsageError(f"--protocol {text!r} is not valid. Valid: {PROTOCOL_HELP}")

@@ -15,9 +15,14 @@ from mmerbench.saved_models import MANIFEST, MODELS_DIR, load_method, save_metho
 
 
 def job_model_dir(results_dir: str | os.PathLike, key: str) -> Path:
-    if not key or any(part in key for part in ("/", "\\", "..")) or key.startswith("."):
+    from mmerbench.names import KEY_PATTERN, UnsafeNameError, contained
+
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
         raise ModelFileError(f"job key {key!r} is not valid (a key is the hex digest shown by `mmerbench results`)")
-    return Path(results_dir) / MODELS_DIR / key
+    try:
+        return contained(Path(results_dir) / MODELS_DIR, key)
+    except UnsafeNameError as exc:
+        raise ModelFileError(str(exc)) from None
 
 
 def save_job_model(results_dir: str | os.PathLike, key: str, method) -> Path:

@@ -12,7 +12,7 @@ class JobOrder:
     """What a worker needs to run one job.
 
     ``job`` is the planned job (:meth:`mmerbench.execution.planning.Job.to_dict`); ``threads``, ``device``,
-    ``protocols``, ``save_models`` and ``keep_checkpoints`` say how to run it; ``provenance`` is copied into
+    ``protocols``, ``save_models``, ``keep_checkpoints`` and ``rerun`` say how to run it; ``provenance`` is copied into
     the record as it is and never read as configuration.
     """
 
@@ -24,6 +24,9 @@ class JobOrder:
     save_models: bool = True
     keep_checkpoints: bool = False
     provenance: dict = field(default_factory=dict)
+    # the driver runs this finished job again (--no-resume): its checkpoints are discarded, and a result
+    # another run stored meanwhile does not make the worker skip it
+    rerun: bool = False
 
     @property
     def key(self) -> str:

@@ -73,22 +73,40 @@ def threshold_policy(params: dict[str, Any]) -> str:
 
 
 def job_key(job: Job) -> str:
+    return _key_of(job.to_dict())
+
+
+def record_key(record: dict) -> str:
+    """The key a job record's own content hashes to: what ``collect`` compares with the file's name.
+
+    A record carries every keyed field of its job (method and version, hyperparameters, dataset, its
+    parameters and fingerprint, seed, threshold policy, the carving seed); a record edited to pass as
+    another job no longer hashes to that job's key.
+    """
+    try:
+        return _key_of(record)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"it lacks a keyed field or holds one of the wrong type ({type(exc).__name__}: {exc})") \
+            from None
+
+
+def _key_of(fields: dict) -> str:
     keyed = {
-        "method": job.method,
-        "method_version": job.method_version,
-        "params": {k: v for k, v in sorted(job.params.items()) if k not in UNKEYED_PARAMS},
-        "dataset": job.dataset,
-        "dataset_params": dict(sorted(job.dataset_params.items())),
-        "dataset_fingerprint": job.dataset_fingerprint,
-        "seed": job.seed,
-        "threshold_policy": job.threshold_policy,
+        "method": fields["method"],
+        "method_version": fields["method_version"],
+        "params": {k: v for k, v in sorted(fields["params"].items()) if k not in UNKEYED_PARAMS},
+        "dataset": fields["dataset"],
+        "dataset_params": dict(sorted(fields["dataset_params"].items())),
+        "dataset_fingerprint": fields["dataset_fingerprint"],
+        "seed": fields["seed"],
+        "threshold_policy": fields["threshold_policy"],
     }
-    if job.valid_seed is not None:  # only with --resample-valid, so that existing keys do not change
-        keyed["valid_seed"] = job.valid_seed
-    if job.threads != 1:  # the default keeps the keys made before --threads existed
-        keyed["threads"] = job.threads
-    if job.dataset_version != "1":  # likewise for datasets versioned after their first release
-        keyed["dataset_version"] = job.dataset_version
+    if fields.get("valid_seed") is not None:  # only with --resample-valid, so that existing keys do not change
+        keyed["valid_seed"] = fields["valid_seed"]
+    if int(fields.get("threads") or 1) != 1:  # the default keeps the keys made before --threads existed
+        keyed["threads"] = fields["threads"]
+    if str(fields.get("dataset_version") or "1") != "1":  # likewise for datasets versioned after their first release
+        keyed["dataset_version"] = fields["dataset_version"]
     text = json.dumps(keyed, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 

@@ -50,7 +50,15 @@ class RayPool:
             else:
                 ray.init(address=self.address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
+            if self.address is None:
+                raise UsageError(f"--executor ray: Ray could not start on this machine ({type(exc).__name__}: "
+                                 f"{str(exc)[:400]}); under a memory limit give Ray room (e.g. RAY_memory_monitor_"
+                                 "refresh_ms=0, a larger limit) or use --executor local") from None
             raise UsageError(f"--ray-address {self.address}: cannot connect to a Ray cluster ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - Ray raises many kinds when its processes cannot start
+            raise UsageError(f"--executor ray: Ray could not start ({type(exc).__name__}: {str(exc)[:400]}); "
+                             "check its memory and /tmp space, or use --executor local") from None
+        return ray
 
     def run(self, calls: Sequence[tuple[Any, Callable, tuple]]) -> Iterator[Outcome]:
         ray = self._connect()

@@ -167,8 +167,11 @@ def _check_reproduces(record: dict, store, proba: np.ndarray) -> None:
     stored = store.load_predictions(record["key"]).get("test_proba")
     if stored is None:
         return
+    if stored.shape != proba.shape:
+        raise RuntimeError(f"the saved model of job {record['key']} gives test probabilities of shape {proba.shape}, "
+                           f"the stored ones are {stored.shape}; re-run the job with --no-resume")
     gap = float(np.max(np.abs(proba.astype(np.float32) - stored))) if stored.size else 0.0
-    if gap > 1e-5:
+    if not gap <= 1e-5:  # written so that NaN (NaN weights, NaN stored values) fails it: NaN <= x is False
         raise RuntimeError(f"the saved model of job {record['key']} does not reproduce its stored test "
                            f"probabilities (largest difference {gap:.3g}); re-run the job with --no-resume")
 

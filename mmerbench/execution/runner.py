@@ -24,7 +24,8 @@ from mmerbench.config import RunConfig
 from mmerbench.data.validation import recarve_validation
 from mmerbench.errors import UnknownNameError, UsageError
 from mmerbench.execution.executor_options import check_executor_options
-from mmerbench.execution.job_files import collect_published
+from mmerbench.execution.job_claims import CLAIMED
+from mmerbench.execution.job_files import collect_published, discard_published
 from mmerbench.execution.job_order import JobOrder
 from mmerbench.execution.planning import (
     Job,
@@ -87,7 +88,9 @@ def plan(
     """Resolve every job of a run (loading each dataset once for its fingerprint)."""
     if not methods:
         raise UsageError("no methods given: use --methods a,b (see `mmerbench list methods`)")
-    seeds = check_seeds(seeds)
+    seeds = list(dict.fromkeys(check_seeds(seeds)))  # "0,0" is one seed: a job runs once
+    methods = list(dict.fromkeys(methods))
+    datasets = list(dict.fromkeys(datasets))
     registry = get_registry()
     for name in methods:
         registry.method(name)
@@ -207,8 +210,10 @@ def run_config(config: RunConfig, *, dry_run: bool = False, on_event: Callable[[
     kind = pool_kind(config)
     with store_context as store:
         if not dry_run and kind.collects_finished:  # jobs that ended while no driver was running
-            collect_published(store, results)
-        finished = store.finished_keys() if config.resume else set()
+            gathered = collect_published(store, results)
+            notes.extend(f"not collected: {line}" for line in gathered.refused)
+        stored_ok = store.finished_keys()
+        finished = set(stored_ok) if config.resume else set()
         finished -= _other_thread_count(store, planned, finished, notes)
         outcome.incompatible = [job for job in planned if job.incompatible]
         todo = [job for job in planned if job.key not in finished and not job.incompatible]
@@ -233,7 +238,8 @@ def run_config(config: RunConfig, *, dry_run: bool = False, on_event: Callable[[
         provenance["protocol_versions"] = protocol_versions(specs)
         sources = plugin_sources(get_registry(), config.methods, config.datasets)
         provenance["plugin_sources"] = sources  # cut to each job's method and dataset in _execute
-        _execute(todo, store, replace(config, timeout_per_job=timeout), specs, provenance, emit, outcome)
+        reruns = {job.key for job in todo if job.key in stored_ok}  # --no-resume or another thread count
+        _execute(todo, store, replace(config, timeout_per_job=timeout), specs, provenance, emit, outcome, reruns)
     return outcome
 
 
@@ -269,9 +275,17 @@ class _NoStore:
         return set()
 
 
-def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict, emit, outcome: RunResult) -> None:
+def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict, emit, outcome: RunResult,
+             reruns: set[str] = frozenset()) -> None:
     results, timeout = config.results, config.timeout_per_job
     store.check_writable()  # a read-only or full store fails here, before any job runs
+    store.plan([job.key for job in todo], reruns)  # what `collect` later knows as planned (and re-runs)
+    if reruns:
+        from mmerbench.execution.checkpoints import discard_checkpoints
+
+        for key in reruns:  # a forced re-run trains afresh, and an old published record is not its result
+            discard_checkpoints(results, key)
+            discard_published(results, key)
     workers = min(config.jobs, len(todo))
     kind = pool_kind(config)
     threads = kind.threads_per_job(config)
@@ -295,7 +309,7 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
     calls = [(index, kind.job_function, (JobOrder(
         job=job.to_dict(), results_dir=str(results), threads=threads, device=kind.device_of(config, index, gpus),
         protocols=tuple(specs), save_models=config.save_models, keep_checkpoints=config.keep_checkpoints,
-        provenance=job_provenance(provenance, job)),)) for index, job in enumerate(todo)]
+        provenance=job_provenance(provenance, job), rerun=job.key in reruns),)) for index, job in enumerate(todo)]
     if config.detach:
         pool.submit(calls)
         outcome.notes.append(f"submitted {len(calls)} job(s) ({config.executor}, logs under {pool.folder}); follow "
@@ -315,7 +329,13 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
                 cause = None if ended.returned else kind.failure_cause(ended)
                 if cause:
                     record["error"] = cause
-            commit_or_stop(record, store, outcome.records)
+            if record.get("status") == CLAIMED:  # another run holds (or finished) this job: it stores it
+                outcome.notes.append(record["error"])
+                emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
+                continue
+            record.pop("origin", None)  # this run's own job
+            # An ok row stored meanwhile by a concurrent run stays, unless this run planned the re-run.
+            commit_or_stop(record, store, outcome.records, keep_ok=job.key not in reruns)
             emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
     finally:
         finished.close()  # terminates workers still running when the run stops early (Ctrl-C, store failure)

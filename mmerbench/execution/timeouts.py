@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from mmerbench.execution.checkpoints import checkpoint_dir, latest_epoch
+from mmerbench.io.model_files import ModelFileError
 
 
 def check_timeout(seconds) -> float | None:
@@ -23,7 +24,10 @@ def check_timeout(seconds) -> float | None:
 
 def timeout_record(job: dict, provenance: dict, seconds: float, results_dir) -> dict:
     """Status ``timeout``; the checkpoint stays, so raising the limit and re-running continues the job."""
-    epoch = latest_epoch(checkpoint_dir(results_dir, job["key"]))
+    try:
+        epoch = latest_epoch(checkpoint_dir(results_dir, job["key"]))
+    except ModelFileError:  # a checkpoint folder that is refused (a link): no epoch to report
+        epoch = None
     reached = (f"it had finished epoch {epoch}; its checkpoint is kept, so a re-run with a larger "
                "--timeout-per-job continues from there") if epoch is not None else (
         "no epoch had been checkpointed (a method without epochs, or stopped before its first epoch ended)")

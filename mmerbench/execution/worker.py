@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from mmerbench import progress
 from mmerbench.execution.checkpoints import attach_checkpoints
+from mmerbench.execution.job_claims import claimed_record, finished_elsewhere, held
 from mmerbench.execution.job_models import save_model_for_record
 from mmerbench.execution.job_order import JobOrder
 from mmerbench.store.results import ResultStore
@@ -174,8 +175,29 @@ def _fit_and_evaluate(order: JobOrder, record: dict) -> None:
         checkpoints.remove()
 
 
-def run_job(order: JobOrder) -> dict:
-    """Fit, predict, score and store one job; never raises (failures are records)."""
+def run_job(order: JobOrder, claimed: bool = False) -> dict:
+    """Fit, predict, score and store one job; never raises (failures are records).
+
+    The job is claimed first (``execution/job_claims.py``, unless the caller holds the claim): a job that
+    another process runs, or that a concurrent run has finished meanwhile, is not run twice.
+    """
+    if claimed:
+        return _run_claimed(order)
+    try:
+        with held(order.results_dir, order.key) as holder:
+            if holder is not None:
+                return claimed_record(order.job, holder, order.results_dir)
+            return _run_claimed(order)
+    except (OSError, ValueError) as exc:  # the claim itself could not be taken (a linked or unwritable folder)
+        record = _base_record(order)
+        record.update(error=f"cannot claim the job: {exc}", model_path=None, finished_at=_now())
+        return record
+
+
+def _run_claimed(order: JobOrder) -> dict:
+    if not order.rerun and finished_elsewhere(order.results_dir, order.key):
+        return claimed_record(order.job, {"pid": "another run", "host": "this results folder",
+                                          "started_at": "before this job started"}, order.results_dir)
     _configure_threads(order.threads)
     if _progress_queue is not None:
         progress.set_listener(_forward_progress(_progress_queue, order.label))

@@ -29,6 +29,17 @@ class ModelFileError(MMERBenchError):
     """A saved model is missing, damaged, from another format version, or holds untrusted content."""
 
 
+# Size caps: a saved model may come from someone else, and its size must not decide how much memory a
+# reader takes. A manifest holds hyperparameters, labels, a training curve and small JSON state.
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+# A skops member (schema.json, an array) is read whole by skops: none may expand beyond this, and the
+# schema beyond MAX_SKOPS_SCHEMA_BYTES (a forest of a few hundred trees needs a few MiB).
+MAX_SKOPS_MEMBER_BYTES = 2 * 1024 ** 3
+MAX_SKOPS_SCHEMA_BYTES = 64 * 1024 * 1024
+# A weights file holds the model's tensors and a JSON header; this much beyond their bytes is refused.
+WEIGHTS_SLACK_BYTES = 8 * 1024 * 1024
+
+
 # ----------------------------------------------------------------------------- JSON
 
 
@@ -64,17 +75,21 @@ def write_json(path: Path, payload: dict) -> None:
     _write_bytes(path, text.encode("utf-8"))
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: Path, limit: int = MAX_MANIFEST_BYTES) -> dict:
+    from mmerbench.io.capped import TooLargeError, read_capped_text
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_capped_text(path, limit, "a manifest")
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file") from None
+    except TooLargeError as exc:
+        raise ModelFileError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
     try:
         payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: not valid JSON ({exc})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: not valid JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(payload, dict):
         raise ModelFileError(f"{path}: expected a JSON object at the top, found {type(payload).__name__}")
     return payload
@@ -104,11 +119,15 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
 
     try:
-        return dict(load_file(str(path)))
+        arrays = dict(load_file(str(path)))
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file") from None
     except Exception as exc:  # the library raises its own SafetensorError and others
         raise ModelFileError(f"{path}: not a valid safetensors file ({type(exc).__name__}: {exc})") from None
+    for name, array in arrays.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ModelFileError(f"{path}: array {name!r} holds values that are not finite (NaN or infinity)")
+    return arrays
 
 
 def write_torch_weights(path: Path, model) -> None:
@@ -125,6 +144,7 @@ def read_torch_weights(path: Path, model, device) -> None:
 
     if not Path(path).is_file():
         raise ModelFileError(f"{path}: no such file")
+    _check_weights_file(path, model)  # before loading: names, dtypes, shapes and size against the model
     try:
         load_model(model, str(path), strict=True, device=str(device))
     except Exception as exc:
@@ -132,6 +152,41 @@ def read_torch_weights(path: Path, model, device) -> None:
             f"{path}: cannot be loaded into the {type(model).__name__} built from the saved hyperparameters "
             f"({type(exc).__name__}: {exc})"
         ) from None
+    for name, value in model.state_dict().items():
+        if value.is_floating_point() and not bool(value.isfinite().all()):
+            raise ModelFileError(f"{path}: tensor {name!r} holds values that are not finite (NaN or infinity)")
+
+
+def _check_weights_file(path: Path, model) -> None:
+    """Every tensor of ``path`` has the dtype and shape of the model's, and the file is no larger than they need
+    (a tensor relabelled I32 in the header would otherwise be converted and predict garbage)."""
+    from safetensors import safe_open
+
+    expected = model.state_dict()
+    needed = sum(value.numel() * value.element_size() for value in expected.values())
+    size = Path(path).stat().st_size
+    if size > needed + WEIGHTS_SLACK_BYTES:
+        raise ModelFileError(f"{path}: {size:,} bytes, but the model's tensors need {needed:,}; refused")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            for name in handle.keys():
+                sliced = handle.get_slice(name)
+                dtype, shape = sliced.get_dtype(), tuple(sliced.get_shape())
+                if name not in expected:
+                    continue  # strict loading names it
+                want = expected[name]
+                want_dtype = _SAFETENSORS_DTYPES.get(str(want.dtype).removeprefix("torch."), str(want.dtype))
+                if dtype != want_dtype or shape != tuple(want.shape):
+                    raise ModelFileError(f"{path}: tensor {name!r} is {dtype} {list(shape)}, the model's is "
+                                         f"{want_dtype} {list(want.shape)}; refused")
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(f"{path}: not a valid safetensors file ({type(exc).__name__}: {exc})") from None
+
+
+_SAFETENSORS_DTYPES = {"float32": "F32", "float64": "F64", "float16": "F16", "bfloat16": "BF16", "int64": "I64",
+                       "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
 
 
 # ----------------------------------------------------------------------------- skops
@@ -159,6 +214,7 @@ def read_skops(path: Path, trusted: Iterable[str] = ()) -> Any:
     if not Path(path).is_file():
         raise ModelFileError(f"{path}: no such file")
     allowed = set(trusted)
+    _check_skops_members(Path(path))
     try:
         untrusted = skops.io.get_untrusted_types(file=str(path))
     except Exception as exc:
@@ -173,6 +229,22 @@ def read_skops(path: Path, trusted: Iterable[str] = ()) -> Any:
         return skops.io.load(str(path), trusted=list(untrusted))
     except Exception as exc:
         raise ModelFileError(f"{path}: cannot be loaded with skops ({type(exc).__name__}: {exc})") from None
+
+
+def _check_skops_members(path: Path) -> None:
+    """A skops file is a zip whose members skops reads whole: refuse one that would expand too far, before."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModelFileError(f"{path}: not a valid skops file ({type(exc).__name__}: {exc})") from None
+    for member in members:
+        limit = MAX_SKOPS_SCHEMA_BYTES if member.filename == "schema.json" else MAX_SKOPS_MEMBER_BYTES
+        if member.file_size > limit:
+            raise ModelFileError(f"{path}: member {member.filename!r} expands to {member.file_size:,} bytes, more "
+                                 f"than the {limit:,} a saved model needs; refused before reading it")
 
 
 # ----------------------------------------------------------------------------- integrity

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import statistics
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +48,19 @@ def pooled_reliability(diagrams: list[dict]) -> dict | None:
 
 
 def load_predictions(results_dir, key: str) -> dict[str, np.ndarray]:
-    path = Path(results_dir) / PREDICTIONS_DIR / f"{key}.npz"
-    with np.load(path, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+    """The arrays of ``predictions/<key>.npz``; OSError (naming the file) when it is missing or unusable."""
+    from mmerbench.names import check_key, contained
+
+    path = contained(Path(results_dir) / PREDICTIONS_DIR, f"{check_key(key, 'predictions file')}.npz")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (ValueError, zipfile.BadZipFile, EOFError) as exc:  # object arrays, a damaged archive
+        raise OSError(f"{path} is not a predictions file mmerbench wrote ({exc})") from None
+    for name, array in arrays.items():
+        if array.dtype.kind not in "biuf":
+            raise OSError(f"{path}: array {name!r} has dtype {array.dtype}, not numbers")
+    return arrays
 
 
 def risk_coverage(proba: np.ndarray, labels: np.ndarray, threshold, uncertainty: np.ndarray | None = None,

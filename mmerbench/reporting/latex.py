@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mmerbench.reporting.escaping import terminal_text
+
 # Characters LaTeX reads as commands, and their text-mode forms.
 _ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
@@ -28,7 +30,7 @@ def escape(text: str) -> str:
     import re
     import unicodedata
 
-    text = str(text)
+    text = terminal_text(text)  # record text may hold control characters (an ANSI escape, a newline)
     if text.count("`") >= 2:  # `code` in a note: typewriter, its contents escaped like any text
         parts = re.split(r"`([^`]*)`", text)
         return "".join(escape(part) if i % 2 == 0 else f"\\texttt{{{escape(part)}}}" for i, part in enumerate(parts))
@@ -88,7 +90,7 @@ def tabular(headers: list[str], rows: list[list], *, digits: int = 3, text_colum
         lines.append(" & ".join(cells) + r" \\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     if caption is None and label is None:
-        return "\n".join(lines + [f"% {note}" for note in notes])
+        return "\n".join(lines + [f"% {terminal_text(note)}" for note in notes])  # one comment line each
     body = ["\\begin{table}[t]", "\\centering", "\\small"]
     if caption is not None:
         body.append(f"\\caption{{{escape(caption)}}}")

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from mmerbench.evaluation.metrics import EMPTY_LABEL_SET_RULE, LOWER_IS_BETTER
+from mmerbench.reporting.escaping import cell as escape_cell, finite_json, markdown_line
 from mmerbench.reporting.robustness_tables import (
     RobustnessTable, robustness_tables, table_latex, tables_csv, tables_markdown,
 )
@@ -158,14 +159,14 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
     if legacy_pr:
         rows = [_legacy_swap(row) for row in rows]
     if fmt == "json":
-        return json.dumps([
+        return json.dumps(finite_json([
             {"label": r.label, "method": r.method, "method_version": r.method_version, "preset": r.preset,
              "overrides": r.overrides, "n": r.n, "seeds": r.seeds, "reported": r.reported, "source": r.source,
              "threshold_policy": r.threshold_policy, "thresholds": r.thresholds, "legacy_pr": legacy_pr,
              "data": r.data, "mark": r.mark, "ci": {m: list(r.ci[m]) for m in metrics if m in r.ci},
              **r.annotations,
              **{m: {"mean": r.mean(m), "std": r.std(m)} for m in metrics}}
-            for r in rows], indent=2)
+            for r in rows]), indent=2, allow_nan=False)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
@@ -173,7 +174,8 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
                         + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
         for r in rows:
             overrides = json.dumps(r.overrides, sort_keys=True) if r.overrides else ""
-            writer.writerow([r.label, r.method, r.preset or "", overrides, r.n, r.reported] + [
+            writer.writerow([escape_cell(text, "csv") for text in (r.label, r.method, r.preset or "", overrides)]
+                            + [r.n, r.reported] + [
                 "" if v is None else f"{v:.6f}" for m in metrics for v in (r.mean(m), r.std(m))])
         return out.getvalue()
     bold = ("**", "**", " ± ")  # (bold open, bold close, plus-minus) in markdown; latex: reporting/latex.py
@@ -193,7 +195,7 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
     if fmt == "latex":
         return _latex_rows(rows, metrics, titles, best, mixed, digits, caption, label, notes)
     mark = SINGLE_SEED_MARK[fmt]
-    table = [[f"{r.label} {r.mark}".strip(), r.n if not r.reported else "reported"]
+    table = [[f"{escape_cell(r.label, fmt)} {r.mark}".strip(), r.n if not r.reported else "reported"]
              + [_cell(r, m, best[id(r), m], bold, digits, mark if mixed[id(r), m] and r.n == 1 else "")
                 for m in metrics]
              for r in rows]
@@ -290,7 +292,7 @@ def provenance(records: list[dict], dataset: str, metrics=None) -> str:
     else:
         lines.append("Reproduce the table: its jobs were run with more than one set of options; re-run each "
                      "row's command above")
-    return "\n".join(f"- {line}" for line in lines)
+    return "\n".join(f"- {markdown_line(line)}" for line in lines)  # record text stays on its line, never HTML
 
 
 def seed_meaning(resampled: bool) -> str:
@@ -422,15 +424,15 @@ def rows_markdown(board: Leaderboard) -> list[str]:
     parts = [f"These jobs ran on {len(groups)} different versions of {board.dataset}'s data: one table each, "
              "never compared, averaged or marked across them."]
     for group in groups:
-        parts += ["", f"## Data: {group[0].data}", "",
+        parts += ["", f"## Data: {markdown_line(group[0].data)}", "",
                   render(group, "markdown", board.metrics, legacy_pr=board.legacy_pr)]
     return parts
 
 
 def board_markdown(board: Leaderboard) -> str:
-    parts = [f"# {board.dataset}", "", *rows_markdown(board)]
+    parts = [f"# {markdown_line(board.dataset)}", "", *rows_markdown(board)]
     for line in board.footer:
-        parts += ["", line]
+        parts += ["", markdown_line(line)]
     if board.with_reported:
         parts += ["", *reported_markdown(board)]
     if board.robustness_tables:
@@ -446,17 +448,29 @@ def leaderboard_markdown(records: list[dict], dataset: str, **options) -> str:
 
 def publish(records: list[dict], dataset: str, directory: str | Path = "leaderboards", **options) -> Path:
     """Write ``<dataset>.md`` and, beside it, ``<dataset>-seeds.csv`` (the per-seed numbers of its cells)."""
+    from mmerbench.names import check_name, contained
     from mmerbench.reporting.seed_table import write_seed_table
 
-    path = Path(directory) / f"{dataset}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_name("dataset", dataset, "leaderboard --publish")  # the dataset name comes from the store
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    path = contained(directory, f"{dataset}.md")
     board = build_leaderboard(records, dataset, **options)
-    seeds = path.with_name(f"{dataset}-seeds.csv")
-    tmp = seeds.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as handle:
-        write_seed_table(records, dataset, _metrics_for(board.rows, board.metrics), handle, board.robustness_metric)
-    tmp.replace(seeds)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(board_markdown(board))
-    tmp.replace(path)
+    seeds_text = io.StringIO()
+    write_seed_table(records, dataset, _metrics_for(board.rows, board.metrics), seeds_text, board.robustness_metric)
+    write_text_atomically(path, board_markdown(board))
+    write_text_atomically(contained(directory, f"{dataset}-seeds.csv"), seeds_text.getvalue())
     return path
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``path`` through a temporary file; on a full disk nothing is left behind and the error says where."""
+    from mmerbench.errors import MMERBenchError
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise MMERBenchError(f"cannot write {path}: {exc.strerror or exc}; nothing was written there "
+                             "(free space or choose another --output-dir)") from None

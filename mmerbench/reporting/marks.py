@@ -26,7 +26,9 @@ PREDICTIONS_DIR = "predictions"  # as in mmerbench.store.results
 
 def job_predictions(results_dir: str | Path, record: dict) -> tuple[np.ndarray, np.ndarray]:
     """(test labels, test {0, 1} predictions) of one stored job."""
-    path = Path(results_dir) / PREDICTIONS_DIR / f"{record['key']}.npz"
+    from mmerbench.names import check_key, contained
+
+    path = contained(Path(results_dir) / PREDICTIONS_DIR, f"{check_key(record['key'], 'predictions file')}.npz")
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing")
     with np.load(path, allow_pickle=False) as data:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mmerbench.errors import UnknownNameError, UsageError
+from mmerbench.errors import MMERBenchError, UnknownNameError, UsageError
 from mmerbench.evaluation.significance import format_p
 from mmerbench.reporting import figure_data, plots
+from mmerbench.reporting.escaping import markdown_cell, markdown_line
 
 FIGURES_DIR = "figures"
 TSNE_SAMPLES = 200  # test samples embedded by t-SNE: enough for clusters, seconds of CPU
@@ -121,18 +122,19 @@ class _DatasetReport:
     def _figure(self, title: str, draw, name: str, *args) -> None:
         path = draw(*args, self.folder / f"{name}.png")
         self.figures.append(path)
-        self.lines += [f"![{title}]({path.relative_to(self.out_dir).as_posix()})", ""]
+        alt = markdown_line(title).replace("[", "(").replace("]", ")")  # record text: never ends the link text
+        self.lines += [f"![{alt}]({path.relative_to(self.out_dir).as_posix()})", ""]
 
     def _skip(self, what: str, why: str) -> None:
         self.skipped.append(f"{self.dataset}: {what}: {why}")
-        self.lines += [f"- {what}: skipped ({why}).", ""]
+        self.lines += [f"- {markdown_line(what)}: skipped ({markdown_line(why)}).", ""]
 
     # -- sections
     def tables(self) -> None:
         from mmerbench.reporting.leaderboard import render, reported_markdown
 
         self.lines += [f"## {self.dataset}", "", "### Leaderboard (test split)", "", render(self.rows, "markdown"), ""]
-        self.lines += [line for note in self.board.footer for line in (note, "")]
+        self.lines += [line for note in self.board.footer for line in (markdown_line(note), "")]
         self.significance_table()
         if self.board.reported:
             self.lines += [*reported_markdown(self.board, level="###"), ""]
@@ -148,7 +150,7 @@ class _DatasetReport:
                 continue
             seeds = info.get("per_seed") or {}
             resamples = info.get("n_resamples")
-            table.append([f"{row.label} {row.mark}".strip(), row.n, f"{row.mean('mif1'):.4f}",
+            table.append([f"{markdown_cell(row.label)} {row.mark}".strip(), row.n, f"{row.mean('mif1'):.4f}",
                           "best" if info["is_best"] else format_p(info["bootstrap_p"], resamples),
                           "" if info["is_best"] else format_p(info["holm_p"], resamples),
                           format_p(seeds.get("mannwhitney_p")), format_p(seeds.get("welch_p")), seeds.get("note", "")])
@@ -206,7 +208,7 @@ class _DatasetReport:
                            "probability (`entropy`); errors at the job's chosen threshold.", ""]
         else:
             self._skip("risk-coverage curves", "no stored test predictions")
-        self.lines += [f"- {p}" for p in problems] + ([""] if problems else [])
+        self.lines += [f"- {markdown_line(p)}" for p in problems] + ([""] if problems else [])
 
     def robustness(self) -> None:
         from mmerbench.reporting.robustness_tables import tables_markdown
@@ -247,7 +249,7 @@ class _DatasetReport:
             self._skip("noise curves", "the `noise` protocol did not run")
         errors = condition_errors_by_method([r for rs in self.records_by_row.values() for r in rs])
         if errors:
-            self.lines += ["Conditions a method could not take:", ""] + [f"- {e}" for e in errors] + [""]
+            self.lines += ["Conditions a method could not take:", ""] + [f"- {markdown_line(e)}" for e in errors] + [""]
         self.step(f"{self.dataset}: robustness figures")
 
     def _realised_shares(self, conditions: dict) -> dict[float, float]:
@@ -454,7 +456,11 @@ def write_report(results_dir, out_dir, dataset: str | None = None, progress=None
             report.figures += figures
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp = report.path.with_name(".report.md.tmp")
-        tmp.write_text("\n".join(lines).rstrip() + "\n")
+        try:
+            tmp.write_text("\n".join(lines).rstrip() + "\n")
+        except OSError as exc:  # a full disk: no temporary file stays, and the error says where
+            tmp.unlink(missing_ok=True)
+            raise MMERBenchError(f"cannot write {report.path}: {exc.strerror or exc}; nothing was written there") from None
         tmp.replace(report.path)
         return report
     finally:

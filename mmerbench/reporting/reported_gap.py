@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from mmerbench.reporting.escaping import cell as escape_cell
+
 # Printed P, R and miF1 are rounded to 3 decimals; that moves 2PR/(P+R) - miF1 by at most about 0.001.
 HARMONIC_MEAN_TOLERANCE = 0.002
 INCONSISTENT_MARK = "‡"
@@ -107,7 +109,7 @@ def gap_table(entries: list[dict], fmt: str = "markdown", digits: int = 3) -> st
     from tabulate import tabulate
 
     titles = {"acc": "ΔAcc", "p": "ΔP", "r": "ΔR", "mif1": "ΔmiF1"}
-    table = [[e["ours"], e["n"], e["reported"]] + ["" if e[m] is None else f"{e[m]:+.{digits}f}" for m in GAP_METRICS]
+    table = [[escape_cell(e["ours"], fmt), e["n"], e["reported"]] + ["" if e[m] is None else f"{e[m]:+.{digits}f}" for m in GAP_METRICS]
              for e in entries]
     return tabulate(table, headers=["ours", "n", "reported"] + [titles[m] for m in GAP_METRICS],
                     tablefmt="github" if fmt == "markdown" else "latex_raw", disable_numparse=True)

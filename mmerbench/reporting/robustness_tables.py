@@ -31,6 +31,7 @@ from mmerbench.data.protocol_specs import PROTOCOL_VERSION
 from mmerbench.evaluation.metrics import LOWER_IS_BETTER
 from mmerbench.evaluation.robustness import (NOISE_CONDITION, PATTERN_CONDITION, RATE_CONDITION, effective_robustness,
                                              relative_robustness)
+from mmerbench.reporting.escaping import markdown_cell, markdown_line
 from mmerbench.reporting.latex import Cell, tabular
 from mmerbench.reporting.rows import Row, build_rows
 
@@ -313,7 +314,7 @@ def robustness_tables(records, dataset: str, metric: str = "mif1", reference: st
                      for c in (r.get("condition_errors") or {})})
     if errors:
         notes.append("Conditions without scores (see `condition_errors` in `mmerbench results`): "
-                     + "; ".join(f"{m} {c.removeprefix('test@')}" for m, c in errors) + ".")
+                     + markdown_line("; ".join(f"{m} {c.removeprefix('test@')}" for m, c in errors)) + ".")
     if tables:
         tables[-1].notes = tables[-1].notes + notes
     return tables
@@ -341,7 +342,7 @@ def tables_markdown(tables: list[RobustnessTable], metric: str = "mif1") -> str:
         return ""
     parts = [f"## Robustness (test {metric}, mean ± std over seeds)"]
     for table in tables:
-        rows = [[row[0]] + [_markdown_cell(cell) for cell in row[1:]] for row in table.rows]
+        rows = [[markdown_cell(row[0])] + [_markdown_cell(cell) for cell in row[1:]] for row in table.rows]
         parts += ["", f"{table.title}:", "",
                   tabulate(rows, headers=["method"] + table.columns, tablefmt="github", disable_numparse=True)]
     notes = [note for table in tables for note in table.notes]

@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 
 
 
+OUTSIDE_ORIGIN = "outside"  # mmerbench.execution.job_files.OUTSIDE: a collected record no run planned
+OUTSIDE_MARK = " (outside: not from a planned run)"
+
+
 @dataclass
 class Row:
     label: str
@@ -122,11 +126,14 @@ def build_rows(records: list[dict], dataset: str, split: str = "test") -> list[R
     names = data_names(finished)
     for record in finished:
         identity = data_identity(record)
-        key = (record["method"], record["method_version"], config_label(record), identity)
+        # A record no driver planned (gathered from jobs/ by `collect`) is its own row, marked as such.
+        outside = record.get("origin") == OUTSIDE_ORIGIN
+        label = config_label(record) + (OUTSIDE_MARK if outside else "")
+        key = (record["method"], record["method_version"], label, identity)
         row = rows.get(key)
         if row is None:
             row = rows[key] = Row(
-                label=config_label(record), method=record["method"], method_version=record["method_version"],
+                label=label, method=record["method"], method_version=record["method_version"],
                 preset=record.get("preset"), overrides=record.get("overrides") or {},
                 threshold_policy=record.get("threshold_policy", ""), data=names[identity], data_identity=identity,
             )

@@ -78,16 +78,19 @@ def stopped_run_error(exc: StoreWriteError, committed: int, store_path: Path) ->
     )
 
 
-def commit_or_stop(record: dict, store, committed: list[dict]) -> None:
+def commit_or_stop(record: dict, store, committed: list[dict], *, keep_ok: bool = False) -> bool:
     """Store one record and append it to ``committed``, or stop the run when the store cannot be written.
 
-    The runner's ``finally`` then terminates the workers still running and
+    ``keep_ok``: an ``ok`` row already stored stays (see ``ResultStore.put``); returns whether the record
+    was written. The runner's ``finally`` then terminates the workers still running and
     removes their temporary files; every job committed before stays.
     """
     try:
         if record.get("store_error"):  # the worker could not write the job's predictions
             raise StoreWriteError(record["store_error"])
-        store.put(record)
+        written = store.put(record, keep_ok=keep_ok)
     except StoreWriteError as exc:
         raise stopped_run_error(exc, len(committed), store.db_path) from None
-    committed.append(record)
+    if written:
+        committed.append(record)
+    return written

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from mmerbench.errors import StoreError, UsageError
+from mmerbench.names import check_key, contained
 from mmerbench.store.failure import injected_fault, write_failure
-from mmerbench.store.rows import row_problem, warn_malformed
+from mmerbench.store.rows import record_problem, row_problem, warn_malformed
 
 SCHEMA_VERSION = 1
 DB_NAME = "results.sqlite"
@@ -34,7 +35,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at TEXT NOT NULL,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS planned (key TEXT PRIMARY KEY, rerun INTEGER NOT NULL, planned_at TEXT NOT NULL);
 """
+# Every object of the schema mmerbench creates (tables and the indexes SQLite makes for their keys).
+# A shared store holding anything else (a trigger, a view, another table) is refused before a write:
+# a trigger runs on our INSERT and could delete or rewrite other rows.
+OWN_OBJECTS = {("table", "meta"), ("table", "jobs"), ("table", "planned"),
+               ("index", "sqlite_autoindex_meta_1"), ("index", "sqlite_autoindex_jobs_1"),
+               ("index", "sqlite_autoindex_planned_1")}
 
 
 def crash_point(name: str) -> None:
@@ -84,6 +92,7 @@ class ResultStore:
                         f"{self.db_path} is an SQLite file but not an mmerbench results store "
                         f"(tables: {sorted(tables) or 'none'}); nothing was changed. Choose another --results directory."
                     )
+                self._refuse_foreign_objects(connection)
             connection.execute("PRAGMA synchronous=FULL")
             connection.executescript(_SCHEMA)
             row = connection.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
@@ -106,6 +115,17 @@ class ResultStore:
                 f"{self.db_path} is not a readable results store ({exc}); nothing was changed. "
                 "Move it away or choose another --results directory."
             ) from exc
+
+    def _refuse_foreign_objects(self, connection: sqlite3.Connection) -> None:
+        objects = connection.execute("SELECT type, name FROM sqlite_master").fetchall()
+        foreign = sorted(f"{kind} {name}" for kind, name in objects if (kind, name) not in OWN_OBJECTS)
+        if foreign:
+            connection.close()
+            raise StoreError(
+                f"{self.db_path} holds schema objects mmerbench did not create ({', '.join(foreign[:5])}); "
+                "a trigger or view could change other rows when mmerbench writes, so nothing was written. "
+                "Read it with `mmerbench results` (read-only), or copy its rows into a fresh store."
+            )
 
     def _open_read_only(self) -> sqlite3.Connection:
         uri = self.db_path.resolve().as_uri() + "?mode=ro"
@@ -174,7 +194,8 @@ class ResultStore:
     # ------------------------------------------------------------------ writing
 
     def predictions_path(self, key: str) -> Path:
-        return self.directory / PREDICTIONS_DIR / f"{key}.npz"
+        check_key(key, "predictions file")
+        return contained(self.directory / PREDICTIONS_DIR, f"{key}.npz")
 
     def save_predictions(self, key: str, arrays: dict[str, np.ndarray]) -> Path:
         path = self.predictions_path(key)
@@ -194,14 +215,24 @@ class ResultStore:
             raise write_failure(path, exc) from exc
         return path
 
-    def put(self, record: dict) -> None:
-        """Insert or replace one job record atomically."""
+    def put(self, record: dict, *, keep_ok: bool = False) -> bool:
+        """Insert or replace one job record atomically; False when it was not written.
+
+        ``keep_ok``: an ``ok`` row already stored for the key stays (a duplicate outcome of a
+        concurrent run, or a collected record the driver did not plan as a re-run, never replaces it).
+        """
+        problem = record_problem(record)
+        if problem is not None:  # refused before SQLite, so the message says what is wrong with the record
+            raise StoreError(f"job record {str(record.get('key'))[:40]!r} cannot be stored: {problem}")
         crash_point("before-commit")
         try:
-            payload = json.dumps(record, default=_json_default)
+            payload = json.dumps(record, default=_json_default, allow_nan=False)
             with self._connection:  # one transaction
                 self._connection.execute("BEGIN IMMEDIATE")
                 injected_fault("put", sqlite=True)
+                if keep_ok and self._holds_ok_row(record["key"]):
+                    return False
+                self._connection.execute("DELETE FROM planned WHERE key = ?", (record["key"],))
                 self._connection.execute(
                     "INSERT OR REPLACE INTO jobs (key, status, method, dataset, seed, finished_at, record) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -212,6 +243,34 @@ class ResultStore:
             # The transaction was rolled back: the store holds exactly the jobs committed before.
             raise write_failure(self.db_path, exc) from exc
         crash_point("after-commit")
+        return True
+
+    def _holds_ok_row(self, key: str) -> bool:
+        """A well-formed ok row for ``key`` (a malformed one does not count as finished, so it is replaced)."""
+        row = self._connection.execute("SELECT record FROM jobs WHERE key = ? AND status = 'ok'", (key,)).fetchone()
+        return row is not None and row_problem(key, row[0])[1] is None
+
+    def plan(self, keys, reruns=()) -> None:
+        """Note the jobs a driver is about to run; ``reruns`` are finished jobs it runs again (--no-resume).
+
+        Only the driver writes here, so a record published into ``jobs/`` for a key that no plan
+        produced is known as one from outside, and only a planned re-run may replace an ``ok`` row.
+        """
+        from datetime import datetime, timezone
+
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        reruns = set(reruns)
+        try:
+            with self._connection:
+                self._connection.execute("BEGIN IMMEDIATE")
+                self._connection.executemany("INSERT OR REPLACE INTO planned VALUES (?, ?, ?)",
+                                             [(key, int(key in reruns), now) for key in keys])
+        except sqlite3.Error as exc:
+            raise write_failure(self.db_path, exc) from exc
+
+    def planned(self) -> dict[str, bool]:
+        """Key -> planned as a re-run, for the jobs planned and not yet stored."""
+        return {key: bool(rerun) for key, rerun in self._connection.execute("SELECT key, rerun FROM planned")}
 
     # ------------------------------------------------------------------ reading
 
@@ -249,7 +308,7 @@ class ResultStore:
         return rows[0] if rows else None
 
     def load_predictions(self, key: str) -> dict[str, np.ndarray]:
-        with np.load(self.predictions_path(key)) as data:
+        with np.load(self.predictions_path(key), allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
 
 

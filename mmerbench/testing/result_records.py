@@ -10,6 +10,7 @@ store it.
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from pathlib import Path
 
@@ -71,7 +72,8 @@ def fake_job(method: str, dataset: str, seed: int, labels: np.ndarray, strength:
                 metrics[f"test@noise={scale:g}:{target}"] = _scores(labels, noisy, threshold)
     per_label = score(labels, threshold_predictions(proba, threshold), label_names=label_names)["per_label"]
     record = {
-        "key": f"{method}-{dataset}-s{seed}", "method": method, "method_version": "1", "dataset": dataset,
+        # a key of the planner's form (20 hex digits): stores refuse any other
+        "key": hashlib.sha256(f"{method}-{dataset}-s{seed}".encode()).hexdigest()[:20], "method": method, "method_version": "1", "dataset": dataset,
         "dataset_fingerprint": f"fp-{dataset}", "dataset_params": {}, "seed": seed, "status": "ok", "preset": None,
         "overrides": {}, "threshold_policy": "valid", "threshold": threshold, "metrics": metrics,
         "per_label": {"test": per_label}, "label_names": list(label_names),

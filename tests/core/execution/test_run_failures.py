@@ -91,7 +91,7 @@ def test_a_predictions_write_failure_in_a_worker_stops_the_run_without_temporari
 
 def test_a_value_sqlite_cannot_hold_is_a_store_error_that_changes_nothing(tmp_path):
     with ResultStore(tmp_path) as store:
-        record = {"key": "k", "status": "failed", "method": "m", "dataset": "d", "seed": 2**70}
+        record = {"key": "0" * 20, "status": "failed", "method": "m", "dataset": "d", "seed": 2**70}
         with pytest.raises(StoreWriteError, match="a value SQLite cannot hold"):
             store.put(record)
         assert store.records() == []
@@ -137,8 +137,8 @@ def test_a_failed_predictions_write_leaves_no_temporary_file(tmp_path, monkeypat
     monkeypatch.setenv("MMERBENCH_TEST_STORE_FAULT", "predictions:EROFS")
     with ResultStore(tmp_path) as store:
         with pytest.raises(StoreWriteError, match="Read-only file system.*read-only"):
-            store.save_predictions("abc", {"test_proba": np.zeros((3, 2))})
-    assert _temporaries(tmp_path) == [] and not (tmp_path / "predictions" / "abc.npz").exists()
+            store.save_predictions("abc" * 6 + "ab", {"test_proba": np.zeros((3, 2))})
+    assert _temporaries(tmp_path) == [] and not (tmp_path / "predictions" / f"{'abc' * 6}ab.npz").exists()
 
 
 def test_the_temporaries_of_stopped_workers_are_removed_and_no_others(tmp_path):

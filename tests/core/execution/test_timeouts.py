@@ -41,10 +41,10 @@ def test_a_job_past_its_time_is_recorded_as_timeout_and_the_run_goes_on(testing_
 
 
 def test_the_timeout_record_names_the_epoch_reached_and_keeps_the_checkpoint(tmp_path):
-    directory = tmp_path / CHECKPOINTS_DIR / "abc123"
+    directory = tmp_path / CHECKPOINTS_DIR / "abc123abc123abc123ab"
     directory.mkdir(parents=True)
     (directory / "latest.json").write_text(json.dumps({"epoch": 7, "directory": "epoch-0007"}))
-    record = timeout_record({"key": "abc123", "method": "lddu", "dataset": "x", "seed": 0}, {}, 30.0, tmp_path)
+    record = timeout_record({"key": "abc123abc123abc123ab", "method": "lddu", "dataset": "x", "seed": 0}, {}, 30.0, tmp_path)
     assert record["status"] == "timeout" and record["epoch_reached"] == 7
     assert "finished epoch 7; its checkpoint is kept" in record["error"]
     assert directory.exists()

@@ -251,18 +251,18 @@ def test_lddu_queue_and_history_round_trip_for_checkpoints(tmp_path, data, fitte
 
 
 def test_save_job_model_replaces_atomically_and_leaves_no_temporary(tmp_path, data, fitted_br):
-    first = save_job_model(tmp_path, "abc123", make_method("prior").fit(data.train, data.valid))
-    second = save_job_model(tmp_path, "abc123", fitted_br)
-    assert first == second == job_model_dir(tmp_path, "abc123")
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["abc123"]
-    loaded = load_job_model(tmp_path, "abc123")
+    first = save_job_model(tmp_path, "abc123abc123abc123ab", make_method("prior").fit(data.train, data.valid))
+    second = save_job_model(tmp_path, "abc123abc123abc123ab", fitted_br)
+    assert first == second == job_model_dir(tmp_path, "abc123abc123abc123ab")
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["abc123abc123abc123ab"]
+    loaded = load_job_model(tmp_path, "abc123abc123abc123ab")
     assert loaded.name == "br"
     np.testing.assert_array_equal(loaded.predict_proba(data.test), fitted_br.predict_proba(data.test))
 
 
 def test_load_job_model_without_a_model_says_why(tmp_path):
-    with pytest.raises(ModelFileError, match=r"job deadbeef has no saved model.*--no-save-models"):
-        load_job_model(tmp_path, "deadbeef")
+    with pytest.raises(ModelFileError, match=r"job deadbeefdeadbeefdead has no saved model.*--no-save-models"):
+        load_job_model(tmp_path, "deadbeefdeadbeefdead")
     with pytest.raises(ModelFileError, match=r"job key '\.\./x' is not valid"):
         load_job_model(tmp_path, "../x")
 
@@ -306,12 +306,12 @@ def test_a_model_that_cannot_be_saved_leaves_the_job_valid_and_says_why(tmp_path
     from mmerbench.execution.job_models import save_model_for_record
 
     fitted = ObjectParam().fit(data.train, data.valid)
-    fields = save_model_for_record(tmp_path, "k1", fitted)
+    fields = save_model_for_record(tmp_path, "a1a1a1a1a1a1a1a1a1a1", fitted)
     assert fields["model_path"] is None
     assert "hyperparameters of object-param['transform'] is a numpy.ufunc" in fields["model_error"]
-    assert not (tmp_path / "models" / "k1").exists()
+    assert not (tmp_path / "models" / "a1a1a1a1a1a1a1a1a1a1").exists()
     assert not [p for p in (tmp_path / "models").iterdir()], "a temporary directory was left behind"
-    assert save_model_for_record(tmp_path, "k2", fitted, enabled=False) == {"model_path": None}
+    assert save_model_for_record(tmp_path, "a2a2a2a2a2a2a2a2a2a2", fitted, enabled=False) == {"model_path": None}
 
 
 @pytest.mark.parametrize("name, estimator", [("br", "svc"), ("br", "rf"), ("cc", "rf"), ("lp", "svc")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -15,11 +16,16 @@ from mmerbench.reporting.reported_gap import INCONSISTENT_MARK, annotate_reporte
 from mmerbench.store.results import ResultStore
 
 
+def key_of(method, dataset, seed) -> str:
+    """A key of the planner's form (20 hex digits), derived from the job's identity."""
+    return hashlib.sha256(f"{method}-{dataset}-{seed}".encode()).hexdigest()[:20]
+
+
 def _store_job(store, method, seed, y, proba, dataset="d", threshold=0.5):
     predictions = (proba > threshold).astype(np.uint8)
     metrics = score(y, predictions)
     metrics.pop("per_label")
-    key = f"{method}-{dataset}-{seed}"
+    key = key_of(method, dataset, seed)
     record = {"key": key, "method": method, "method_version": "1", "dataset": dataset, "dataset_fingerprint": "fp",
               "seed": seed, "status": "ok", "preset": None, "overrides": {}, "threshold_policy": "valid",
               "threshold": threshold, "metrics": {"test": metrics}, "versions": {}, "git_revision": None,
@@ -63,7 +69,8 @@ def test_mark_on_rows_not_worse_than_the_best_and_footer_explains(store_dir):
     assert {f"good {MARK}", f"twin {MARK}", "bad"} == labels
     assert "test `seeds-and-samples`: two-level bootstrap" in text and "the 400 test samples" in text
     assert "Bouthillier" in text and "Holm" in text and "α = 0.05" in text
-    assert "reported as < 0.001 when no resample has it" in text
+    # published markdown shows record-derived footer text HTML-escaped (issue 20): "&lt;" renders as "<"
+    assert "reported as &lt; 0.001 when no resample has it" in text or "reported as < 0.001 when no resample has it" in text
     assert "picked after seeing these same scores, which favours it" in text  # the best row's selection bias
     assert "Mann-Whitney" in text and "Wilcoxon" not in text
     assert "per-sample only" not in text  # three seeds
@@ -94,9 +101,9 @@ def test_rows_with_one_seed_are_named_and_a_lone_row_gets_no_mark(store_dir):
 
 
 def test_without_predictions_there_is_no_mark_and_a_note(store_dir):
-    (store_dir / "predictions" / "bad-d-0.npz").unlink()
+    (store_dir / "predictions" / f"{key_of('bad', 'd', 0)}.npz").unlink()
     text = leaderboard_markdown(_records(store_dir), "d", results_dir=store_dir)
-    assert "bad: no mark" in text and "bad-d-0.npz is missing" in text
+    assert "bad: no mark" in text and f"{key_of('bad', 'd', 0)}.npz is missing" in text
     assert f"good {MARK}" in _label_cells(text)
 
 

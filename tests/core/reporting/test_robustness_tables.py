@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 
@@ -30,7 +31,7 @@ def test_effective_robustness_compares_with_the_reference_shifted_to_the_same_cl
 def record(method, seed, clean, conditions, errors=None):
     metrics = {"test": {"mif1": clean, "ece": 0.1 if method == "br" else 0.05}}
     metrics.update({name: {"mif1": value} for name, value in conditions.items()})
-    return {"key": f"{method}-{seed}", "method": method, "method_version": "1", "dataset": "d",
+    return {"key": hashlib.sha256(f"{method}-{seed}".encode()).hexdigest()[:20], "method": method, "method_version": "1", "dataset": "d",
             "dataset_fingerprint": "fp", "seed": seed, "status": "ok", "preset": None, "overrides": {},
             "threshold_policy": "valid", "threshold": 0.5, "metrics": metrics, "condition_errors": errors or {},
             "versions": {}, "device": "cpu", "command": "mmerbench run"}
@@ -78,8 +79,8 @@ def test_leaderboard_shows_robustness_tables_and_new_metrics(tmp_path, capsys):
     assert re.search(r"\| miF1 +\| ECE +\|", out)
     assert "**0.050" in out  # lower ECE is better: lddu's 0.05 is bold
     assert main(["results", "--results", str(results), "--format", "csv"]) == 0
-    rows = {row["key"]: row for row in csv.DictReader(io.StringIO(capsys.readouterr().out))}
-    assert rows["br-0"]["test@text+audio_mif1"] == "0.6" and rows["lddu-1"]["test_ece"] == "0.05"
+    rows = {(row["method"], row["seed"]): row for row in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert rows["br", "0"]["test@text+audio_mif1"] == "0.6" and rows["lddu", "1"]["test_ece"] == "0.05"
 
 
 def test_an_unknown_metric_name_is_a_clear_error(tmp_path, capsys):

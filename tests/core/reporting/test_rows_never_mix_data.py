@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 
 import numpy as np
@@ -25,7 +27,7 @@ def _store_job(store, method, seed, params, flip):
     metrics = score(y, (proba > 0.5).astype(np.uint8))
     metrics.pop("per_label")
     fingerprint = f"fp-{params['n_test']}"
-    key = f"{method}-{fingerprint}-{seed}"
+    key = hashlib.sha256(f"{method}-{fingerprint}-{seed}".encode()).hexdigest()[:20]  # a key in the planner's form
     store.put({"key": key, "method": method, "method_version": "1", "dataset": "synthetic",
                "dataset_params": params, "dataset_fingerprint": fingerprint, "dataset_file_fingerprint": fingerprint,
                "seed": seed, "status": "ok", "preset": None, "overrides": {}, "threshold_policy": "valid",
@@ -87,7 +89,7 @@ def test_json_says_which_data_a_row_ran_on(tmp_path, capsys):
 
 def test_same_parameters_on_other_data_are_told_apart_by_fingerprint():
     def record(seed, fingerprint):
-        return {"key": f"k{seed}{fingerprint}", "method": "br", "method_version": "1", "dataset": "d",
+        return {"key": hashlib.sha256(f"k{seed}{fingerprint}".encode()).hexdigest()[:20], "method": "br", "method_version": "1", "dataset": "d",
                 "dataset_params": {}, "dataset_fingerprint": fingerprint, "seed": seed, "status": "ok",
                 "metrics": {"test": {"mif1": 0.5}}}
 

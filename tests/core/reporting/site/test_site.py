@@ -152,7 +152,7 @@ def test_store_strings_are_escaped(built_site):
         assert "<script>window.pwned" not in page.read_text() and "<img src=x" not in page.read_text(), page
     assert "test &lt;img src=x onerror=&#34;window.pwned=2&#34;&gt;" in (built_site.path / "index.html").read_text()
     data = decode(folder / "samples" / "index.js")  # the viewer inserts names with textContent
-    assert SCRIPT_METHOD in [row["label"] for row in data["rows"]]
+    assert any(SCRIPT_METHOD in row["label"] for row in data["rows"])
 
 
 def test_sample_data_stay_small_for_5000_samples_and_20_rows(tmp_path):
