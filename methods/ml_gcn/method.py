@@ -16,6 +16,7 @@ from mmerbench.training import TorchMethod
 
 from mmerbench_methods._blocks.graph import cooccurrence_adjacency
 from mmerbench_methods.ml_gcn.model import MLGCN, MLGCNConfig
+from mmerbench_methods.ml_gcn.search import SEARCH_SPACES
 
 
 class MLGCNMethod(TorchMethod):
@@ -46,6 +47,7 @@ class MLGCNMethod(TorchMethod):
         # valid steps (attention over 500 unaligned frames dominates the cost on a CPU).
         "cpu": {"dim": 64, "encoder_layers": 0, "gcn_hidden": 256, "epochs": 10},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"dim": 8, "encoder_layers": 1, "heads": 2, "label_embedding_dim": 8, "gcn_hidden": 16,
                    "epochs": 2, "batch_size": 16}
 
