@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mmerbench.cli import evaluate, executors, leaderboard, listing, predict, report, results, run
+from mmerbench.cli import evaluate, executors, leaderboard, listing, predict, report, results, run, tune
 from mmerbench.cli.common import user_warnings
 from mmerbench.errors import MMERBenchError
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mmerbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.add_parser(commands)
+    tune.add_parser(commands)
     evaluate.add_parser(commands)
     executors.add_parsers(commands)
     predict.add_parser(commands)

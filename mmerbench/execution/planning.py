@@ -45,6 +45,12 @@ class Job:
     valid_seed: int | None = None
     # why the method cannot run on this dataset (e.g. "needs text"); such a job is planned, never run
     incompatible: str | None = None
+    # set by `mmerbench tune` (keyed): {"role": "trial", "study": id} for a search trial, scored on the
+    # validation split only; {"role": "tuned", "study": id, "trials": N, ...} for the chosen configuration
+    tuning: dict[str, Any] | None = None
+    # set by `mmerbench tune --pruner` on a trial (not keyed: it decides only when a hopeless trial stops):
+    # the pruner's settings and the per-epoch validation curves of the trials finished before this one
+    pruning: dict[str, Any] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,6 +76,8 @@ def job_key(job: Job) -> str:
     }
     if job.valid_seed is not None:  # only with --resample-valid, so that existing keys do not change
         keyed["valid_seed"] = job.valid_seed
+    if job.tuning is not None:  # only for `mmerbench tune`'s jobs, so that existing keys do not change
+        keyed["tuning"] = dict(sorted(job.tuning.items()))
     text = json.dumps(keyed, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
