@@ -51,8 +51,10 @@ class EpochPruner:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # Optuna judges a step once step >= n_warmup_steps; epochs count from 1, so the first
+        # n_warmup_steps epochs stay unjudged with one more.
         pruner = optuna.pruners.MedianPruner(n_startup_trials=int(context["n_startup_trials"]),
-                                             n_warmup_steps=int(context["n_warmup_steps"]))
+                                             n_warmup_steps=int(context["n_warmup_steps"]) + 1)
         self._study = optuna.create_study(direction="maximize", pruner=pruner)
         for curve in context["earlier"]:
             values = {int(epoch): float(score) for epoch, score in curve}

@@ -7,7 +7,9 @@ Enable it with ``MMERBENCH_PLUGINS=mmerbench_test_plugins.plugin``. It adds:
 - dataset ``tiny-table``: a table without text or sequences, its validation split carved from train;
 - method ``failing``: raises during ``fit`` (a job failure the runner must record);
 - method ``sleepy``: the label prior after sleeping ``seconds`` (to kill a run mid-way);
-- method ``bias-only``: a deep method that collapses to the label prior by construction.
+- method ``bias-only``: a deep method that collapses to the label prior by construction;
+- method ``curve-oracle`` and dataset ``tiny-shuffled-test``: a search with a known answer, and test labels
+  permuted (tuning_fixtures.py).
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ def mmerbench_register_methods(registry):
                         summary="test fixture: label prior after a sleep")
     registry.add_method("bias-only", "mmerbench_test_plugins.collapsing:BiasOnly", version="1",
                         summary="test fixture: a deep method that can only learn the label prior")
+    registry.add_method("curve-oracle", "mmerbench_test_plugins.tuning_fixtures:CurveOracle", version="1",
+                        summary="test fixture: validation score rises with epoch at a rate set by 'skill'")
 
 
 @mmerbench.hookimpl
@@ -86,3 +90,5 @@ def mmerbench_register_datasets(registry):
                          summary="test fixture: single-label variant")
     registry.add_dataset("tiny-table", loader="mmerbench_test_plugins.plugin:load_tiny_table", generated=True,
                          summary="test fixture: a table without text or sequences; validation carved")
+    registry.add_dataset("tiny-shuffled-test", loader="mmerbench_test_plugins.tuning_fixtures:load_tiny_shuffled_test",
+                         generated=True, summary="test fixture: tiny with its test labels permuted")
