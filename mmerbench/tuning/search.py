@@ -67,6 +67,9 @@ def tune(config: RunConfig, settings: TuneSettings, *, on_event: Callable[[dict]
     """Search every method of ``config`` on every dataset under ``settings``' budget, then run the chosen
     configuration on every seed of ``config``. Trials use the first seed and are scored on validation."""
     config, settings = config.checked(), settings.checked()
+    if config.detach:
+        raise UsageError("mmerbench tune cannot --detach: each round of trials is asked of the sampler once the "
+                         "previous round's scores are in; run it attached (any executor, a Slurm array included)")
     emit = on_event or (lambda event: None)
     _check_optuna()
     trial_seed = int(config.seeds[0])
