@@ -73,8 +73,27 @@ def load_small(name: str, n_train: int):
     return dataset, full_train
 
 
-def time_steps(method, train, steps: int, warmup: int, device: str, seed: int) -> dict:
-    """Build the model as ``fit`` does, then time ``warmup + steps`` training steps."""
+def step_autocast(method, precision: str):
+    """The autocast context of one step: the method's own (``amp``, off in every paper preset) for fp32;
+    bfloat16 autocast on the method's device for bf16 (what ``amp=True`` does on CUDA, also on the CPU)."""
+    import torch
+
+    if precision == "fp32":
+        return method._autocast()
+    if precision == "bf16":
+        return torch.autocast(method.device_.type, dtype=torch.bfloat16)
+    raise ValueError(f"precision={precision!r} is not valid: use fp32 or bf16")
+
+
+def time_steps(method, train, steps: int, warmup: int, device: str, seed: int, precision: str = "fp32",
+               compile_backend: str | None = None) -> dict:
+    """Build the model as ``fit`` does, then time ``warmup + steps`` training steps.
+
+    ``precision`` "bf16" runs each step's forward and loss under bfloat16 autocast; ``compile_backend``
+    (e.g. "inductor") hands ``training_loss`` a ``torch.compile``d model (the warm-up steps then include
+    the compilation). The result also carries every step's loss (``losses``) and the trained model
+    (``model``), so that a caller can score it.
+    """
     import torch
     from torch import nn
 
@@ -93,9 +112,10 @@ def time_steps(method, train, steps: int, warmup: int, device: str, seed: int) -
     method.on_fit_start(model, train)
     batch_size = int(method.batch_size)
     optimizer, scheduler = method.configure_optimizer(model, max(1, (steps + warmup)))
+    stepped = torch.compile(model, backend=compile_backend) if compile_backend else model
     rng = np.random.default_rng(seed)
     clip = getattr(method, "grad_clip", None)
-    times, cpu_times = [], []
+    times, cpu_times, losses = [], [], []
     model.train()
     for step in range(warmup + steps):
         indices = np.sort(rng.choice(len(train), size=min(batch_size, len(train)), replace=False))
@@ -103,8 +123,8 @@ def time_steps(method, train, steps: int, warmup: int, device: str, seed: int) -
         if method.device_.type == "cuda":
             torch.cuda.synchronize()
         started, cpu_started = time.perf_counter(), time.process_time()
-        with method._autocast():
-            loss, _ = method.training_loss(model, batch, 1)
+        with step_autocast(method, precision):
+            loss, _ = method.training_loss(stepped, batch, 1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip:
@@ -117,6 +137,7 @@ def time_steps(method, train, steps: int, warmup: int, device: str, seed: int) -
         if step >= warmup:
             times.append(time.perf_counter() - started)
             cpu_times.append(time.process_time() - cpu_started)
+        losses.append(float(loss.detach()))
     for handle in getattr(method, "_clip_handles", []):  # methods that hook gradients during fit
         handle.remove()
     return {
@@ -126,6 +147,8 @@ def time_steps(method, train, steps: int, warmup: int, device: str, seed: int) -
         "cpu_seconds_per_step": statistics.median(cpu_times),
         "batch_size": batch_size,
         "parameters": sum(p.numel() for p in model.parameters()),
+        "losses": losses,
+        "model": model,
     }
 
 
@@ -165,6 +188,7 @@ def main(argv=None) -> int:
                     print(f"  {method_name} [{preset}]: FAILED: {type(error).__name__}: {error}", flush=True)
                     continue
                 steps_per_epoch = math.ceil(full_train / row["batch_size"])
+                row.pop("model")
                 row.update(method=method_name, preset=preset, dataset=dataset_name,
                            steps_per_epoch=steps_per_epoch,
                            seconds_per_epoch=row["seconds_per_step"] * steps_per_epoch)

@@ -17,12 +17,29 @@ terms, queue update), backward, gradient clipping, the optimizer and
 scheduler steps. The queue is filled before timing (steady state, as after the
 first epoch's few steps); the first ``--warmup`` steps are discarded and the
 median of the next ``--steps`` is reported, plus the time of the contrastive
-loss alone (forward and backward). Peak memory is the process's peak RSS
-(``ru_maxrss``), imports included. Besides wall-clock seconds the script
-prints the process's CPU seconds per step: on a loaded machine the wall time
-is inflated by waiting for a core, the CPU time much less.
+loss alone (forward and backward). At the released sizes each step draws a
+fresh random batch (as ``lddu_released_step.py`` does), so the process holds
+one batch and the two scripts' peak RSS count the same things. Peak memory is
+the process's peak RSS (``ru_maxrss``), imports included. Besides
+wall-clock seconds the script prints the process's CPU seconds per step: on a
+loaded machine the wall time is inflated by waiting for a core, the CPU time
+much less (at ``--threads 1`` it is the most load-robust figure).
 
-    python benchmarks/lddu_step.py                       # released sizes, 2 torch threads
+The FLOP floor (skip with ``--no-floor``; ``flop_floor.py``): one more step is
+run with every matrix product recorded (attention on PyTorch's math path, so
+that its products are seen) and its FLOPs counted; the recorded products are
+then replayed alone, back to back, at the same thread count. That replay time
+is the floor: the step if everything but its matrix products were free and
+those products ran at the speed this machine gives their exact shapes. At
+the released sizes a step is 85 GFLOP, almost all of it the three
+encoders' linear layers (forward and both backward products).
+
+``--released-code CHECKOUT`` then times the released code's step
+(``lddu_released_step.py``) in a fresh process in the same sitting, with
+the same threads, and prints the ratio; the load averages before and after
+are printed with every run.
+
+    python benchmarks/lddu_step.py --threads 2 --released-code /tmp/lddu_mmer   # the issue-24 figures
     python benchmarks/lddu_step.py --scl reference-code  # the released code's SupCon, for comparison
     python benchmarks/lddu_step.py --dataset synthetic-mosei --preset paper
     python benchmarks/lddu_step.py --dataset synthetic-mosei-aligned --preset paper
@@ -31,18 +48,24 @@ Peak RSS depends on the allocator. By default this script measures with
 glibc's dynamic default, as a job runs; ``--malloc-mmap-threshold 131072``
 fixes the mmap threshold (the same as running with
 ``MALLOC_MMAP_THRESHOLD_=131072``) so that freed activations go back to the OS:
-less memory, more page faults. Quiet, at the released sizes (2 threads):
-0.90 s/step and 1509 MB by default, 1.40 s/step and 1016 MB with the fixed
-threshold; commit 2898111 measured 1.03 s/step and 2085 MB. In one quiet sitting
-(2026-11-30): 0.91 s/step and 1584 MB here; ``--scl reference-code`` 2.43 s/step
-and 2913 MB; the released code itself (``lddu_released_step.py --threads 2``)
-4.10 s/step and 6649 MB. So 4.5x faster than the released code with the
-paper's contrastive loss, 1.7x with the code's. Where the time goes (torch
-profiler, released sizes): PyTorch's CPU dropout mask (``bernoulli_``) is a
-third of the step's CPU time, the matrix products most of the rest; a mask
-drawn with ``rand_like(x) >= p`` costs 2.5x less per dropout call (forward
-and backward, 64 x 50 x 256 floats, 2 threads), but would change every
-seeded result, so it is not used.
+less memory, more page faults. Quiet, at the released sizes (2 threads),
+before issue 24: 0.90 s/step and 1509 MB by default, 1.40 s/step and 1016 MB
+with the fixed threshold; in one quiet sitting (2026-11-30): 0.91 s/step and
+1584 MB here; ``--scl reference-code`` 2.43 s/step and 2913 MB; the released
+code itself (``lddu_released_step.py --threads 2``) 4.10 s/step and 6649 MB.
+Where the time went then (torch profiler, released sizes): PyTorch's CPU
+dropout mask (``bernoulli_``) was a third of the step's CPU time, the
+matrix products most of the rest. Since issue 24 every built-in method draws
+its dropout masks with ``methods/_blocks/dropout.py`` (``rand >= p``: the
+mask's draw 3.2x cheaper than ``bernoulli_``, 2.4 against 7.7 ms for 64 x 50
+x 256 floats, and the layer's forward and backward 1.5x, 6.1 against 9.2 ms,
+1 thread, CPU time; a new random stream, so those methods' versions were
+bumped). What is left (profiler, 1 thread): the matrix products about two
+thirds of the CPU time, CPU flash attention about an eighth (T = 50 is too
+short for it to run near the products' speed, and the math path is slower
+still), the dropout's uniform draws about 6% (serial: PyTorch's CPU generator
+is one stream), the paper's SupCon at queue 8192 about 3% (about 250 anchors
+x 9344 rows; 2.6 GFLOP).
 
 Timings on a shared CPU are noisy: other processes compete for the cores.
 The last line is ``JSON {"seconds_per_step": ..., "peak_rss_mb": ...}``.
@@ -52,11 +75,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shlex
 import statistics
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -87,6 +113,12 @@ def parse_args(argv=None):
                         help="fix glibc's mmap threshold (bytes; 0 = leave glibc's dynamic default). With the "
                              "dynamic default, freed activation tensors stay in the heap and RSS only grows")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip the FLOP floor (one more step, recorded, and its matrix products replayed)")
+    parser.add_argument("--released-code", type=Path, default=None, metavar="CHECKOUT",
+                        help="then time the released code's step in the same sitting (lddu_released_step.py, same "
+                             "threads, in a fresh process) and print the ratio")
+    parser.add_argument("--released-steps", type=int, default=3, help="timed steps of the released code")
     return parser.parse_args(argv)
 
 
@@ -137,7 +169,7 @@ def build(args):
     from mmerbench.api import load_dataset, make_method
 
     if args.dataset is None:
-        train = random_split(args.batch_rows, 50, np.random.default_rng(args.seed))
+        train = random_split(64, 50, np.random.default_rng(args.seed))  # one batch: the shapes for build_model
         params = dict(RELEASED, device="cpu")
         if args.scl == "reference-code":
             params.update(similarity_scale=0.5, scl_anchors="batch+queue", scl_anchors_without_positives="zero")
@@ -171,8 +203,9 @@ def main(argv=None) -> dict:
     mmap_fixed = fix_mmap_threshold(args.malloc_mmap_threshold)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    args.batch_rows = 64 * (args.warmup + args.steps)
     from mmerbench.training import Batch
+
+    load_before = os.getloadavg()
 
     method, train, default_n_train = build(args)
     method.device_ = torch.device("cpu")
@@ -183,17 +216,29 @@ def main(argv=None) -> dict:
     fill_queue(method, args.seed)
     batch_size = int(method.batch_size)
     order = np.random.default_rng(args.seed).permutation(len(train))
-    step_times, cpu_times, loss_times = [], [], []
-    for step in range(args.warmup + args.steps):
+    # At the released sizes each step gets a fresh random batch, as lddu_released_step.py does: the process
+    # then holds one batch, not every step's, so that the two scripts' peak RSS count the same things.
+    rng = np.random.default_rng(args.seed + 1)
+
+    def next_batch(step: int):
+        if args.dataset is None:
+            return Batch.from_split(random_split(batch_size, 50, rng), np.arange(batch_size), method.device_)
         indices = np.sort(order[np.arange(step * batch_size, (step + 1) * batch_size) % len(train)])
-        batch = Batch.from_split(train.take(indices), indices, method.device_)
-        started, cpu_started = time.perf_counter(), time.process_time()
+        return Batch.from_split(train.take(indices), indices, method.device_)
+
+    def run_step(batch) -> None:
         loss, _ = method.training_loss(model, batch, epoch=2)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), float(method.grad_clip))
         optimizer.step()
         scheduler.step()
+
+    step_times, cpu_times, loss_times = [], [], []
+    for step in range(args.warmup + args.steps):
+        batch = next_batch(step)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        run_step(batch)
         step_times.append(time.perf_counter() - started)
         cpu_times.append(time.process_time() - cpu_started)
         loss_times.append(time_contrastive_loss(method, model, batch))
@@ -213,14 +258,42 @@ def main(argv=None) -> dict:
     result = {"seconds_per_step": round(seconds, 4), "peak_rss_mb": round(peak_mb, 1),
               "cpu_seconds_per_step": round(cpu_seconds, 4),
               "contrastive_seconds": round(statistics.median(timed_loss), 4)}
+    if args.floor:
+        from flop_floor import floor_report
+
+        result.update(floor_report(lambda: run_step(batch), seconds))
     if default_n_train:
         epoch = seconds * int(np.ceil(default_n_train / batch_size))
         print(f"  implied epoch on {default_n_train} training samples: {epoch:.0f} s ({epoch / 60:.1f} min)")
         result["epoch_seconds"] = round(epoch, 1)
     print("  reproduce: python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]))
-    print("  (shared CPU: timings are noisy)")
+    if args.released_code is not None:
+        result.update(time_released_code(args, seconds, peak_mb))
+    load_after = os.getloadavg()
+    result["load_average"] = [round(x, 2) for x in (*load_before, *load_after)]
+    print(f"  load average (1, 5, 15 min) before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
+          f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} on {os.cpu_count()} CPUs"
+          "  (shared CPU: timings are noisy; quiet figures need a load near 0)")
     print("JSON " + json.dumps(result))
     return result
+
+
+def time_released_code(args, seconds: float, peak_mb: float) -> dict:
+    """The released code's step in a fresh process, now: the same sitting, the same threads."""
+    script = Path(__file__).resolve().parent / "lddu_released_step.py"
+    command = [sys.executable, str(script), "--code", str(args.released_code), "--threads", str(args.threads),
+               "--steps", str(args.released_steps), "--seed", str(args.seed)]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("JSON ")]
+    if completed.returncode != 0 or not lines:
+        raise SystemExit(f"the released code's step failed ({' '.join(command)}):\n{completed.stderr[-2000:]}")
+    released = json.loads(lines[-1][5:])
+    ratio = released["seconds_per_step"] / seconds
+    print(f"  released code, same sitting ({args.released_steps} timed steps, {args.threads} threads): "
+          f"{released['seconds_per_step']:.3f} s/step, peak RSS {released['peak_rss_mb']:.0f} MB -> mmerbench is "
+          f"{ratio:.2f}x faster per step, with {peak_mb / released['peak_rss_mb']:.2f}x the memory")
+    return {"released_seconds_per_step": released["seconds_per_step"], "released_peak_rss_mb": released["peak_rss_mb"],
+            "released_cpu_seconds_per_step": released["cpu_seconds_per_step"], "speedup": round(ratio, 2)}
 
 
 def time_contrastive_loss(method, model, batch) -> float:

@@ -11,6 +11,14 @@ class MMERBenchError(Exception):
     exit_code = 1
 
 
+class Terminated(BaseException):
+    """The process was asked to stop (SIGTERM). Raised in the main thread by the CLI's handler, like
+    KeyboardInterrupt for SIGINT, so that every ``finally`` on the way out runs (the runner stops its workers).
+    A BaseException, so that handlers of ordinary errors never swallow it."""
+
+    exit_code = 143  # 128 + SIGTERM, what a shell reports for a process that SIGTERM ended
+
+
 class UsageError(MMERBenchError):
     """Bad names or values given by the user (exit code 2)."""
 

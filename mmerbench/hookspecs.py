@@ -85,7 +85,9 @@ def mmerbench_register_datasets(registry: "RegistrationView") -> None:
       ``$MMERBENCH_HOME/data/NAME.h5`` itself.
     - ``importer``: an :class:`mmerbench.registry.ImporterSpec` — a
       ``"module:function"`` that converts the files users bring into the
-      canonical form, and the command-line options it takes. ``mmerbench data
+      canonical form, the command-line options it takes and the rules tying
+      them together (``AtLeastOne``, ``OneOf``): the usage line, the help and
+      the check are generated from that one declaration. ``mmerbench data
       import NAME`` dispatches to it; the core knows no format.
     - ``generated``: ``True`` when the loader makes the data itself (synthetic
       data), so the dataset is always available.

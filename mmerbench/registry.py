@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from mmerbench.errors import DuplicateNameError, PluginLoadError, UnknownNameError
+from mmerbench.importer_spec import (  # noqa: F401 - re-exported: plugins import them from here
+    Alternative, AtLeastOne, ImporterOption, ImporterSpec, OneOf,
+)
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -29,50 +32,6 @@ def resolve_target(target: str | Callable | type) -> Any:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-@dataclass(frozen=True)
-class ImporterOption:
-    """One command-line option of ``mmerbench data import NAME``.
-
-    ``flag`` is the long option (``"--source"``); ``dest`` the keyword the
-    importer function receives; the rest mirrors ``argparse.add_argument``.
-    """
-
-    flag: str
-    help: str
-    dest: str | None = None
-    required: bool = False
-    default: Any = None
-    type: Callable | None = None
-    action: str | None = None
-    choices: tuple | None = None
-    metavar: str | None = None
-
-    def add_to(self, parser) -> None:
-        kwargs: dict[str, Any] = {"help": self.help}
-        for key in ("dest", "default", "type", "action", "choices", "metavar"):
-            value = getattr(self, key)
-            if value is not None:
-                kwargs[key] = value
-        if self.required:
-            kwargs["required"] = True
-        parser.add_argument(self.flag, **kwargs)
-
-
-@dataclass(frozen=True)
-class ImporterSpec:
-    """How ``mmerbench data import NAME`` turns users' files into the canonical form.
-
-    ``target`` is ``"module:function"``; the function is called as
-    ``function(output_path=..., name=NAME, **options)`` and must write the
-    canonical HDF5 file with :class:`mmerbench.data.CanonicalWriter` (which
-    writes atomically and validates).
-    """
-
-    target: str | Callable
-    options: tuple[ImporterOption, ...] = ()
-    help: str = ""
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,55 @@ def testing_plugin(monkeypatch):
     yield
     monkeypatch.delenv("MMERBENCH_PLUGINS")
     reset_registry()
+
+
+# ------------------------------------------------------------------ the static site (test_site*.py)
+
+SITE_SIZES = ("n_train=240", "n_valid=80", "n_test=120")
+SCRIPT_METHOD = "<script>window.pwned=1</script>"  # a method name that must render as text
+SITE_TITLE = 'test <img src=x onerror="window.pwned=2">'  # so must --title
+
+
+@pytest.fixture(scope="session")
+def site_stores(tmp_path_factory):
+    """A small real results folder (prior, br, cc x 2 seeds on small synthetic data, `--protocol missing`)
+    and a fabricated one with two more datasets, one of them with a `<script>` method name."""
+    from mmerbench.cli import main
+    from mmerbench.testing.result_records import make_fake_store
+
+    root = tmp_path_factory.mktemp("site-stores")
+    real = root / "real"
+    sizes = [arg for size in SITE_SIZES for arg in ("--set", f"synthetic.{size}")]
+    assert main(["run", "--methods", "prior,br,cc", "--seeds", "0,1", "--protocol", "missing", "--jobs", "2",
+                 "--device", "cpu", "--no-save-models", *sizes, "--results", str(real)]) == 0
+    fake = root / "fabricated"
+    make_fake_store(fake, {"prior": 0.2, "br": 1.0, "cc": 1.1}, datasets=("synthetic-single",), seeds=(0, 1),
+                    n_test=90, robustness=False)
+    records = make_fake_store(fake, {"prior": 0.2, "br": 1.0, "cc": 0.9}, datasets=("synthetic-unaligned",),
+                              seeds=(0,), n_test=90, robustness=False)
+    _add_script_row(fake, records[0])
+    return real, fake
+
+
+def _add_script_row(results, like: dict) -> None:
+    """A job whose method name is markup (its key, a file name, may not hold the name's '/')."""
+    import numpy as np
+
+    from mmerbench.store import ResultStore
+    from mmerbench.testing.result_records import fake_job
+
+    with np.load(results / "predictions" / f"{like['key']}.npz") as arrays:
+        labels = arrays["test_labels"]
+    record, arrays = fake_job(SCRIPT_METHOD, like["dataset"], 0, labels, 1.2, label_names=like["label_names"],
+                              robustness=False)
+    record["key"] = "script-row-s0"
+    with ResultStore(results) as store:
+        store.save_predictions(record["key"], arrays)
+        store.put(record)
+
+
+@pytest.fixture(scope="session")
+def built_site(site_stores, tmp_path_factory):
+    from mmerbench.reporting.site.builder import build_site
+
+    return build_site(list(site_stores), tmp_path_factory.mktemp("site") / "out", title=SITE_TITLE)

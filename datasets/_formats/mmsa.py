@@ -34,11 +34,44 @@ def split_dicts(data, path) -> dict[str, dict]:
     return {split: get_key(data, split, f"{path}", ("dev",) if split == "valid" else ()) for split in SPLITS}
 
 
+# Arrays with one entry per sample, besides the features: they vote on how many samples a split has.
+PER_SAMPLE_KEYS = ("text_lengths", "audio_lengths", "vision_lengths", "text_bert", "raw_text", "id", "tgt",
+                   "labels", "regression_labels", "classification_labels")
+
+
 def features(split: dict, where: str) -> dict[str, RowSource]:
-    out = {}
+    out, keys_used = {}, {}
     for name, keys in MODALITY_KEYS.items():
-        out[name] = RowSource(get_key(split, keys[0], where, keys[1:]), f"{where}/{keys[0]}")
+        key = next((k for k in keys if isinstance(split, dict) and k in split), keys[0])
+        out[name] = RowSource(get_key(split, keys[0], where, keys[1:]), f"{where}/{key}")
+        keys_used[name] = key
+    check_sample_counts(split, {keys_used[m]: len(source) for m, source in out.items()}, where)
     return out
+
+
+def check_sample_counts(split: dict, feature_counts: dict[str, int], where: str) -> None:
+    """Every per-sample array of a split has the same length; a disagreeing one is named as the culprit.
+
+    A truncated feature array (20 audio rows for 30 samples) would otherwise surface later as a wrong
+    shape of something else (the lengths, the labels), blaming the array that is right.
+    """
+    counts = dict(feature_counts)
+    for key in PER_SAMPLE_KEYS:
+        value = split.get(key)
+        if value is not None and hasattr(value, "__len__"):
+            counts[key] = len(value)
+    sizes = sorted(set(counts.values()), key=lambda size: -list(counts.values()).count(size))
+    if len(sizes) <= 1:
+        return
+    majority = sizes[0]
+    if list(counts.values()).count(majority) == 1:  # no majority: say every count
+        listed = ", ".join(f"{key} {size}" for key, size in counts.items())
+        raise DataError(f"{where}: the per-sample arrays disagree on the number of samples ({listed}); "
+                        "they must all have one entry per sample")
+    agree = [key for key, size in counts.items() if size == majority]
+    key, size = next((k, n) for k, n in counts.items() if n != majority)
+    raise DataError(f"{where}/{key} has {size} samples, but the other per-sample arrays ({', '.join(agree)}) have "
+                    f"{majority}: {key} is truncated or belongs to another file")
 
 
 def lengths(split: dict, sources: dict[str, RowSource], where: str) -> dict[str, np.ndarray]:

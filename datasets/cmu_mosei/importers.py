@@ -14,6 +14,7 @@ from mmerbench.data.importing import (
     sources_sha256, tgt_to_multihot, write_canonical,
 )
 from mmerbench_datasets._formats import mmsa
+from mmerbench_datasets._formats.cmu_labels import check_sentiment_scores
 
 
 def _tgt_labels(split: dict, where: str) -> np.ndarray:
@@ -57,6 +58,7 @@ def import_mult_unaligned(output_path, name, dtype, source, labels_from):
         meta = {}
         if "labels" in split:
             sentiment = as_array(split["labels"], f"{where}/labels").reshape(n, -1)[:, :1]
+            check_sentiment_scores(sentiment, f"{where}/labels")
             meta["sentiment"] = sentiment.astype(np.float32)
         out[split_name] = SplitSource(features, labels, mmsa.lengths(split, features, where), ids, meta)
     return write_canonical(output_path, name=name, dtype=dtype, label_names=MOSEI_EMOTIONS, splits=out,
@@ -105,6 +107,7 @@ def import_mmsa(output_path, name, dtype, source, tgt_csv=None):
         meta = {}
         if "regression_labels" in split:
             meta["sentiment"] = as_array(split["regression_labels"], f"{where}/regression_labels").reshape(n, 1)
+            check_sentiment_scores(meta["sentiment"], f"{where}/regression_labels")
         out[split_name] = SplitSource(features, labels, mmsa.lengths(split, features, where),
                                       mmsa.ids(split, n, where), meta)
     return write_canonical(output_path, name=name, dtype=dtype, label_names=MOSEI_EMOTIONS, splits=out,

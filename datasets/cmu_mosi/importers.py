@@ -9,6 +9,7 @@ from mmerbench.data.importing import (
     SplitSource, as_array, get_key, load_pickle_file, require_file, sources_sha256, write_canonical,
 )
 from mmerbench_datasets._formats import mmsa
+from mmerbench_datasets._formats.cmu_labels import check_sentiment_scores
 
 LABEL_NAMES = ("negative", "non-negative")
 
@@ -22,9 +23,11 @@ def import_mosi(output_path, name, dtype, source):
         features = mmsa.features(split, where)
         n = len(features["text"])
         score = as_array(get_key(split, "regression_labels", where, ("labels",)), f"{where}/regression_labels")
-        score = score.reshape(n, -1)[:, 0].astype(np.float32)
-        if np.isnan(score).any():
-            raise DataError(f"{where}/regression_labels: NaN in sample {int(np.flatnonzero(np.isnan(score))[0])}")
+        if score.size != n:
+            raise DataError(f"{where}/regression_labels: shape {score.shape}, expected one sentiment score per "
+                            f"sample ({n},) or ({n}, 1): is this the labels array?")
+        score = score.reshape(n).astype(np.float32)
+        check_sentiment_scores(score, f"{where}/regression_labels")
         negative = score < 0
         labels = np.stack([negative, ~negative], axis=1).astype(np.uint8)
         out[split_name] = SplitSource(features, labels, mmsa.lengths(split, features, where),

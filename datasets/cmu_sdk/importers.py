@@ -17,6 +17,7 @@ from mmerbench.errors import DataError, UsageError
 from mmerbench.data.importing import (
     MOSEI_EMOTIONS, SplitSource, assign_folds, load_folds, require_file, sources_sha256, write_canonical,
 )
+from mmerbench_datasets._formats.cmu_labels import check_label_sequence, check_label_values
 from mmerbench_datasets._formats.csd import ComputationalSequence, frames_within
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class _SegmentRows:
         self.sequence, self.segments, self.frames = sequence, segments, frames
         self.aligned_to = aligned_to  # per segment: the word intervals to average over
         self.shape = (len(segments), steps, sequence.dim if sequence is not None else 0)
+        self.where = f"{sequence.path} (/{sequence.root}, cut into segments)" if sequence is not None else None
         self._cache = (None, None)
 
     def __len__(self):
@@ -95,13 +97,16 @@ def import_sdk(output_path, name, dtype, labels, folds, text=None, audio=None, v
     label_path = require_file(labels, "--labels (CMU_MOSEI_Labels.csd)")
     folds_path = require_file(folds, "--folds (standard_folds.json)")
     paths = {"text": text, "audio": audio, "vision": vision}
+    # Which modality files are needed (aligned: --text; unaligned: at least one) is declared once, in
+    # plugin.py, and checked by `mmerbench data import` before this function is called.
     given = {m: require_file(p, f"--{m} (.csd)") for m, p in paths.items() if p is not None}
-    if not given:
-        raise UsageError("give at least one feature sequence: --text, --audio and/or --vision (.csd files)")
-    if aligned and "text" not in given:
-        raise UsageError("the aligned variant averages audio and vision within each word: it needs --text")
     steps = parse_steps(max_steps, aligned)
     label_seq = ComputationalSequence(label_path, "--labels file")
+    try:
+        check_label_sequence(label_path, label_seq.root, label_seq.dim, label_kind)
+    except DataError:
+        label_seq.close()
+        raise
     sequences = {m: ComputationalSequence(p, f"--{m} file") for m, p in given.items()}
     try:
         fold_of_video = dict(zip(label_seq.videos, assign_folds(label_seq.videos, load_folds(folds_path))))
@@ -114,8 +119,7 @@ def import_sdk(output_path, name, dtype, labels, folds, text=None, audio=None, v
                 skipped += 1
                 continue
             values, intervals = label_seq.features(video), label_seq.intervals(video)
-            if np.isnan(values).any():
-                raise DataError(f"{label_path}: /{label_seq.root}/data/{video}/features has NaN labels")
+            check_label_values(values, f"{label_path}: /{label_seq.root}/data/{video}/features")
             for i, (start, end) in enumerate(intervals):
                 segments[split].append((video, i, float(start), float(end)))
                 label_rows[split].append(values[i])

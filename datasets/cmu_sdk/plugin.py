@@ -1,5 +1,5 @@
 import mmerbench
-from mmerbench.registry import ImporterOption, ImporterSpec
+from mmerbench.registry import AtLeastOne, ImporterOption, ImporterSpec
 
 HELP = """\
 Layout: CMU Multimodal SDK computational sequences (.csd, HDF5): one root group named after the
@@ -19,12 +19,19 @@ UNALIGNED = ("Unaligned: each modality keeps its own frames whose midpoint lies 
              "T of them (--max-steps, default text=50,audio=500,vision=500).")
 
 
+def _rules(aligned):
+    # Aligned: --text is required (the words are the steps), audio and vision optional.
+    # Unaligned: any one modality is enough.
+    return () if aligned else (AtLeastOne(("--text", "--audio", "--vision")),)
+
+
 def _options(aligned):
     return (
         ImporterOption("--labels", "CMU_MOSEI_Labels.csd", required=True, metavar="PATH"),
         ImporterOption("--folds", "standard folds by video id (JSON)", required=True, metavar="PATH"),
         ImporterOption("--text", "word-level text features .csd (e.g. glove_vectors.csd)"
-                       + (" (required)" if aligned else ""), metavar="PATH"),
+                       + ("; the aligned variant's steps are its words" if aligned else ""),
+                       required=aligned, metavar="PATH"),
         ImporterOption("--audio", "audio features .csd (e.g. COVAREP.csd)", metavar="PATH"),
         ImporterOption("--vision", "visual features .csd (e.g. FACET 4.2.csd)", metavar="PATH"),
         ImporterOption("--max-steps", "steps kept per modality, e.g. 'text=50,audio=500,vision=500'"
@@ -40,12 +47,12 @@ def mmerbench_register_datasets(registry):
     registry.add_dataset(
         "cmu-mosei-sdk-aligned",
         importer=ImporterSpec("mmerbench_datasets.cmu_sdk.importers:import_sdk_aligned", _options(True),
-                              HELP % ALIGNED),
+                              HELP % ALIGNED, _rules(True)),
         summary="CMU-MOSEI from the SDK's .csd files, word-aligned, 6 emotions, standard folds",
     )
     registry.add_dataset(
         "cmu-mosei-sdk-unaligned",
         importer=ImporterSpec("mmerbench_datasets.cmu_sdk.importers:import_sdk_unaligned", _options(False),
-                              HELP % UNALIGNED),
+                              HELP % UNALIGNED, _rules(False)),
         summary="CMU-MOSEI from the SDK's .csd files, unaligned, 6 emotions, standard folds",
     )

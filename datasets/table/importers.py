@@ -54,21 +54,26 @@ def parse_views(views: list[str] | None, n_features: int) -> dict[str, list[int]
     return out
 
 
-def _split_source(matrix, labels_at, views, path, label_names, column_names):
+def _split_source(table, labels_at, views, path, label_names):
+    """One file's rows as a split; an error about a row names its line in ``path``."""
+    matrix = table.matrix
     labels = matrix[:, labels_at]
-    if np.isnan(labels).any():
-        raise DataError(f"{path}: missing values in the label columns")
+    missing_labels = np.isnan(labels)
+    if missing_labels.any():
+        row, col = np.argwhere(missing_labels)[0]
+        raise DataError(f"{path}: {table.position(row)}: label column {label_names[col]!r} is empty or not a "
+                        "number; labels must be 0 or 1")
     bad = ~np.isin(labels, (0, 1))
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise DataError(f"{path}: label column {label_names[col]!r} has value {labels[row, col]:g} in row {row}; "
-                        "labels must be 0 or 1")
+        raise DataError(f"{path}: {table.position(row)}: label column {label_names[col]!r} has value "
+                        f"{labels[row, col]:g}; labels must be 0 or 1")
     features_at = [i for i in range(matrix.shape[1]) if i not in set(labels_at)]
     missing = np.isnan(matrix[:, features_at])
     if missing.any():  # named here, in the user's file, rather than later in the output file
         row, col = np.argwhere(missing)[0]
-        raise DataError(f"{path}: {int(missing.sum())} missing or NaN feature values, the first in column "
-                        f"{column_names[features_at[col]]!r}, row {row + 1}; clean or impute them before importing")
+        raise DataError(f"{path}: {table.position(row)}: {int(missing.sum())} missing or NaN feature values, the "
+                        f"first in column {table.names[features_at[col]]!r}; clean or impute them before importing")
     features = matrix[:, features_at].astype(np.float32)
     return SplitSource({v: RowSource(features[:, cols][:, None, :], f"{path}: view {v}") for v, cols in views.items()},
                        labels.astype(np.uint8))
@@ -76,20 +81,16 @@ def _split_source(matrix, labels_at, views, path, label_names, column_names):
 
 def import_table(output_path, name, dtype, source=None, train=None, test=None, valid=None, label_columns=None,
                  view=None, label_names=None, test_fraction=0.25, seed=0, dataset_name=None):
-    if (source is None) == (train is None):
-        raise UsageError("give either --source FILE or --train FILE --test FILE")
-    if train is not None and test is None:
-        raise UsageError("--train needs --test")
-    if not label_columns:
-        raise UsageError("--label-columns is required: column names, an 'a:b' range, or 'last:K'")
+    # Which options are required or go together (--source, or --train with --test; --label-columns) is
+    # declared once, in plugin.py, and checked by `mmerbench data import` before this function is called.
     if source is not None and not 0 < test_fraction < 1:
         raise UsageError(f"--test-fraction {test_fraction:g}: must be between 0 and 1 (exclusive), e.g. 0.25")
     files = {"train": train, "test": test, "valid": valid} if source is None else {"source": source}
     paths = {k: require_file(v, f"--{k}") for k, v in files.items() if v is not None}
     tables = {k: read_table(p) for k, p in paths.items()}
-    names = next(iter(tables.values()))[0]
-    for k, (other, _) in tables.items():
-        if other != names:
+    names = next(iter(tables.values())).names
+    for k, table in tables.items():
+        if table.names != names:
             raise DataError(f"{paths[k]}: columns differ from {next(iter(paths.values()))}")
     labels_at = label_indices(label_columns, names)
     chosen = [names[i] for i in labels_at]
@@ -98,7 +99,7 @@ def import_table(output_path, name, dtype, source=None, train=None, test=None, v
         if len(chosen) != len(labels_at):
             raise UsageError(f"--label-names gives {len(chosen)} names for {len(labels_at)} label columns")
     views = parse_views(view, len(names) - len(labels_at))
-    splits = {k: _split_source(m, labels_at, views, paths[k], chosen, names) for k, (_, m) in tables.items()}
+    splits = {k: _split_source(table, labels_at, views, paths[k], chosen) for k, table in tables.items()}
     if "source" in splits:
         splits = _carve_test(splits.pop("source"), test_fraction, seed)
     ordered = {k: splits[k] for k in ("train", "valid", "test") if k in splits}

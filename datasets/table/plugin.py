@@ -1,5 +1,5 @@
 import mmerbench
-from mmerbench.registry import ImporterOption, ImporterSpec
+from mmerbench.registry import Alternative, ImporterOption, ImporterSpec, OneOf
 
 TABLE_HELP = """\
 Any multi-label table: ARFF (dense or sparse; numeric and {0,1} attributes), CSV with a header row,
@@ -24,16 +24,19 @@ def mmerbench_register_datasets(registry):
                 ImporterOption("--test", "test table", metavar="FILE"),
                 ImporterOption("--valid", "validation table (optional)", metavar="FILE"),
                 ImporterOption("--label-columns", "label columns: names 'a,b,c', a range 'a:b', or 'last:K'",
-                               dest="label_columns", metavar="SPEC"),
+                               dest="label_columns", required=True, metavar="SPEC"),
                 ImporterOption("--view", "a view NAME=a:b over the feature columns (repeatable)",
                                action="append", metavar="NAME=a:b"),
                 ImporterOption("--label-names", "comma-separated names replacing the label columns' names",
                                dest="label_names", metavar="NAMES"),
                 ImporterOption("--test-fraction", "with --source: fraction carved off as test (default 0.25)",
-                               dest="test_fraction", type=float, default=0.25),
-                ImporterOption("--seed", "with --source: seed of the test split (default 0)", type=int, default=0),
+                               dest="test_fraction", type=float, default=0.25, metavar="F"),
+                ImporterOption("--seed", "with --source: seed of the test split (default 0)", type=int, default=0,
+                               metavar="N"),
             ),
             TABLE_HELP,
+            (OneOf((Alternative(("--source",), ("--test-fraction", "--seed")),
+                    Alternative(("--train", "--test"), ("--valid",)))),),
         ),
         summary="importer for any multi-label table: `mmerbench data import table NAME ...`",
     )

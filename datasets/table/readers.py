@@ -1,17 +1,37 @@
-"""Multi-label tables: ARFF (dense or sparse), CSV with a header row, NPZ -> (column names, float matrix)."""
+"""Multi-label tables: ARFF (dense or sparse), CSV with a header row, NPZ -> a :class:`Table`.
+
+A table remembers the file line of each row (ARFF and CSV), so that every later error about a row (a
+label that is not 0/1, a missing feature value) names the line a user opens in an editor.
+"""
 
 from __future__ import annotations
 
+import csv
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mmerbench.errors import DataError, UsageError
 
+@dataclass
+class Table:
+    """Column names, an (N, C) float matrix, and the file line of each row (``None`` for NPZ)."""
 
-def read_table(path: Path) -> tuple[list[str], np.ndarray]:
+    names: list[str]
+    matrix: np.ndarray
+    lines: np.ndarray | None = None
+
+    def position(self, row: int) -> str:
+        """Where row ``row`` (0-based, among the data rows) is in the file: ``line 7``, or ``row 5`` of an array."""
+        if self.lines is None:
+            return f"data row {row + 1}"
+        return f"line {int(self.lines[row])}"
+
+
+def read_table(path: Path) -> Table:
     suffix = path.suffix.lower()
     if suffix == ".arff":
         return read_arff(path)
@@ -25,8 +45,8 @@ def read_table(path: Path) -> tuple[list[str], np.ndarray]:
 _ATTRIBUTE = re.compile(r"@attribute\s+('(?:[^']|\\')*'|\"[^\"]*\"|\S+)\s+(.+)", re.IGNORECASE)
 
 
-def read_arff(path: Path) -> tuple[list[str], np.ndarray]:
-    names, rows, in_data = [], [], False
+def read_arff(path: Path) -> Table:
+    names, rows, row_lines, in_data = [], [], [], False
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError as exc:
@@ -49,11 +69,12 @@ def read_arff(path: Path) -> tuple[list[str], np.ndarray]:
                 in_data = True
             continue
         rows.append(_arff_row(line, len(names), path, number))
+        row_lines.append(number)
     if not in_data or not names:
         raise DataError(f"{path}: not an ARFF file (no @attribute / @data sections)")
     if not rows:
         raise DataError(f"{path}: no data rows")
-    return names, np.array(rows, dtype=np.float64)
+    return Table(names, np.array(rows, dtype=np.float64), np.array(row_lines))
 
 
 def _arff_row(line: str, width: int, path: Path, number: int) -> list[float]:
@@ -86,13 +107,16 @@ def _arff_row(line: str, width: int, path: Path, number: int) -> list[float]:
     return [value(p) for p in parts]
 
 
-def read_csv(path: Path) -> tuple[list[str], np.ndarray]:
+def read_csv(path: Path) -> Table:
+    """A header row, then numbers (pandas parses them, fast); the file line of each row is counted apart."""
     import pandas as pd
 
     try:
         frame = pd.read_csv(path)
     except Exception as exc:
         raise DataError(f"{path}: not a readable CSV file ({exc})") from None
+    lines = _csv_data_lines(path, len(frame))
+    table = Table([str(c) for c in frame.columns], np.zeros((0, 0)), lines)
     for column in frame.columns:
         if pd.api.types.is_numeric_dtype(frame[column].dtype) and not pd.api.types.is_bool_dtype(frame[column].dtype):
             continue
@@ -100,14 +124,36 @@ def read_csv(path: Path) -> tuple[list[str], np.ndarray]:
         bad = np.flatnonzero(numbers.isna().to_numpy() & frame[column].notna().to_numpy())
         if bad.size:
             row = int(bad[0])
-            raise DataError(f"{path}: column {str(column)!r}, row {row + 1} (line {row + 2} of the file): "
-                            f"{frame[column].iloc[row]!r} is not a number; a table CSV needs a header row and "
-                            "numbers only (empty cells count as missing values)")
+            raise DataError(f"{path}: {table.position(row)}, column {str(column)!r}: {frame[column].iloc[row]!r} is "
+                            "not a number; a table CSV needs a header row and numbers only (empty cells count as "
+                            "missing values)")
         frame[column] = numbers
-    return [str(c) for c in frame.columns], frame.to_numpy(dtype=np.float64)
+    table.matrix = frame.to_numpy(dtype=np.float64)
+    return table
 
 
-def read_npz(path: Path) -> tuple[list[str], np.ndarray]:
+def _csv_data_lines(path: Path, rows: int) -> np.ndarray | None:
+    """The file line where each data row starts (a quoted cell may span lines; blank lines are skipped,
+    as pandas skips them). ``None`` if the count disagrees with pandas', so no line is ever misnamed."""
+    data = path.read_bytes()
+    if b'"' not in data:  # no quoted cells: a row is a non-blank line (fast, no parsing)
+        numbers = [i for i, line in enumerate(data.splitlines(), start=1) if line.strip(b" \t,")]
+        return np.array(numbers[1:]) if len(numbers) - 1 == rows else None
+    lines, previous = [], 0
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle)
+        try:
+            for row in reader:
+                first_line, previous = previous + 1, reader.line_num
+                if any(cell.strip() for cell in row):
+                    lines.append(first_line)
+        except csv.Error:
+            return None
+    lines = lines[1:]  # the header row
+    return np.array(lines) if len(lines) == rows else None
+
+
+def read_npz(path: Path) -> Table:
     """NPZ: ``X`` (N, F) and ``Y`` (N, q) (optional ``feature_names`` / ``label_names``; labels are the
     last q columns), or one ``data`` (N, C) matrix with optional ``columns`` names."""
     try:
@@ -122,7 +168,7 @@ def read_npz(path: Path) -> tuple[list[str], np.ndarray]:
                             "must hold numeric arrays only (and string arrays for names)") from None
 
 
-def _read_npz_arrays(path: Path, archive) -> tuple[list[str], np.ndarray]:
+def _read_npz_arrays(path: Path, archive) -> Table:
     keys = set(archive.files)
     if {"X", "Y"} <= keys:
         x, y = archive["X"], archive["Y"]
@@ -132,12 +178,12 @@ def _read_npz_arrays(path: Path, archive) -> tuple[list[str], np.ndarray]:
             [f"x{i}" for i in range(x.shape[1])]
         labels = [str(n) for n in archive["label_names"]] if "label_names" in keys else \
             [f"label_{j}" for j in range(y.shape[1])]
-        return features + labels, np.hstack([x, y]).astype(np.float64)
+        return Table(features + labels, np.hstack([x, y]).astype(np.float64))
     if "data" in keys:
         data = archive["data"]
         if data.ndim != 2:
             raise DataError(f"{path}: 'data' has shape {data.shape}, expected (N, columns)")
         names = [str(n) for n in archive["columns"]] if "columns" in keys else \
             [f"c{i}" for i in range(data.shape[1])]
-        return names, data.astype(np.float64)
+        return Table(names, data.astype(np.float64))
     raise DataError(f"{path}: an .npz table needs arrays 'X' and 'Y', or 'data'; found {sorted(keys)}")

@@ -19,6 +19,11 @@ chunks), so chunking starts only above 512 MiB per map: maps that fit
 comfortably keep the plain math path's speed, and only the ones that would
 not fit in memory at all are chunked.
 
+Dropout on the attention probabilities: on CUDA the fused kernels draw it themselves; on the CPU,
+where PyTorch's math path would draw it with ``bernoulli_``, :func:`dot_product_attention` runs the
+same math (scores, mask, softmax, dropout, weighted sum) with the shared cheap dropout of
+``dropout.py``, so every dropout mask a method draws on the CPU comes from one place.
+
 Padding rule, in one place (:func:`key_padding_fallback`): keys at padded steps
 get no weight; a sample with no valid key at all (a missing modality) attends
 to its first step instead of producing NaN, and its output is zeroed by the
@@ -33,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+
+from mmerbench_methods._blocks.dropout import Dropout, dropout
 
 # Bytes one chunk's float32 attention map may take on the CPU dropout path.
 DEFAULT_CHUNK_BYTES = 512 * 1024 * 1024
@@ -57,8 +64,36 @@ def _needs_chunking(query: torch.Tensor, key: torch.Tensor, dropout_p: float, ch
     return batch * heads * steps_q * key.shape[2] * 4 > chunk_bytes
 
 
+def dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                          attn_mask: torch.Tensor | None = None, dropout_p: float = 0.0, is_causal: bool = False,
+                          scale: float | None = None) -> torch.Tensor:
+    """``F.scaled_dot_product_attention``'s contract, with the shared dropout on the CPU.
+
+    Without dropout, or on an accelerator (whose fused kernels draw their own
+    dropout), this is ``scaled_dot_product_attention`` itself. With dropout on
+    the CPU PyTorch would take its math path anyway; here that path is written
+    out so that the mask on the (..., Tq, Tk) probabilities is drawn by
+    :func:`~mmerbench_methods._blocks.dropout.dropout`. ``attn_mask`` is boolean
+    (True = may attend) or additive, broadcastable to (..., Tq, Tk).
+    """
+    if dropout_p <= 0.0 or query.device.type != "cpu":
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p,
+                                              is_causal=is_causal, scale=scale)
+    scale = query.shape[-1] ** -0.5 if scale is None else scale
+    scores = (query * scale) @ key.transpose(-2, -1)  # (..., Tq, Tk)
+    if is_causal:
+        steps_q, steps_k = scores.shape[-2:]
+        causal = torch.ones(steps_q, steps_k, dtype=torch.bool, device=scores.device).tril()
+        scores = scores.masked_fill(~causal, float("-inf"))
+    if attn_mask is not None:
+        scores = (scores.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool
+                  else scores + attn_mask)
+    weights = torch.softmax(scores, dim=-1)
+    return dropout(weights, dropout_p) @ value
+
+
 def _sdpa(query, key, value, attn_mask, dropout_p: float) -> torch.Tensor:
-    return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p)
+    return dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p)
 
 
 def masked_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, key_mask: torch.Tensor | None,
@@ -148,9 +183,9 @@ class TransformerEncoderLayer(nn.Module):
         self.linear2 = nn.Linear(feedforward, dim)
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
-        self.dropout = nn.Dropout(dropout)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
 
     def _feedforward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from mmerbench_methods._blocks.attention import MultiheadAttention
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.encoders import SinusoidalPositions
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
@@ -63,10 +64,10 @@ class CrossmodalLayer(nn.Module):
         self.cross_norm = nn.LayerNorm(dim)
         hidden = feedforward or 4 * dim
         self.feedforward = nn.Sequential(
-            nn.Linear(dim, hidden), ACTIVATIONS[activation](), nn.Dropout(activation_dropout), nn.Linear(hidden, dim)
+            nn.Linear(dim, hidden), ACTIVATIONS[activation](), Dropout(activation_dropout), nn.Linear(hidden, dim)
         )
         self.feedforward_norm = nn.LayerNorm(dim)
-        self.residual_dropout = nn.Dropout(residual_dropout)
+        self.residual_dropout = Dropout(residual_dropout)
 
     @staticmethod
     def _attend(attention: MultiheadAttention, query: torch.Tensor, source: torch.Tensor,
@@ -110,7 +111,7 @@ class CrossmodalTransformer(nn.Module):
         super().__init__()
         self.scale = math.sqrt(dim)
         self.positions = SinusoidalPositions(dim, max_steps)
-        self.embed_dropout = nn.Dropout(embed_dropout)
+        self.embed_dropout = Dropout(embed_dropout)
         self.layers = nn.ModuleList([
             CrossmodalLayer(dim, heads, 4 * dim, attention_dropout, activation_dropout, residual_dropout,
                             activation="relu", norm_first=True)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from mmerbench_methods._blocks.attention import TransformerEncoder
+from mmerbench_methods._blocks.dropout import Dropout
 
 
 class SinusoidalPositions(nn.Module):
@@ -45,7 +46,7 @@ class ModalityEncoder(nn.Module):
         self.input_norm = nn.LayerNorm(input_dim)
         self.project = nn.Linear(input_dim, dim)
         self.positions = SinusoidalPositions(dim, max_steps)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.encoder = (
             TransformerEncoder(dim, heads, layers, feedforward or 4 * dim, dropout, activation,
                                attention_dropout=attention_dropout) if layers else None
@@ -79,7 +80,7 @@ class BertStyleEncoder(nn.Module):
         self.project = nn.Linear(input_dim, dim)
         self.positions = nn.Embedding(max_steps, dim)
         self.embedding_norm = nn.LayerNorm(dim, eps=1e-12)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.encoder = (
             TransformerEncoder(dim, heads, layers, feedforward or 4 * dim, dropout, "gelu", norm_first=False,
                                attention_dropout=attention_dropout) if layers else None

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mmerbench_methods._blocks.attention import key_padding_fallback
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.masking import masked_softmax
 
 
@@ -61,7 +62,7 @@ class LabelWiseAttention(nn.Module):
         self.label_projection = nn.Linear(label_dim, attention_dim)
         self.frame_projection = nn.Linear(frame_dim, attention_dim)
         self.output_projection = nn.Linear(attention_dim, output_dim) if project_values else nn.Identity()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.scale = 1.0 / math.sqrt(attention_dim)
 
     def forward(self, labels: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor,
@@ -106,7 +107,7 @@ class MLPLabelAttention(nn.Module):
         self.key_projection = nn.Linear(frame_dim, attention_dim)
         self.label_scores = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_labels, attention_dim)))  # w_i
         self.output_projection = nn.Linear(frame_dim, output_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         keys = torch.tanh(self.key_projection(frames))  # (B, T, d_a)
@@ -146,7 +147,7 @@ class PooledLabelProjection(nn.Module):
     def __init__(self, n_labels: int, frame_dim: int, output_dim: int, dropout: float = 0.1):
         super().__init__()
         self.n_labels, self.output_dim = n_labels, output_dim
-        self.mlp = nn.Sequential(nn.Linear(frame_dim, frame_dim), nn.ReLU(), nn.Dropout(dropout),
+        self.mlp = nn.Sequential(nn.Linear(frame_dim, frame_dim), nn.ReLU(), Dropout(dropout),
                                  nn.Linear(frame_dim, n_labels * output_dim))
 
     def forward(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mmerbench_methods._blocks.dropout import Dropout
+
 
 def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse the first ``lengths[b]`` steps of each sequence; padded steps stay in place.
@@ -44,7 +46,7 @@ class MaskedLSTM(nn.Module):
         self.forward_layers = nn.ModuleList(nn.LSTM(size, hidden, batch_first=True) for size in sizes)
         self.backward_layers = nn.ModuleList(
             nn.LSTM(size, hidden, batch_first=True) for size in sizes) if bidirectional else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = mask.sum(dim=1)  # (B,)

@@ -135,7 +135,9 @@ def supervised_contrastive_loss(
     logits = anchor_embeddings @ embeddings.T  # (A, N)
     if has_queue:
         logits = torch.cat([logits, anchor_embeddings @ queue_embeddings.T], dim=1)  # (A, N + K)
-    logits = logits.float() * scale  # the softmax in float32 even under autocast; a fresh tensor
+    # The softmax in float32 even under autocast. Scaled in place: the product (or the cat) above is a
+    # fresh tensor that backward does not keep, and with every queue row an anchor a copy costs 350 MB.
+    logits = logits.float().mul_(scale)
     # An anchor never contrasts with itself. In place (the product above keeps
     # nothing for backward that this would spoil): with every queue row an
     # anchor, (A, N + K) is ~9344^2 entries, and each extra copy costs 350 MB.

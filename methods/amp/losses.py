@@ -5,19 +5,33 @@
 
 Negatives are down-weighted (gamma_neg > gamma_pos) and very easy negatives
 (p < clip) are discarded, which suits label sets where most labels are
-absent. Summed over labels, averaged over samples (the code sums over the
-batch too; with Adam that only rescales the step size's relation to eps).
+absent. The released ``train_mmer.py`` uses ``AsymmetricLossOptimized``,
+which reduces the summed loss as sum / (batch x labels) x 1000
+(``scale="released"``); ``scale="per-sample"`` is the sum over labels
+averaged over samples (sum / batch, the library's usual form). With Adam the
+overall scale hardly matters by itself; what it changes is the balance with
+the terms added to it (AMP's KL consistency term is not rescaled), which is
+1000 / q times stronger relative to the classification loss under
+"per-sample" (about 167x for MOSEI's q = 6).
 """
 
 from __future__ import annotations
 
 import torch
 
+SCALES = ("released", "per-sample")
+
 
 def asymmetric_loss(probabilities: torch.Tensor, targets: torch.Tensor, gamma_neg: float = 2.0,
-                    gamma_pos: float = 1.0, clip: float = 0.05, eps: float = 1e-8) -> torch.Tensor:
+                    gamma_pos: float = 1.0, clip: float = 0.05, eps: float = 1e-8,
+                    scale: str = "released") -> torch.Tensor:
     p = probabilities
     p_negative = (p - clip).clamp_min(0.0) if clip > 0 else p
     positive = targets * torch.log(p.clamp_min(eps)) * (1.0 - p) ** gamma_pos
     negative = (1.0 - targets) * torch.log((1.0 - p_negative).clamp_min(eps)) * p_negative ** gamma_neg
-    return -(positive + negative).sum(dim=1).mean()
+    per_sample = -(positive + negative).sum(dim=1)  # (B,)
+    if scale == "per-sample":
+        return per_sample.mean()
+    if scale == "released":
+        return per_sample.mean() / p.shape[1] * 1000.0
+    raise ValueError(f"scale={scale!r}: use one of {SCALES}")

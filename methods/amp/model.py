@@ -25,6 +25,7 @@ from torch import nn
 
 from mmerbench_methods._blocks.attention import TransformerEncoder
 from mmerbench_methods._blocks.crossmodal import CrossmodalLayer
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.grad_reverse import grad_reverse
 from mmerbench_methods.amp.soft_topk import soft_top_k
 
@@ -52,7 +53,7 @@ class AMP(nn.Module):
         self.modalities = list(config.modality_dims)
         d = config.dim
         self.project = nn.ModuleDict({
-            m: nn.Sequential(nn.Linear(k, d), nn.LayerNorm(d), nn.Dropout(config.dropout))
+            m: nn.Sequential(nn.Linear(k, d), nn.LayerNorm(d), Dropout(config.dropout))
             for m, k in config.modality_dims.items()})
         self.unimodal = nn.ModuleDict({
             m: TransformerEncoder(d, config.heads, config.encoder_layers, config.feedforward, config.dropout,

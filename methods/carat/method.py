@@ -57,7 +57,8 @@ class CARATMethod(TorchMethod):
     """
 
     name = "carat"
-    version = "2"  # 2: no dropout on the label representations, all 20 epochs (as the released code)
+    # 2: no dropout on the label representations, all 20 epochs (as the released code)
+    version = "3"  # 3: dropout masks from _blocks.dropout (a new random stream)
     requires = {}
     published_threshold = 0.25
     presets = {

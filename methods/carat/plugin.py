@@ -6,7 +6,7 @@ def mmerbench_register_methods(registry):
     registry.add_method(
         "carat",
         "mmerbench_methods.carat.method:CARATMethod",
-        version="2",
+        version="3",
         summary="CARAT (Peng 2024): label-wise attention, prototypes, cross-modal reconstruction, shuffle "
                 "aggregation, SupCon",
     )

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from mmerbench.errors import UsageError
 from mmerbench.training import Batch, TorchMethod
-from mmerbench_methods.dfg.model import GraphMFN, GraphMFNConfig
+from mmerbench_methods.dfg.model import EFFICACIES, MEMORY_PROPOSALS, VERTEX_SOURCES, GraphMFN, GraphMFNConfig
 from mmerbench_methods.dfg.search import SEARCH_SPACES
 
 
@@ -25,6 +25,15 @@ class DFGMethod(TorchMethod):
     choose; one layer keeps the 2^n - n - 1 vertex networks small). The
     output is one sigmoid per label with BCE.
 
+    The fusion graph (``model.py``): ``vertex_sources`` "one-smaller" (a
+    vertex reads its subsets one modality smaller), ``efficacy`` "sigmoid",
+    ``memory_proposal`` "tau-memory" (u_hat from [tau; u]) are mmerbench's
+    first version, kept as the defaults; preset ``reference-code`` follows
+    the released code in all three: every proper subset feeds a vertex (the
+    trimodal vertex reads the three unimodal and the three bimodal ones),
+    efficacies are the efficacy network's linear output, and the memory
+    proposal reads tau alone (MFN).
+
     Input: the recurrence needs one step per modality at every time step.
     ``reference`` (default ``"text"`` when present, else the first modality)
     fixes the time axis; other modalities are mean-pooled into its steps with
@@ -34,11 +43,13 @@ class DFGMethod(TorchMethod):
     """
 
     name = "dfg"
-    version = "1"
+    version = "2"  # 2: dropout masks from _blocks.dropout (a new random stream)
     published_threshold = 0.5
     requires = {"sequences": True}
     presets = {
         "paper": {},
+        # The released DFG (CMU-MultimodalSDK) and MFN memory; sizes as the defaults.
+        "reference-code": {"vertex_sources": "all-subsets", "efficacy": "linear", "memory_proposal": "tau"},
         # Half the widths (LSTM and memory 64, vertices 32), lr 3e-3 for 12 epochs. On `synthetic`
         # (one thread, machine shared with other jobs): test miF1 0.616 against the label prior's
         # 0.480, 367 s wall, 59 s CPU (the per-step Python loop over time dominates).
@@ -51,6 +62,7 @@ class DFGMethod(TorchMethod):
 
     def __init__(self, hidden: int = 128, memory: int = 128, vertex_dim: int = 64, efficacy_hidden: int = 64,
                  gate_hidden: int = 64, output_hidden: int = 64, dropout: float = 0.2, input_norm: bool = True,
+                 vertex_sources: str = "one-smaller", efficacy: str = "sigmoid", memory_proposal: str = "tau-memory",
                  reference: str = "auto", epochs: int = 30, batch_size: int = 32, lr: float = 1e-3,
                  weight_decay: float = 0.0, patience: int = 8, grad_clip: float = 0.0, device: str = "auto",
                  random_state: int = 0, threshold: str = "valid"):
@@ -62,6 +74,9 @@ class DFGMethod(TorchMethod):
         self.output_hidden = output_hidden
         self.dropout = dropout
         self.input_norm = input_norm
+        self.vertex_sources = vertex_sources
+        self.efficacy = efficacy
+        self.memory_proposal = memory_proposal
         self.reference = reference
         self.epochs = epochs
         self.batch_size = batch_size
@@ -80,6 +95,11 @@ class DFGMethod(TorchMethod):
         if reference not in train.modalities:
             raise UsageError(f"dfg: reference={self.reference!r} is not a modality of the data "
                              f"({', '.join(train.modalities)}); use 'auto' or one of them")
+        for name, value, valid in (("vertex_sources", self.vertex_sources, VERTEX_SOURCES),
+                                   ("efficacy", self.efficacy, EFFICACIES),
+                                   ("memory_proposal", self.memory_proposal, MEMORY_PROPOSALS)):
+            if value not in valid:
+                raise UsageError(f"dfg: {name}={value!r} is not valid: use one of {', '.join(valid)}")
         unaligned = len(set(train.steps.values())) > 1
         self.fit_info_["alignment"] = (f"mean over uniform frame spans per {reference} step" if unaligned
                                        else "none needed (equal lengths)")
@@ -87,7 +107,8 @@ class DFGMethod(TorchMethod):
             modality_dims=dict(train.modality_dims), n_labels=train.n_labels, reference=reference,
             hidden=int(self.hidden), memory=int(self.memory), vertex_dim=int(self.vertex_dim),
             efficacy_hidden=int(self.efficacy_hidden), gate_hidden=int(self.gate_hidden),
-            output_hidden=int(self.output_hidden), dropout=float(self.dropout), input_norm=bool(self.input_norm))
+            output_hidden=int(self.output_hidden), dropout=float(self.dropout), input_norm=bool(self.input_norm),
+            vertex_sources=self.vertex_sources, efficacy=self.efficacy, memory_proposal=self.memory_proposal)
         return GraphMFN(config)
 
     def training_loss(self, model: GraphMFN, batch: Batch, epoch: int):

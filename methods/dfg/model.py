@@ -3,12 +3,25 @@
 One LSTM cell per modality runs in lock-step over a common time axis. At each
 step the Dynamic Fusion Graph (DFG) reads every modality's memory change
 [c_(t-1); c_t] as a unimodal vertex, builds a vertex for every subset of two
-or more modalities from the vertices of its subsets one modality smaller,
-and combines all vertices into tau. Each edge carries an *efficacy*, a
-sigmoid gate computed from the unimodal inputs, so the graph decides per step
-and per sample which interactions count. tau updates MFN's multi-view gated
-memory u_t = gamma1 * u_(t-1) + gamma2 * tanh(u_hat). The last hidden state
-of each modality and the final memory predict the labels.
+or more modalities from the vertices of its subsets, and combines all
+vertices into tau. Each edge carries an *efficacy* computed from the unimodal
+inputs, so the graph decides per step and per sample which interactions
+count. tau updates MFN's multi-view gated memory
+u_t = gamma1 * u_(t-1) + gamma2 * tanh(u_hat). The last hidden state of each
+modality and the final memory predict the labels.
+
+Three choices, each a config field, where mmerbench's first version and the
+released code differ (``reference-code`` in the method's presets follows the
+code in all three):
+- ``vertex_sources``: "one-smaller" -- a vertex reads its subsets one
+  modality smaller (the trimodal vertex reads the three bimodal ones);
+  "all-subsets" -- every non-empty proper subset, unimodal ones included, as
+  the SDK's ``DynamicFusionGraph`` feeds them;
+- ``efficacy``: "sigmoid" gates in (0, 1), or "linear" -- the SDK's efficacy
+  network output used as is (unbounded, may be negative);
+- ``memory_proposal``: "tau-memory" -- u_hat = D_u([tau; u_(t-1)]), or "tau"
+  -- u_hat = D_u(tau) as in MFN's code (gamma1 and gamma2 read [tau; u] in
+  both).
 
 The recurrence needs one step per modality at every time step:
 non-reference modalities are mean-pooled into the reference's steps with
@@ -25,6 +38,7 @@ from itertools import combinations
 import torch
 from torch import nn
 
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.word_spans import span_index, span_mean
 
 
@@ -41,10 +55,18 @@ class GraphMFNConfig:
     output_hidden: int = 64  # hidden layer of the output network
     dropout: float = 0.2
     input_norm: bool = True  # LayerNorm on raw features (ours: raw COVAREP/Facet scales differ widely)
+    vertex_sources: str = "one-smaller"  # | "all-subsets" (the released DFG)
+    efficacy: str = "sigmoid"  # | "linear" (the released DFG)
+    memory_proposal: str = "tau-memory"  # | "tau" (MFN's code)
+
+
+VERTEX_SOURCES = ("one-smaller", "all-subsets")
+EFFICACIES = ("sigmoid", "linear")
+MEMORY_PROPOSALS = ("tau-memory", "tau")
 
 
 def _mlp(inputs: int, hidden: int, outputs: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, outputs))
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), Dropout(dropout), nn.Linear(hidden, outputs))
 
 
 class DynamicFusionGraph(nn.Module):
@@ -55,36 +77,49 @@ class DynamicFusionGraph(nn.Module):
     subsets are tuples of input positions, the target of the last edges is "tau".
     """
 
-    def __init__(self, input_dims: list[int], vertex_dim: int, efficacy_hidden: int, dropout: float):
+    def __init__(self, input_dims: list[int], vertex_dim: int, efficacy_hidden: int, dropout: float,
+                 vertex_sources: str = "one-smaller", efficacy: str = "sigmoid"):
         super().__init__()
+        if vertex_sources not in VERTEX_SOURCES or efficacy not in EFFICACIES:
+            raise ValueError(f"vertex_sources={vertex_sources!r} (use {VERTEX_SOURCES}), "
+                             f"efficacy={efficacy!r} (use {EFFICACIES})")
         n = len(input_dims)
         self.input_dims = list(input_dims)
+        self.vertex_sources, self.efficacy_kind = vertex_sources, efficacy
         self.subsets = [s for size in range(2, n + 1) for s in combinations(range(n), size)]
         self.edges: list[tuple] = []
         dims = {(i,): d for i, d in enumerate(input_dims)}
         self.vertex = nn.ModuleDict()
         for subset in self.subsets:
-            sources = list(combinations(subset, len(subset) - 1))
+            sources = self.sources(subset)
             self.edges += [(subset, source) for source in sources]
             self.vertex[self._key(subset)] = nn.Sequential(
-                nn.Linear(sum(dims[s] for s in sources), vertex_dim), nn.ReLU(), nn.Dropout(dropout))
+                nn.Linear(sum(dims[s] for s in sources), vertex_dim), nn.ReLU(), Dropout(dropout))
             dims[subset] = vertex_dim
         self.all_vertices = [(i,) for i in range(n)] + self.subsets
         self.edges += [("tau", v) for v in self.all_vertices]
         self.tau = nn.Sequential(nn.Linear(sum(dims[v] for v in self.all_vertices), vertex_dim), nn.ReLU(),
-                                 nn.Dropout(dropout))
+                                 Dropout(dropout))
         self.efficacy = _mlp(sum(input_dims), efficacy_hidden, len(self.edges), dropout)
+
+    def sources(self, subset: tuple) -> list[tuple]:
+        """The vertices a subset's vertex reads, smallest first."""
+        if self.vertex_sources == "one-smaller":
+            return list(combinations(subset, len(subset) - 1))
+        return [s for size in range(1, len(subset)) for s in combinations(subset, size)]
 
     @staticmethod
     def _key(subset: tuple) -> str:
         return "-".join(map(str, subset))
 
     def forward(self, inputs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        efficacies = torch.sigmoid(self.efficacy(torch.cat(inputs, dim=-1)))  # (B, n_edges)
+        efficacies = self.efficacy(torch.cat(inputs, dim=-1))  # (B, n_edges)
+        if self.efficacy_kind == "sigmoid":
+            efficacies = torch.sigmoid(efficacies)
         column = {edge: j for j, edge in enumerate(self.edges)}
         values = {(i,): x for i, x in enumerate(inputs)}
         for subset in self.subsets:  # by size, so every source exists before its target
-            sources = combinations(subset, len(subset) - 1)
+            sources = self.sources(subset)
             gated = [efficacies[:, column[(subset, s)], None] * values[s] for s in sources]
             values[subset] = self.vertex[self._key(subset)](torch.cat(gated, dim=-1))
         gated = [efficacies[:, column[("tau", v)], None] * values[v] for v in self.all_vertices]
@@ -92,18 +127,23 @@ class DynamicFusionGraph(nn.Module):
 
 
 class GatedMemory(nn.Module):
-    """MFN's multi-view gated memory: u = gamma1 * u + gamma2 * tanh(u_hat), all from [tau; u]."""
+    """MFN's multi-view gated memory: u = gamma1 * u + gamma2 * tanh(u_hat); the gammas read [tau; u],
+    the proposal u_hat reads [tau; u] ("tau-memory") or tau alone ("tau", MFN's code)."""
 
-    def __init__(self, tau_dim: int, memory: int, hidden: int, dropout: float):
+    def __init__(self, tau_dim: int, memory: int, hidden: int, dropout: float, proposal: str = "tau-memory"):
         super().__init__()
+        if proposal not in MEMORY_PROPOSALS:
+            raise ValueError(f"memory_proposal={proposal!r}: use one of {MEMORY_PROPOSALS}")
+        self.proposal_reads_memory = proposal == "tau-memory"
         self.retain = _mlp(tau_dim + memory, hidden, memory, dropout)  # gamma1
         self.update = _mlp(tau_dim + memory, hidden, memory, dropout)  # gamma2
-        self.proposal = _mlp(tau_dim + memory, hidden, memory, dropout)  # u_hat
+        self.proposal = _mlp(tau_dim + (memory if self.proposal_reads_memory else 0), hidden, memory, dropout)
 
     def forward(self, tau: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         both = torch.cat([tau, memory], dim=-1)
+        proposal = self.proposal(both if self.proposal_reads_memory else tau)  # u_hat
         return (torch.sigmoid(self.retain(both)) * memory
-                + torch.sigmoid(self.update(both)) * torch.tanh(self.proposal(both)))
+                + torch.sigmoid(self.update(both)) * torch.tanh(proposal))
 
 
 class GraphMFN(nn.Module):
@@ -118,8 +158,10 @@ class GraphMFN(nn.Module):
                                    for m in self.modalities})
         self.cell = nn.ModuleDict({m: nn.LSTMCell(dims[m], config.hidden) for m in self.modalities})
         self.graph = DynamicFusionGraph([2 * config.hidden] * len(self.modalities), config.vertex_dim,
-                                        config.efficacy_hidden, config.dropout)
-        self.memory = GatedMemory(config.vertex_dim, config.memory, config.gate_hidden, config.dropout)
+                                        config.efficacy_hidden, config.dropout, config.vertex_sources,
+                                        config.efficacy)
+        self.memory = GatedMemory(config.vertex_dim, config.memory, config.gate_hidden, config.dropout,
+                                  config.memory_proposal)
         self.out = _mlp(config.hidden * len(self.modalities) + config.memory, config.output_hidden,
                         config.n_labels, config.dropout)
 

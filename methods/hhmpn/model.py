@@ -5,14 +5,20 @@
    self-attention Transformer (MulT's memory) gives O^m (B, T_m, d).
 2. Per modality a stack of label-graph layers over q label nodes (trainable
    label embeddings, the same initial nodes for every modality):
-   - label-to-label message passing: self-attention among labels, masked by
-     a co-occurrence prior (label i hears label j only when j occurred with
-     i in training, and always itself);
+   - label-to-label message passing (``label_attention=True``, the paper):
+     self-attention among labels, masked by a co-occurrence prior (label i
+     hears label j only when j occurred with i in training, and always
+     itself). The released decoders are built with this sublayer switched
+     off (``label_attention=False``): labels then meet only in the fusion;
    - label-to-modality: each label node attends to O^m (padding masked);
    - a feed-forward sublayer.
 3. Fusion across modalities per label ("multi-angle" fusion of the released
    code): each modality's label node is projected, scored by a small MLP,
-   and the softmax over (present) modalities weighs them.
+   and the softmax over (present) modalities weighs them. The released code
+   calls ``softmax`` without ``dim`` on its 4-D score tensor, which PyTorch
+   resolves to dim 1 -- the label axis there, so its weights sum to one over
+   labels, not modalities; we keep the evident intent (a weighting of the
+   modalities per label).
 4. One logit per label from its fused node (a per-label weight vector).
 """
 
@@ -22,11 +28,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from mmerbench_methods._blocks.attention import MultiheadAttention
+from mmerbench_methods._blocks.attention import MultiheadAttention, dot_product_attention
 from mmerbench_methods._blocks.crossmodal import CrossmodalTransformer
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.graph import conditional_cooccurrence
 
 
@@ -41,6 +47,7 @@ class HHMPNConfig:
     feedforward: int = 512
     dropout: float = 0.2
     fusion_hidden: int = 32  # the released code's score MLP width
+    label_attention: bool = True  # label-to-label message passing (the paper); False: as released
     max_steps: int = 4096
 
 
@@ -62,28 +69,31 @@ class LabelGraphLayer(nn.Module):
     forward(nodes (B, q, d), label_mask (q, q) bool, memory (B, T, d), memory_mask (B, T)) -> (B, q, d)
     """
 
-    def __init__(self, dim: int, heads: int, feedforward: int, dropout: float):
+    def __init__(self, dim: int, heads: int, feedforward: int, dropout: float, label_attention: bool = True):
         super().__init__()
         self.heads, self.dropout_p = heads, dropout
-        self.label_norm = nn.LayerNorm(dim)
-        self.label_qkv = nn.Linear(dim, 3 * dim)
-        self.label_out = nn.Linear(dim, dim)
+        self.label_attention = label_attention
+        if label_attention:
+            self.label_norm = nn.LayerNorm(dim)
+            self.label_qkv = nn.Linear(dim, 3 * dim)
+            self.label_out = nn.Linear(dim, dim)
         self.modality_norm = nn.LayerNorm(dim)
         self.modality_attention = MultiheadAttention(dim, heads, dropout)
         self.feedforward_norm = nn.LayerNorm(dim)
-        self.feedforward = nn.Sequential(nn.Linear(dim, feedforward), nn.ReLU(), nn.Dropout(dropout),
+        self.feedforward = nn.Sequential(nn.Linear(dim, feedforward), nn.ReLU(), Dropout(dropout),
                                          nn.Linear(feedforward, dim))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def label_messages(self, nodes: torch.Tensor, label_mask: torch.Tensor) -> torch.Tensor:
         batch, q, dim = nodes.shape
         qkv = self.label_qkv(self.label_norm(nodes)).view(batch, q, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=label_mask,
-                                             dropout_p=self.dropout_p if self.training else 0.0)
+        out = dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=label_mask,
+                                    dropout_p=self.dropout_p if self.training else 0.0)
         return self.label_out(out.transpose(1, 2).reshape(batch, q, dim))
 
     def forward(self, nodes, label_mask, memory, memory_mask):
-        nodes = nodes + self.dropout(self.label_messages(nodes, label_mask))
+        if self.label_attention:
+            nodes = nodes + self.dropout(self.label_messages(nodes, label_mask))
         query = self.modality_norm(nodes)
         nodes = nodes + self.dropout(self.modality_attention(query, memory, memory, memory_mask))
         return nodes + self.dropout(self.feedforward(self.feedforward_norm(nodes)))
@@ -128,7 +138,7 @@ class HHMPN(nn.Module):
                                      config.dropout, config.dropout, config.max_steps) for m in self.modalities})
         self.label_nodes = nn.Parameter(torch.randn(config.n_labels, d) * d ** -0.5)
         self.graph = nn.ModuleDict({
-            m: nn.ModuleList([LabelGraphLayer(d, config.heads, config.feedforward, config.dropout)
+            m: nn.ModuleList([LabelGraphLayer(d, config.heads, config.feedforward, config.dropout, config.label_attention)
                               for _ in range(config.graph_layers)]) for m in self.modalities})
         self.register_buffer("label_mask", label_mask.to(torch.bool).clone())
         self.fusion = ModalityFusion(self.modalities, d, config.fusion_hidden)

@@ -159,7 +159,7 @@ def random_queue_rows(capacity: int, dim: int, device) -> tuple[torch.Tensor, to
 
 class LDDU(TorchMethod):
     name = "lddu"
-    version = "2"
+    version = "3"  # 3: dropout masks from _blocks.dropout (a new random stream)
     published_threshold = 0.21  # the released code's fixed threshold; the paper states none
     presets = {
         "paper": {},

@@ -43,6 +43,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.encoders import BertStyleEncoder, ModalityEncoder
 from mmerbench_methods._blocks.label_attention import LabelWiseAttention, MLPLabelAttention, PooledLabelProjection
 
@@ -105,7 +106,7 @@ class GroupedMLP(nn.Module):
     def __init__(self, groups: int, sizes: list[int], dropout: float):
         super().__init__()
         self.layers = nn.ModuleList(GroupedLinear(groups, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
@@ -153,7 +154,7 @@ class LDDUModel(nn.Module):
             })
         # 3. info classifier, shared by the labels (as in the released code)
         self.info_classifier = nn.Sequential(
-            nn.Linear(m * z, d // 2), nn.Dropout(config.dropout), nn.ReLU(), nn.Linear(d // 2, 1))
+            nn.Linear(m * z, d // 2), Dropout(config.dropout), nn.ReLU(), nn.Linear(d // 2, 1))
         # 4. latent encoders, one per modality: Z -> 3z/4 -> z/2 -> z/2 -> (mu, log sigma^2)
         self.latent_encoder = GroupedMLP(m, [z, z * 3 // 4, z // 2, z // 2], dropout=0.0)
         self.mu_head = GroupedLinear(m, z // 2, latent)

@@ -30,7 +30,7 @@ class LSANMethod(TorchMethod):
     """
 
     name = "lsan"
-    version = "1"
+    version = "2"  # 2: dropout masks from _blocks.dropout (a new random stream)
     requires = {"modalities": (TEXT,)}
     published_threshold = 0.5
     presets = {

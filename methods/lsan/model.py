@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.masking import masked_softmax
 from mmerbench_methods._blocks.recurrent import MaskedLSTM
 
@@ -90,7 +91,7 @@ class LSAN(nn.Module):
         super().__init__()
         c = config
         self.input_norm = nn.LayerNorm(c.input_dim)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
         self.encoder = MaskedLSTM(c.input_dim, c.hidden, layers=1, bidirectional=True)
         dim = self.encoder.output_dim  # 2k
         self.self_attention = LabelSpecificSelfAttention(dim, c.attention_dim, c.n_labels)

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmerbench_methods._blocks.attention import key_padding_fallback, masked_attention
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.encoders import ModalityEncoder
 from mmerbench_methods._blocks.masking import masked_mean
 
@@ -102,7 +103,7 @@ class MCUR(nn.Module):
         self.missing = nn.Parameter(torch.zeros(len(self.modalities), d), requires_grad=c.missing_fill == "learned")
         if c.missing_fill == "learned":
             nn.init.normal_(self.missing, std=d ** -0.5)
-        self.fusion = nn.Sequential(nn.Linear(d * len(self.modalities), d), nn.ReLU(), nn.Dropout(c.dropout),
+        self.fusion = nn.Sequential(nn.Linear(d * len(self.modalities), d), nn.ReLU(), Dropout(c.dropout),
                                     nn.Linear(d, d), nn.ReLU())
         self.classifier = nn.Linear(d, c.n_labels)
         self.projector = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, c.projection))

@@ -6,7 +6,7 @@ def mmerbench_register_methods(registry):
     registry.add_method(
         "mcur",
         "mmerbench_methods.mcur.method:MCURMethod",
-        version="1",
+        version="3",
         summary="MCUR: modality-combination views, category+combination contrastive learning, "
                 "uncertainty-weighted loss (Zhuang et al., 2026)",
     )

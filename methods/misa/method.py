@@ -22,7 +22,7 @@ class MISAMethod(TorchMethod):
     """
 
     name = "misa"
-    version = "1"
+    version = "2"  # 2: dropout masks from _blocks.dropout (a new random stream)
     published_threshold = 0.5
     presets = {
         "paper": {},

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmerbench_methods._blocks.attention import TransformerEncoder
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.grad_reverse import grad_reverse
 from mmerbench_methods._blocks.losses import cmd, difference_loss
 from mmerbench_methods._blocks.recurrent import MaskedLSTM
@@ -93,14 +94,14 @@ class MISA(nn.Module):
         self.reconstruct = nn.ModuleDict({m: nn.Linear(h, h) for m in self.modalities})
         if config.similarity == "adversarial":
             self.discriminator = nn.Sequential(
-                nn.Linear(h, h), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(h, len(self.modalities))
+                nn.Linear(h, h), nn.ReLU(), Dropout(config.dropout), nn.Linear(h, len(self.modalities))
             )
         # One post-LN layer, dropout 0.1 (nn.TransformerEncoderLayer's defaults, as in MISA's code).
         self.fusion_transformer = TransformerEncoder(h, config.fusion_heads, 1, config.fusion_feedforward, 0.1,
                                                      "relu", norm_first=False)
         n_vectors = 2 * len(self.modalities)
         self.head = nn.Sequential(
-            nn.Linear(n_vectors * h, n_vectors * h // 2), nn.Dropout(config.dropout), nn.ReLU(),
+            nn.Linear(n_vectors * h, n_vectors * h // 2), Dropout(config.dropout), nn.ReLU(),
             nn.Linear(n_vectors * h // 2, config.n_labels),
         )
         # MISA initialises the LSTMs' recurrent weights orthogonally.

@@ -82,8 +82,13 @@ class MMS2SMethod(TorchMethod):
     not impose a label order: at each step any gold label not yet emitted
     counts as right, and the decoder's own choice is fed forward) or
     "frequency" (SGM's teacher forcing on one fixed order, most frequent label
-    first). The paper considers the top-K sequences in training and decoding;
-    we decode greedily (K = 1).
+    first). ``top_k`` (K): the paper reportedly keeps the top-K label
+    sequences; prediction here is a beam search over label sequences that
+    keeps the K most probable at every step and returns the most probable
+    finished one (``model.top_k_decode``). The default K = 1 is greedy
+    decoding (version 1's behaviour): K is not known from the paper, and
+    training (teacher forcing, or the set target's own greedy choices) does
+    not depend on it.
 
     Input: any modalities, any lengths -- every modality is attended to on its
     own time axis, so unaligned data need no alignment. A missing modality of
@@ -91,7 +96,7 @@ class MMS2SMethod(TorchMethod):
     """
 
     name = "mms2s"
-    version = "1"
+    version = "2"  # 2: dropout masks from _blocks.dropout (a new random stream)
     published_threshold = 0.5
     requires = {"sequences": True}
     presets = {
@@ -107,7 +112,8 @@ class MMS2SMethod(TorchMethod):
                    "epochs": 2, "batch_size": 16}
 
     def __init__(self, dim: int = 256, heads: int = 8, encoder_layers: int = 4, decoder_layers: int = 2,
-                 feedforward: int = 1024, dropout: float = 0.1, target: str = "set", epochs: int = 30,
+                 feedforward: int = 1024, dropout: float = 0.1, target: str = "set", top_k: int = 1,
+                 epochs: int = 30,
                  batch_size: int = 64, lr: float = 1e-4, weight_decay: float = 0.0, patience: int = 6,
                  grad_clip: float = 1.0, device: str = "auto", random_state: int = 0, threshold: str = "valid"):
         self.dim = dim
@@ -117,6 +123,7 @@ class MMS2SMethod(TorchMethod):
         self.feedforward = feedforward
         self.dropout = dropout
         self.target = target
+        self.top_k = top_k
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -130,6 +137,8 @@ class MMS2SMethod(TorchMethod):
     def build_model(self, train) -> MMS2S:
         if self.target not in TARGETS:
             raise UsageError(f"mms2s: target={self.target!r} is not valid: use one of {', '.join(TARGETS)}")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
+            raise UsageError(f"mms2s: top_k={self.top_k!r} is not valid: use a whole number >= 1 (1 = greedy)")
         if train.single_label:
             # One label per sample: the set decoder still works (it learns to stop after one label).
             self.fit_info_["note"] = "single-label data: predictions are the argmax of the set scores"
@@ -149,5 +158,8 @@ class MMS2SMethod(TorchMethod):
         return loss, {"sequence_nll": float(loss.detach())}
 
     def forward_proba(self, model: MMS2S, batch: Batch) -> torch.Tensor:
-        emitted, best = model.greedy_decode(batch.features, batch.masks)
+        if int(self.top_k) == 1:
+            emitted, best = model.greedy_decode(batch.features, batch.masks)
+        else:
+            emitted, best, _ = model.top_k_decode(batch.features, batch.masks, int(self.top_k))
         return set_probabilities(emitted, best)

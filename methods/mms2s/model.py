@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmerbench_methods._blocks.attention import MultiheadAttention
+from mmerbench_methods._blocks.attention import MultiheadAttention, dot_product_attention
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.encoders import ModalityEncoder
 
 
@@ -82,8 +83,8 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, steps, dim = x.shape
         q, k, v = self.qkv(x).view(batch, steps, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                             dropout_p=self.dropout if self.training else 0.0)
+        out = dot_product_attention(q, k, v, is_causal=True,
+                                    dropout_p=self.dropout if self.training else 0.0)
         return self.out(out.transpose(1, 2).reshape(batch, steps, dim))
 
 
@@ -99,9 +100,9 @@ class DecoderLayer(nn.Module):
         self.cross_attention = nn.ModuleDict({m: MultiheadAttention(dim, heads, dropout) for m in modalities})
         self.modality_attention = ModalityAttention(dim, heads)
         self.feedforward_norm = nn.LayerNorm(dim)
-        self.feedforward = nn.Sequential(nn.Linear(dim, feedforward), nn.ReLU(), nn.Dropout(dropout),
+        self.feedforward = nn.Sequential(nn.Linear(dim, feedforward), nn.ReLU(), Dropout(dropout),
                                          nn.Linear(feedforward, dim))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, memory: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]):
         x = x + self.dropout(self.self_attention(self.self_norm(x)))
@@ -172,3 +173,53 @@ class MMS2S(nn.Module):
             prefix = torch.cat([prefix, choice[:, None]], dim=1)
             emitted_before = torch.cat([emitted_before, emitted[:, None]], dim=1)
         return emitted, best
+
+    @torch.no_grad()
+    def top_k_decode(self, features, masks, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Beam search keeping the k most probable label sequences at every step.
+
+        -> (emitted (B, q) bool, best (B, q), log_prob (B,)) of the most probable finished sequence;
+        ``best`` is each label's highest probability along that sequence up to its EOS, as in
+        ``greedy_decode``, which this equals for k = 1. Emitted labels are masked, so a sequence is
+        a set and at most q + 1 steps are needed.
+        """
+        memory = self.encode(features, masks)
+        batch, q = next(iter(masks.values())).shape[0], self.config.n_labels
+        device = self.output.weight.device
+        beams = batch * k
+        memory = {m: x.repeat_interleave(k, dim=0) for m, x in memory.items()}  # (B k, T, d)
+        masks = {m: x.repeat_interleave(k, dim=0) for m, x in masks.items()}
+        prefix = torch.full((beams, 1), self.bos, dtype=torch.long, device=device)
+        emitted_before = torch.zeros(beams, 1, q, dtype=torch.bool, device=device)
+        best = torch.zeros(beams, q, device=device)
+        finished = torch.zeros(beams, dtype=torch.bool, device=device)
+        # Every beam starts as the same empty sequence: only the first may expand at step one.
+        score = torch.full((batch, k), float("-inf"), device=device)
+        score[:, 0] = 0.0
+        score = score.reshape(beams)
+        only_eos = torch.full((q + 1,), float("-inf"), device=device)
+        only_eos[self.eos] = 0.0
+        base = (torch.arange(batch, device=device) * k).unsqueeze(1)  # (B, 1): first beam of each sample
+        for _ in range(q + 1):
+            logits, _ = self.decode_logits(prefix, memory, masks, emitted_before)
+            log_probs = torch.log_softmax(logits[:, -1].float(), dim=-1)  # (B k, q + 1)
+            # A finished sequence continues with EOS at no cost, so it keeps its score and its place.
+            step = torch.where(finished[:, None], only_eos, log_probs)
+            candidates = (score[:, None] + step).reshape(batch, k * (q + 1))
+            top, index = candidates.topk(k, dim=1)  # (B, k)
+            origin = (base + index // (q + 1)).reshape(beams)  # the beam each survivor extends
+            choice = (index % (q + 1)).reshape(beams)
+            was_finished = finished[origin]
+            probs = log_probs[origin].exp()
+            best = torch.where(was_finished[:, None], best[origin], torch.maximum(best[origin], probs[:, :q]))
+            emits = ~was_finished & (choice < self.eos)
+            emitted = emitted_before[origin, -1] | (F.one_hot(choice.clamp_max(q - 1), q).bool() & emits[:, None])
+            finished = was_finished | (choice == self.eos)
+            score = top.reshape(beams)
+            prefix = torch.cat([prefix[origin], choice[:, None]], dim=1)
+            emitted_before = torch.cat([emitted_before[origin], emitted[:, None]], dim=1)
+            if bool(finished.all()):
+                break
+        score = torch.where(finished, score, torch.full_like(score, float("-inf"))).reshape(batch, k)
+        winner = (base.squeeze(1) + score.argmax(dim=1))  # (B,)
+        return emitted_before[winner, -1], best[winner], score.max(dim=1).values

@@ -29,7 +29,8 @@ class MulTMethod(TorchMethod):
     """
 
     name = "mult"
-    version = "2"  # 2: paper defaults, attention dropout keyed by the source modality, conv kernels
+    # 2: paper defaults, attention dropout keyed by the source modality, conv kernels
+    version = "3"  # 3: dropout masks from _blocks.dropout (a new random stream)
     published_threshold = 0.5
     presets = {
         "paper": {},

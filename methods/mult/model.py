@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmerbench_methods._blocks.crossmodal import CrossmodalTransformer
+from mmerbench_methods._blocks.dropout import dropout
 from mmerbench_methods._blocks.masking import last_valid
 
 
@@ -110,7 +111,7 @@ class MulT(nn.Module):
         for m in self.modalities:
             x = features[m]
             if m == self.config.text_modality:
-                x = F.dropout(x, self.config.embed_dropout, self.training)
+                x = dropout(x, self.config.embed_dropout, self.training)
             x = x * masks[m].unsqueeze(-1).to(x.dtype)  # padded steps must not leak into a kernel > 1
             projected[m] = self.project[m](x.transpose(1, 2)).transpose(1, 2)  # (B, T_m, d)
 
@@ -125,5 +126,5 @@ class MulT(nn.Module):
             summaries.append(last_valid(h, masks[target]))  # (B, (M-1) d)
         last = torch.cat(summaries, dim=-1)  # (B, M (M-1) d)
 
-        hidden = F.dropout(F.relu(self.head_hidden(last)), self.config.output_dropout, self.training)
+        hidden = dropout(F.relu(self.head_hidden(last)), self.config.output_dropout, self.training)
         return self.out(self.head_residual(hidden) + last)  # (B, q)

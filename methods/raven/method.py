@@ -35,7 +35,7 @@ class RAVENMethod(TorchMethod):
     """
 
     name = "raven"
-    version = "1"
+    version = "2"  # 2: dropout masks from _blocks.dropout (a new random stream)
     published_threshold = 0.5
     requires = {"modalities": (TEXT,), "sequences": True}
     presets = {

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.recurrent import MaskedLSTM
 from mmerbench_methods._blocks.word_spans import gather_spans, span_index
 
@@ -78,7 +79,7 @@ class RAVEN(nn.Module):
                                          for m in config.nonverbal})
         self.gate = nn.ModuleDict({m: nn.Linear(config.cell_dim + word_dim, 1) for m in config.nonverbal})
         self.to_shift = nn.Linear(config.cell_dim * len(config.nonverbal), word_dim)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.word_lstm = MaskedLSTM(word_dim, config.hidden, bidirectional=False)
         self.out = nn.Linear(config.hidden, config.n_labels)
 

@@ -6,6 +6,6 @@ def mmerbench_register_methods(registry):
     registry.add_method(
         "raven",
         "mmerbench_methods.raven.method:RAVENMethod",
-        version="1",
+        version="2",
         summary="RAVEN: nonverbal sub-networks shift each word by a gated, norm-bounded vector (Wang et al., 2019)",
     )

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.masking import masked_softmax
 from mmerbench_methods._blocks.recurrent import MaskedLSTM
 
@@ -106,7 +107,7 @@ class SGM(nn.Module):
         self.state_to_output = nn.Linear(c.decoder_hidden, c.decoder_hidden)  # W_d
         self.context_to_output = nn.Linear(encoded, c.decoder_hidden, bias=False)  # V_d
         self.output = nn.Linear(c.decoder_hidden, c.n_labels + 1)  # W_o: labels and EOS
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
 
     # ---- encoder -------------------------------------------------------------------
 

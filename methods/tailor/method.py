@@ -31,7 +31,8 @@ class TAILORMethod(TorchMethod):
     """
 
     name = "tailor"
-    version = "2"  # 2: per-sample label-query dropout; the shared aligner (no text -> audio/vision kept)
+    # 2: per-sample label-query dropout; the shared aligner (no text -> audio/vision kept)
+    version = "3"  # 3: dropout masks from _blocks.dropout (a new random stream)
     published_threshold = 0.35
     presets = {
         "paper": {},

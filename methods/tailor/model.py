@@ -48,6 +48,7 @@ from torch import nn
 
 from mmerbench_methods._blocks.attention import TransformerEncoder
 from mmerbench_methods._blocks.crossmodal import CrossmodalLayer
+from mmerbench_methods._blocks.dropout import Dropout
 from mmerbench_methods._blocks.encoders import ModalityEncoder
 from mmerbench_methods._blocks.grad_reverse import grad_reverse
 from mmerbench_methods._blocks.losses import sequence_orthogonality_loss
@@ -86,7 +87,7 @@ class FusionEncoder(nn.Module):
         self.position_embedding = nn.Embedding(max_positions, config.hidden)
         self.type_embedding = nn.Embedding(n_types, config.hidden)
         self.norm = nn.LayerNorm(config.hidden)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.encoder = TransformerEncoder(config.hidden, config.heads, config.fusion_layers, config.feedforward,
                                           config.dropout, activation="gelu", norm_first=False)
 
@@ -124,11 +125,11 @@ class TAILOR(nn.Module):
             for m, dim in config.modality_dims.items()
         })
         self.private = nn.ModuleDict({
-            m: nn.Sequential(nn.Linear(h, h), nn.Dropout(0.1), nn.Tanh()) for m in self.modalities
+            m: nn.Sequential(nn.Linear(h, h), Dropout(0.1), nn.Tanh()) for m in self.modalities
         })
-        self.common = nn.Sequential(nn.Linear(h, h), nn.Dropout(0.3), nn.Tanh())
+        self.common = nn.Sequential(nn.Linear(h, h), Dropout(0.3), nn.Tanh())
         self.discriminator = nn.Sequential(
-            nn.Linear(h, h // 2), nn.Dropout(0.1), nn.ReLU(), nn.Linear(h // 2, len(self.modalities))
+            nn.Linear(h, h // 2), Dropout(0.1), nn.ReLU(), nn.Linear(h // 2, len(self.modalities))
         )
         max_positions = max(config.max_steps, 1)
         self.fuse_others = FusionEncoder(config, len(self.others), max_positions) if self.others else None
@@ -136,7 +137,7 @@ class TAILOR(nn.Module):
         self.fuse_common = FusionEncoder(config, 2, max_positions)
         self.label_embedding = nn.Embedding(config.n_labels, h)
         self.label_norm = nn.LayerNorm(h)
-        self.label_dropout = nn.Dropout(config.dropout)
+        self.label_dropout = Dropout(config.dropout)
         self.decoder = nn.ModuleList([
             CrossmodalLayer(h, config.heads, config.feedforward, config.dropout, 0.0, config.dropout,
                             activation="gelu", norm_first=False, self_attention=True)

@@ -6,6 +6,6 @@ def mmerbench_register_methods(registry):
     registry.add_method(
         "tailor",
         "mmerbench_methods.tailor.method:TAILORMethod",
-        version="2",
+        version="3",
         summary="TAILOR: adversarial common/private features, granularity-descending fusion, label decoder (Zhang et al., 2022)",
     )

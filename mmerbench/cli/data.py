@@ -57,19 +57,51 @@ def _importable() -> dict:
     return {name: spec for name, spec in get_registry().datasets.items() if spec.importer is not None}
 
 
+COMMON_USAGE = "[--dtype {float32,float16}] [--output PATH] [--force]"
+
+
 def build_import_parser(name: str, spec) -> argparse.ArgumentParser:
+    """The parser of ``data import NAME``: usage line, help and groups all from the importer's declaration."""
     importer = spec.importer
+    prog = f"mmerbench data import {name}"
     parser = argparse.ArgumentParser(
-        prog=f"mmerbench data import {name}", description=(spec.summary + "\n\n" + importer.help).strip(),
+        prog=prog, description=(spec.summary + "\n\n" + importer.help).strip(),
+        usage=wrapped_usage([prog, *importer.usage_parts(), COMMON_USAGE]),
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    groups = {id(rule): parser.add_argument_group(importer.rule_title(rule)) for rule in importer.rules}
     for option in importer.options:
-        option.add_to(parser)
+        rule = importer.rule_of(option.flag)
+        option.add_to(parser if rule is None else groups[id(rule)])
     common = parser.add_argument_group("common options")
     common.add_argument("--dtype", choices=("float32", "float16"), default="float32",
                         help="feature storage (float16 halves size and memory; refused where values do not fit)")
     common.add_argument("--output", metavar="PATH", help="where to write (default $MMERBENCH_HOME/data/NAME.h5)")
     common.add_argument("--force", action="store_true", help="overwrite an existing imported dataset")
     return parser
+
+
+def wrapped_usage(parts: list[str], width: int = 100) -> str:
+    """Words of a usage line filled to ``width``, a group never cut, continuation lines indented."""
+    indent = " " * (len("usage: ") + len(parts[0].split()[0]) + 1)
+    lines, line = [], parts[0]
+    for part in parts[1:]:
+        if len("usage: ") + len(line) + 1 + len(part) > width and line.strip():
+            lines.append(line)
+            line = indent + part
+        else:
+            line += " " + part
+    return "\n".join([*lines, line])
+
+
+def parse_import_options(parser: argparse.ArgumentParser, importer, argv: list[str]) -> dict:
+    """Parse, then check the importer's rules (argparse already refused a missing required option)."""
+    parsed = vars(parser.parse_args(argv))
+    given = {option.flag for option in importer.options if option.key in parsed}
+    problem = importer.check(given)
+    if problem:
+        parser.error(problem)  # usage line + message, exit status 2, as argparse's own refusals
+    common = {key: parsed.pop(key) for key in ("dtype", "output", "force")}
+    return {**common, **importer.keywords(parsed)}
 
 
 def handle_import(args) -> int:
@@ -88,7 +120,7 @@ def handle_import(args) -> int:
     spec = importable[args.name]
     parser = build_import_parser(args.name, spec)
     try:
-        options = vars(parser.parse_args(args.rest))
+        options = parse_import_options(parser, spec.importer, args.rest)
     except SystemExit as exc:  # argparse already printed usage or help
         return int(exc.code or 0)
     dtype, output, force = options.pop("dtype"), options.pop("output"), options.pop("force")

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mmerbench.cli.common import DEFAULT_RESULTS
+from mmerbench.cli.common import DEFAULT_RESULTS, require_store
 
 
 def _submitted_jobs(results: Path) -> list[dict]:
@@ -51,11 +51,9 @@ def job_states(results: Path) -> list[dict]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from mmerbench.errors import UsageError
-
     results = Path(args.results)
-    if not results.is_dir():
-        raise UsageError(f"--results {results}: no such directory (give the directory of `mmerbench run --results`)")
+    if not results.is_dir():  # a folder without a store may still hold Slurm submissions not yet collected
+        require_store(results, "status")
     rows = job_states(results)
     counts: dict[str, int] = {}
     for row in rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mmerbench.cli.common import DEFAULT_RESULTS, csv_list
+from mmerbench.cli.common import DEFAULT_RESULTS, csv_list, require_store
 from mmerbench.cli.leaderboard_checks import check_leaderboard_args
 from mmerbench.errors import UsageError
 
@@ -23,7 +23,11 @@ def add_parser(commands) -> None:
     board.add_argument("--legacy-pr", action="store_true",
                        help="show P and R swapped as the TAILOR/CARAT/LDDU code printed them (marked legacy)")
     board.add_argument("--ci", action="store_true",
-                       help="show 95%% paired-bootstrap intervals (test samples resampled, seeds pooled) in the cells")
+                       help="show 95%% bootstrap intervals in the cells (the resamples of --significance)")
+    board.add_argument("--significance", choices=["seeds-and-samples", "fixed-models"], default="seeds-and-samples",
+                       help="test of the † marks: seeds-and-samples (default; two-level bootstrap over retraining "
+                            "seeds and test samples) or fixed-models (test samples only, the trained models held "
+                            "fixed)")
     board.add_argument("--robustness-metric", default="mif1",
                        help="metric of the robustness tables (conditions of --protocol; default: mif1)")
     board.add_argument("--robustness-reference", default="br",
@@ -35,6 +39,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmerbench.reporting.leaderboard import build_leaderboard, publish, render_board
     from mmerbench.store.results import ResultStore
 
+    require_store(args.results, "leaderboard")
     with ResultStore(args.results, create=False, read_only=True) as store:
         records = store.records()
     datasets = [args.dataset] if args.dataset else sorted({r["dataset"] for r in records if r["status"] == "ok"})
@@ -43,7 +48,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     check_leaderboard_args(args, records, store.db_path)
     options = dict(with_reported=args.reported, legacy_pr=args.legacy_pr,
                    metrics=csv_list(args.metrics) if args.metrics else None, results_dir=args.results, ci=args.ci,
-                   robustness_options={"metric": args.robustness_metric, "reference": args.robustness_reference})
+                   significance_test=args.significance, robustness_options={"metric": args.robustness_metric, "reference": args.robustness_reference})
     for dataset in datasets:
         if args.publish:
             print(f"wrote {publish(records, dataset, args.output_dir, **options)}")

@@ -34,6 +34,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("Broken plugins (not loaded):")
         for plugin in registry.broken:
             print(f"  {plugin.name}: {plugin.error}")
+    print("\n[in brackets]: the plugin that registered the name: an installed package's entry-point name "
+          "(pyproject.toml, [project.entry-points.mmerbench]), a built-in's module, or a module named in "
+          "$MMERBENCH_PLUGINS; see docs/plugins.md")
     return 0
 
 

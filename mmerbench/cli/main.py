@@ -6,11 +6,13 @@ Heavy libraries are imported inside the command handlers only, so that ``mmerben
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from contextlib import contextmanager
 
-from mmerbench.cli import evaluate, executors, leaderboard, listing, predict, report, results, run, tune
+from mmerbench.cli import evaluate, executors, leaderboard, listing, predict, report, results, run, site, tune
 from mmerbench.cli.common import user_warnings
-from mmerbench.errors import MMERBenchError
+from mmerbench.errors import MMERBenchError, Terminated
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_parser(commands)
     leaderboard.add_parser(commands)
     report.add_parser(commands)
+    site.add_parser(commands)
     from mmerbench.cli.data import register as register_data_commands
 
     register_data_commands(commands)
@@ -45,11 +48,37 @@ def _discard_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(f"stopped by {signal.Signals(signum).name}")
+
+
+@contextmanager
+def stop_signals_raise():
+    """While a command runs, SIGINT raises KeyboardInterrupt and SIGTERM raises Terminated in the main thread,
+    so that a run stops through its ``finally`` blocks: workers stopped, temporaries removed, store closed.
+
+    SIGINT gets Python's own handler back even when the shell started us with SIGINT ignored (a background
+    job of a script), so that `kill -INT` stops a run too. Outside the main thread (main() called from a
+    thread) signals cannot be handled here and are left as they are.
+    """
+    try:
+        previous = {signum: signal.signal(signum, handler) for signum, handler in
+                    ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, _raise_terminated))}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with user_warnings():
+        with user_warnings(), stop_signals_raise():
             code = int(args.func(args) or 0)
         sys.stdout.flush()  # inside the try: a reader that went away (`| head`) shows up here at the latest
         return code
@@ -60,8 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mmerbench: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("mmerbench: interrupted; finished jobs are kept in the results store", file=sys.stderr)
+        print("mmerbench: interrupted; finished jobs are kept in the results store (the same command "
+              "resumes)", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"mmerbench: {exc}; finished jobs are kept in the results store (the same command resumes)",
+              file=sys.stderr)
+        return Terminated.exit_code
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mmerbench.cli.common import DEFAULT_RESULTS
+from mmerbench.cli.common import DEFAULT_RESULTS, require_store
 
 
 
@@ -19,6 +19,7 @@ def add_parser(commands) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from mmerbench.reporting.report import write_report
 
+    require_store(args.results, "report")
     report = write_report(args.results, args.out, dataset=args.dataset)
     print(f"wrote {report.path} and {len(report.figures)} figure(s)"
           + (f"; {len(report.skipped)} figure(s) skipped (see report.md)" if report.skipped else ""))

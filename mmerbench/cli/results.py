@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from mmerbench.cli.common import DEFAULT_RESULTS
+from mmerbench.cli.common import DEFAULT_RESULTS, require_store
 
 
 
@@ -23,6 +23,7 @@ def add_parser(commands) -> None:
 def cmd_results(args: argparse.Namespace) -> int:
     from mmerbench.store.results import ResultStore
 
+    require_store(args.results, "results")
     with ResultStore(args.results, create=False, read_only=True) as store:
         records = store.records(dataset=args.dataset)
     if getattr(args, "per_label", False):

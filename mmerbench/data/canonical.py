@@ -184,7 +184,7 @@ class CanonicalWriter:
             if m not in features:
                 raise DataError(f"{self.path}: {split}: modality {m!r} missing from the features written")
             target = group[f"features/{m}"]
-            array = self._check_features(split, m, np.asarray(features[m]), n, target.shape)
+            array = self._check_features(split, m, np.asarray(features[m]), n, target.shape, start)
             length = (np.full(n, target.shape[1]) if lengths is None or m not in lengths
                       else np.asarray(lengths[m]))
             self._check_lengths(split, m, length, n, target.shape[1])
@@ -222,7 +222,7 @@ class CanonicalWriter:
                 row = int(np.flatnonzero(counts != 1)[0])
                 raise DataError(f"{where}: single-label data needs exactly one positive per row; row {row} has {int(counts[row])}")
 
-    def _check_features(self, split, m, array, n, shape) -> np.ndarray:
+    def _check_features(self, split, m, array, n, shape, start=0) -> np.ndarray:
         where = f"{self.path}: /{split}/features/{m}"
         if array.ndim == 2:  # (N, D) vectors are one-step sequences
             array = array[:, None, :]
@@ -235,7 +235,7 @@ class CanonicalWriter:
         array = array.astype(np.float32, copy=True)
         nan = np.isnan(array)
         if nan.any():
-            row = int(np.argwhere(nan)[0][0])
+            row = start + int(np.argwhere(nan)[0][0])  # the split's row, not the chunk's
             raise DataError(f"{where}: {int(nan.sum())} NaN values (first in row {row}); clean or impute them before importing")
         inf = np.isinf(array)
         if inf.any():

@@ -189,13 +189,11 @@ def write_canonical(
     """Stream the splits into the canonical HDF5 file (atomic: nothing is left on failure)."""
     from mmerbench.data.canonical import CanonicalWriter
 
-    first = next(iter(splits.values()))
+    first_name, first = next(iter(splits.items()))
     modalities = {m: source.shape[2] for m, source in first.features.items()}
     for split_name, split in splits.items():
         split.check(f"split {split_name!r}")
-        dims = {m: source.shape[2] for m, source in split.features.items()}
-        if dims != modalities:
-            raise DataError(f"split {split_name!r}: feature dims {dims} disagree with {modalities} of the first split")
+        _check_widths(split_name, split, first_name, first)
     with CanonicalWriter(output_path, name=name, label_names=label_names, modalities=modalities,
                          single_label=single_label, dtype=dtype, source_sha256=source_sha256,
                          attrs=attrs) as writer:
@@ -210,13 +208,48 @@ def write_canonical(
                 stop = min(n, start + chunk)
                 writer.write_rows(
                     split_name,
-                    features={m: source.rows(start, stop) for m, source in split.features.items()},
+                    features={m: _checked_rows(source, start, stop, f"{split_name}/{m}")
+                              for m, source in split.features.items()},
                     labels=split.labels[start:stop],
                     lengths={m: np.asarray(v)[start:stop] for m, v in split.lengths.items()} or None,
                     ids=None if split.ids is None else split.ids[start:stop],
                     meta={k: np.asarray(v)[start:stop] for k, v in split.meta.items()},
                 )
     return Path(output_path)
+
+
+def _source_name(source: Any, fallback: str) -> str:
+    """Where a feature source came from (``/data/x.pkl: train/audio``), as its importer named it."""
+    return getattr(source, "where", None) or fallback
+
+
+def _check_widths(split_name: str, split: SplitSource, first_name: str, first: SplitSource) -> None:
+    """Every split has the first split's modalities and feature widths; a mismatch names both sources."""
+    if set(split.features) != set(first.features):
+        raise DataError(f"split {split_name!r} has modalities {sorted(split.features)}, but split {first_name!r} "
+                        f"has {sorted(first.features)}; every split needs the same modalities")
+    for m, source in split.features.items():
+        width, expected = source.shape[2], first.features[m].shape[2]
+        if width != expected:
+            raise DataError(f"{_source_name(source, f'{split_name}/{m}')}: {width} features per step, but "
+                            f"{_source_name(first.features[m], f'{first_name}/{m}')} has {expected}; every split "
+                            f"must have the same feature width for {m}")
+
+
+def _checked_rows(source: Any, start: int, stop: int, fallback: str) -> np.ndarray:
+    """Rows ``start:stop`` of a source, refused if they hold NaN, naming the source file and the sample.
+
+    The canonical writer would also refuse them, but it can only name the output file it is writing.
+    """
+    rows = source.rows(start, stop)
+    nan = np.isnan(rows)
+    if nan.any():
+        row, *position = (int(i) for i in np.argwhere(nan)[0])
+        at = f"step {position[0]}, feature {position[1]}" if len(position) == 2 else f"feature {position[-1]}"
+        raise DataError(f"{_source_name(source, fallback)}: NaN in sample {start + row} ({at}; "
+                        f"{int(nan.sum())} NaN values in samples {start}..{stop - 1}); clean or impute them "
+                        "before importing")
+    return rows
 
 
 def as_array(value: Any, where: str, ndim: int | None = None) -> np.ndarray:

@@ -20,6 +20,16 @@ pooled across labels:
   averaged over labels; Spearman correlation with the sample's true noise level
   (mean over modalities). Per modality when the method reports per-modality
   uncertainty.
+
+Ties are ties. The entropy is computed from ``max(p, 1 - p)`` only, so that
+H(p) and H(1 - p) are the same number to the last bit. Uncertainties that
+agree to a relative ``TIE_RTOL`` (far below the resolution of probabilities
+stored as float32) form one tie group in every ranking here (AUROC, AURC,
+Spearman, quantiles): two entries whose scores differ only by rounding (the
+tree votes 0.3 and 0.7 computed on separate paths) are never given an order
+by that rounding or by the order of the samples. ``risk_coverage_curve`` is
+the one risk-coverage definition: ``aurc`` is its mean, and the report's
+figure draws it.
 """
 
 from __future__ import annotations
@@ -27,21 +37,46 @@ from __future__ import annotations
 import numpy as np
 
 CLIP = 1e-7
+TIE_RTOL = 1e-6  # float32 keeps about 7 digits: scores closer than this are the same score
 
 
 def bernoulli_entropy(proba) -> np.ndarray:
-    """Entropy (nats) of each Bernoulli(p): 0 at p in {0, 1}, log 2 at p = 0.5."""
-    p = np.clip(np.asarray(proba, dtype=np.float64), CLIP, 1.0 - CLIP)
-    return -(p * np.log(p) + (1.0 - p) * np.log1p(-p))
+    """Entropy (nats) of each Bernoulli(p): 0 at p in {0, 1}, log 2 at p = 0.5; H(p) == H(1 - p) exactly.
+
+    Both terms come from the larger side ``hi = max(p, 1 - p)`` and ``lo = 1 - hi`` (exact, as hi >= 0.5),
+    so p and its complement give bit-identical entropies (1 - p is exact for p >= 0.5, and for p < 0.5 the
+    complement's larger side is the same rounded 1 - p).
+    """
+    p = np.asarray(proba)
+    if not np.issubdtype(p.dtype, np.floating):
+        p = p.astype(np.float64)
+    # the larger side in the probabilities' own precision (a float32 1 - p is rounded in float32), so that
+    # a complement computed in that precision lands on the same number; the logs in float64
+    hi = np.where(p >= 0.5, p, p.dtype.type(1) - p).astype(np.float64)
+    hi = np.clip(hi, 0.5, 1.0 - CLIP)
+    lo = 1.0 - hi
+    return -(hi * np.log(hi) + lo * np.log(lo))
+
+
+def tie_groups(ordered) -> np.ndarray:
+    """For sorted values, True where a new tie group starts: a value further than TIE_RTOL (relative) from
+    the one before it. Groups chain, so a run of values each within TIE_RTOL of the next is one tie."""
+    ordered = np.asarray(ordered, dtype=np.float64)
+    if ordered.size == 0:
+        return np.zeros(0, dtype=bool)
+    gaps = np.diff(ordered)
+    scale = np.maximum(np.abs(ordered[1:]), np.abs(ordered[:-1]))
+    return np.r_[True, gaps > TIE_RTOL * scale]
 
 
 def average_ranks(values) -> np.ndarray:
-    """1-based ranks, ties sharing their average rank (scipy.stats.rankdata's 'average')."""
+    """1-based ranks, ties (:func:`tie_groups`) sharing their average rank (scipy.stats.rankdata's 'average'
+    for values that differ by more than rounding)."""
     values = np.asarray(values, dtype=np.float64).ravel()
     n = values.size
     order = np.argsort(values, kind="mergesort")
     ordered = values[order]
-    new_group = np.r_[True, ordered[1:] != ordered[:-1]] if n else np.zeros(0, dtype=bool)
+    new_group = tie_groups(ordered)
     starts = np.flatnonzero(new_group)
     ends = np.r_[starts[1:], n]
     group = np.cumsum(new_group) - 1
@@ -63,7 +98,18 @@ def auroc(score, positive) -> float | None:
 
 
 def risk_coverage_area(uncertainty, error) -> float | None:
-    """Area under the risk-coverage curve, accepting the least uncertain entries first."""
+    """Area under the risk-coverage curve (:func:`risk_coverage_curve`): the mean of its risks."""
+    curve = risk_coverage_curve(uncertainty, error)
+    return None if curve is None else float(np.mean(curve[1]))
+
+
+def risk_coverage_curve(uncertainty, error) -> tuple[np.ndarray, np.ndarray] | None:
+    """(coverage k/n, risk) accepting the least uncertain entries first; None for no entries.
+
+    The risk at coverage k/n is the expected error rate of the k accepted entries when tied entries
+    (:func:`tie_groups`) are accepted in a random order: within a tie group every accepted entry is wrong at
+    the group's error rate. So the curve never depends on the order of the samples.
+    """
     uncertainty = np.asarray(uncertainty, dtype=np.float64).ravel()
     error = np.asarray(error, dtype=np.float64).ravel()
     n = uncertainty.size
@@ -71,7 +117,7 @@ def risk_coverage_area(uncertainty, error) -> float | None:
         return None
     order = np.argsort(uncertainty, kind="mergesort")
     ordered, errors = uncertainty[order], error[order]
-    new_group = np.r_[True, ordered[1:] != ordered[:-1]]
+    new_group = tie_groups(ordered)
     starts = np.flatnonzero(new_group)
     sizes = np.diff(np.r_[starts, n])
     group = np.cumsum(new_group) - 1
@@ -80,7 +126,7 @@ def risk_coverage_area(uncertainty, error) -> float | None:
     k = np.arange(1, n + 1)
     # Within a tie group every order is equally likely: each accepted entry is wrong at the group's rate.
     expected_errors = errors_before[group] + (k - starts[group]) * (group_errors / sizes)[group]
-    return float(np.mean(expected_errors / k))
+    return k / n, expected_errors / k
 
 
 def spearman(a, b) -> float | None:
@@ -117,8 +163,10 @@ def quantile_normalise(uncertainty, reference) -> np.ndarray:
     if len(flat_r) == 0:
         raise ValueError("quantile normalisation needs a non-empty reference split")
     out = np.empty_like(flat_u)
+    # a reference value within rounding of the score (TIE_RTOL) counts as equal to it, i.e. as <= it
+    reach = flat_u + TIE_RTOL * np.abs(flat_u)
     for column in range(flat_u.shape[1]):
-        out[:, column] = np.searchsorted(flat_r[:, column], flat_u[:, column], side="right") / len(flat_r)
+        out[:, column] = np.searchsorted(flat_r[:, column], reach[:, column], side="right") / len(flat_r)
     return out.reshape(uncertainty.shape)
 
 

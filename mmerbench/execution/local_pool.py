@@ -11,6 +11,8 @@ calls go on in fresh processes.
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import threading
 import time
 import traceback
 from collections import deque
@@ -33,6 +35,9 @@ class Outcome:
 
 
 def _child(connection, initializer, initargs, function, args) -> None:
+    # Ctrl-C reaches the whole foreground process group; the parent decides what stops (it terminates its
+    # children when the run stops), so a worker never turns a Ctrl-C into a failed job of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         if initializer is not None:
             initializer(*initargs)
@@ -88,11 +93,8 @@ class FreshProcessPool:
                     state = running.pop(sentinel)
                     yield self._finish(state)
         finally:
-            for state in running.values():  # only when the caller stopped early
-                state["process"].terminate()
-            for state in running.values():
-                state["process"].join(timeout=10)
-                state["reader"].close()
+            if running:  # only when the caller stopped early (Ctrl-C, SIGTERM, a store failure)
+                _stop_all(list(running.values()))
 
     def _start(self, tag, function, args) -> dict:
         reader, writer = self.context.Pipe(duplex=False)
@@ -135,6 +137,44 @@ class FreshProcessPool:
             return Outcome(state["tag"], process.pid, True, value=message[1], exitcode=process.exitcode)
         child_error = message[1] if message is not None else None
         return Outcome(state["tag"], process.pid, False, exitcode=process.exitcode, child_error=child_error)
+
+
+def _stop_all(states: list[dict], grace: float = 5.0) -> None:
+    """Stop running calls: SIGTERM to all, SIGKILL to those still alive after ``grace`` seconds, then reap.
+
+    A second Ctrl-C or SIGTERM while this runs is ignored: an interrupted clean-up would leave workers
+    running after the driver is gone.
+    """
+    with _signals_deferred():
+        for state in states:
+            state["process"].terminate()
+        deadline = time.monotonic() + grace
+        for state in states:
+            state["process"].join(timeout=max(0.0, deadline - time.monotonic()))
+        for state in states:
+            if state["process"].is_alive():
+                state["process"].kill()
+                state["process"].join()
+            state["reader"].close()
+
+
+class _signals_deferred:
+    """Ignore SIGINT and SIGTERM (main thread only) while the workers are being stopped: the run is ending
+    already, and a second Ctrl-C must not cut the clean-up short and leave workers behind."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self):
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self.previous[signum] = signal.signal(signum, signal.SIG_IGN)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        return False
 
 
 def _receive(state: dict) -> None:

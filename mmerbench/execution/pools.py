@@ -10,9 +10,11 @@ one place that maps ``--executor NAME`` to a pool.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from mmerbench.config import RunConfig
+from mmerbench.execution.engine_log import engine_log_path
 from mmerbench.execution.executor_options import job_device
 from mmerbench.execution.job_files import run_and_publish
 from mmerbench.execution.local_pool import FreshProcessPool, Outcome
@@ -56,12 +58,17 @@ def pool_kind(config: RunConfig) -> PoolKind:
     return KINDS[config.executor]
 
 
+def engine_log(config: RunConfig, results) -> Path | None:
+    """The file where the executor's own messages go (Ray's banners), or None when it prints none."""
+    return engine_log_path(results, "ray") if config.executor == "ray" else None
+
+
 def make_pool(config: RunConfig, workers: int, keys, results, on_start, timeout, initializer, initargs):
     if config.executor == "ray":
         from mmerbench.execution.ray_pool import RayPool
 
         return RayPool(config.ray_address, workers, config.cpus_per_job, config.gpus_per_job,
-                       on_start=on_start, timeout=timeout)
+                       on_start=on_start, timeout=timeout, log_path=engine_log(config, results))
     if config.executor in ("slurm", "slurm-local"):
         from mmerbench.execution.slurm_pool import SlurmPool
 

@@ -49,7 +49,8 @@ def evaluate_conditions(method, dataset, protocols, seed: int, *, test_proba=Non
     builder = ConditionBuilder(dataset, seed)
     threshold = method.threshold_
     single_label = bool(getattr(method, "single_label_", dataset.single_label))
-    for condition in conditions(protocols, modalities):
+    every = conditions(protocols, modalities)  # specs were parsed once per run; conditions are built once per job
+    for condition in every:
         absent = _absent_required(method, condition, modalities)
         if absent:
             result.errors[condition.name] = (
@@ -70,7 +71,7 @@ def evaluate_conditions(method, dataset, protocols, seed: int, *, test_proba=Non
             result.metrics[condition.name] = scores
         except Exception as exc:  # noqa: BLE001 - one condition failing must not stop the others
             result.errors[condition.name] = f"{type(exc).__name__}: {exc}"
-    combos = [c.name for c in conditions(protocols, modalities) if c.kind == "present"]
+    combos = [c.name for c in every if c.kind == "present"]
     if combos:
         failed = [name for name in combos if name not in result.metrics]
         if failed:

@@ -7,17 +7,24 @@ fails that job only, with Ray's cause. Ray is imported only here, so it stays an
 
 from __future__ import annotations
 
+import contextlib
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from mmerbench.errors import UsageError
+from mmerbench.execution.engine_log import engine_output_to
 from mmerbench.execution.local_pool import Outcome
+
+RAY_LOGGERS = ("ray",)  # Ray's Python loggers; its C++ parts write to the standard error they inherit
 
 
 class RayPool:
     def __init__(self, address: str | None, workers: int, cpus_per_job: float, gpus_per_job: float,
-                 on_start: Callable[[Any], None] | None = None, timeout: float | None = None):
+                 on_start: Callable[[Any], None] | None = None, timeout: float | None = None,
+                 log_path: Path | None = None):
         self.address = address
+        self.log_path = log_path  # Ray's own messages (banners, warnings): out of the run's table and progress
         self.workers = workers
         self.cpus_per_job = cpus_per_job
         self.gpus_per_job = gpus_per_job
@@ -30,6 +37,12 @@ class RayPool:
 
         if ray.is_initialized():
             return ray
+        quiet = engine_output_to(self.log_path, RAY_LOGGERS) if self.log_path else contextlib.nullcontext()
+        with quiet:
+            self._init(ray)
+        return ray
+
+    def _init(self, ray) -> None:
         try:
             if self.address is None:  # a private instance on this machine, as many CPUs as --jobs asks
                 ray.init(num_cpus=max(1, int(self.workers * self.cpus_per_job)), include_dashboard=False,
@@ -38,7 +51,6 @@ class RayPool:
                 ray.init(address=self.address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise UsageError(f"--ray-address {self.address}: cannot connect to a Ray cluster ({exc})") from None
-        return ray
 
     def run(self, calls: Sequence[tuple[Any, Callable, tuple]]) -> Iterator[Outcome]:
         ray = self._connect()

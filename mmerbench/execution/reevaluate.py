@@ -40,22 +40,35 @@ def needs_scores_beyond_accuracy(record: dict) -> bool:
     return "ece" not in ((record.get("metrics") or {}).get("test") or {})
 
 
-def _rescore_stored(record: dict, store, dataset) -> None:
-    """Calibration and uncertainty scores from the stored probabilities (no model needed)."""
+def stored_scores(record: dict, store, dataset) -> dict:
+    """Calibration and uncertainty scores from the stored probabilities and uncertainties (no model needed):
+    what :func:`mmerbench.evaluation.job_scores.beyond_accuracy` returns. The worker scores the same stored
+    (float32) arrays, so for a job stored since issue 27 this reproduces its record exactly."""
     from mmerbench.evaluation.job_scores import SplitOutputs, beyond_accuracy
 
     arrays = store.load_predictions(record["key"])
     outputs = {}
+
+    def as_float64(name):
+        return None if name not in arrays else arrays[name].astype(np.float64)
+
     for name in ("valid", "test"):
         if f"{name}_proba" not in arrays:
             continue
         split = getattr(dataset, name)
         noise = split.meta.get("noise") if split is not None else None
-        outputs[name] = SplitOutputs(proba=arrays[f"{name}_proba"].astype(np.float64), labels=arrays[f"{name}_labels"],
-                                     uncertainty=arrays.get(f"{name}_uncertainty"),
+        outputs[name] = SplitOutputs(proba=as_float64(f"{name}_proba"), labels=arrays[f"{name}_labels"],
+                                     uncertainty=as_float64(f"{name}_uncertainty"),
+                                     uncertainty_per_modality=as_float64(f"{name}_uncertainty_per_modality"),
                                      noise=None if noise is None else np.asarray(noise, dtype=np.float64))
-    extra = beyond_accuracy(outputs, record.get("threshold", 0.5), single_label=dataset.single_label,
-                            modalities=list(dataset.modalities))
+    threshold = record.get("threshold")
+    return beyond_accuracy(outputs, 0.5 if threshold is None else threshold, single_label=dataset.single_label,
+                           modalities=list(dataset.modalities))
+
+
+def _rescore_stored(record: dict, store, dataset) -> None:
+    """Calibration and uncertainty scores from the stored probabilities (no model needed), into ``record``."""
+    extra = stored_scores(record, store, dataset)
     for name, scores in extra.pop("metrics").items():
         record["metrics"].setdefault(name, {}).update(scores)
     record.update(extra)

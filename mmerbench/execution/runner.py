@@ -36,7 +36,7 @@ from mmerbench.execution.planning import (
     split_settings,
     threshold_policy,
 )
-from mmerbench.execution.pools import make_pool, pool_kind
+from mmerbench.execution.pools import engine_log, make_pool, pool_kind
 from mmerbench.execution.provenance import run_provenance
 from mmerbench.execution.run_checks import check_device, check_results_path, check_seeds, check_splits_for_evaluation
 from mmerbench.execution.timeouts import check_timeout, timeout_record
@@ -219,6 +219,9 @@ def run_planned(config: RunConfig, planned: list[Job], notes: list[str], specs=N
         outcome.incompatible = [job for job in planned if job.incompatible]
         todo = [job for job in planned if job.key not in finished and not job.incompatible]
         outcome.skipped = [job for job in planned if job.key in finished and not job.incompatible]
+        log = engine_log(config, results)
+        if log is not None and todo and not dry_run:  # said before the engine starts and prints its banners
+            notes.append(f"--executor {config.executor}: its own messages (start-up banners, warnings) go to {log}")
         emit({"kind": "plan", "planned": len(planned), "todo": len(todo), "skipped": len(outcome.skipped),
               "notes": notes, "incompatible": len(outcome.incompatible)})
         if specs and outcome.skipped and not dry_run:

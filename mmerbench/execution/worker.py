@@ -85,6 +85,7 @@ def _predict_and_score(method, dataset, job: dict) -> tuple[dict, dict, dict, di
     from mmerbench.evaluation.job_scores import own_uncertainty, split_outputs
     from mmerbench.evaluation.metrics import score
     from mmerbench.execution.proba_check import check_probabilities
+    import numpy as np
 
     arrays, metrics, per_label = {}, {}, {}
     outputs = {}  # split -> probabilities, labels, uncertainty, true noise: for the scores beyond accuracy
@@ -94,16 +95,23 @@ def _predict_and_score(method, dataset, job: dict) -> tuple[dict, dict, dict, di
         proba = method.predict_proba(split)
         check_probabilities(proba, len(split), dataset.label_names, job["method"], split_name)
         predictions = method.predict(split)
-        scores = score(split.labels, predictions, proba, single_label=dataset.single_label,
+        # Scores come from exactly what is stored (float32), so that `mmerbench evaluate`, which rescores
+        # from the stored files, reproduces them to the bit.
+        arrays[f"{split_name}_proba"] = proba.astype("float32")
+        arrays[f"{split_name}_labels"] = split.labels
+        stored_proba = arrays[f"{split_name}_proba"].astype(np.float64)
+        scores = score(split.labels, predictions, stored_proba, single_label=dataset.single_label,
                        label_names=dataset.label_names)
         per_label[split_name] = scores.pop("per_label")
         metrics[split_name] = scores
-        arrays[f"{split_name}_proba"] = proba.astype("float32")
-        arrays[f"{split_name}_labels"] = split.labels
         own, own_per_modality = own_uncertainty(method, split)
         if own is not None:
             arrays[f"{split_name}_uncertainty"] = own.astype("float32")
-        outputs[split_name] = split_outputs(split, proba, own, own_per_modality)
+            own = arrays[f"{split_name}_uncertainty"].astype(np.float64)
+        if own_per_modality is not None:  # what rescoring needs for the per-modality noise_spearman
+            arrays[f"{split_name}_uncertainty_per_modality"] = own_per_modality.astype("float32")
+            own_per_modality = arrays[f"{split_name}_uncertainty_per_modality"].astype(np.float64)
+        outputs[split_name] = split_outputs(split, stored_proba, own, own_per_modality)
     return arrays, metrics, per_label, outputs
 
 

@@ -46,11 +46,6 @@ def pooled_reliability(diagrams: list[dict]) -> dict | None:
 # ------------------------------------------------------------------ risk-coverage
 
 
-def bernoulli_entropy(proba: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(proba, dtype=float), 1e-7, 1 - 1e-7)
-    return -(p * np.log(p) + (1 - p) * np.log(1 - p))
-
-
 def load_predictions(results_dir, key: str) -> dict[str, np.ndarray]:
     path = Path(results_dir) / PREDICTIONS_DIR / f"{key}.npz"
     with np.load(path, allow_pickle=False) as data:
@@ -59,29 +54,21 @@ def load_predictions(results_dir, key: str) -> dict[str, np.ndarray]:
 
 def risk_coverage(proba: np.ndarray, labels: np.ndarray, threshold, uncertainty: np.ndarray | None = None,
                   single_label: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(coverage, risk) on the grid k/N: within each label, entries sorted from most to least certain.
+    """(coverage, risk) on the grid k/N: each label's risk-coverage curve, averaged over labels.
 
-    Risk at coverage k/N is the error rate of the k most certain entries of a
-    label, averaged over labels (uncertainty scales differ across labels, so
-    entries are never ranked across labels). Single-label data: one ranking
-    by 1 − max probability, error = wrong argmax.
+    The same curve as the table's ``aurc`` (mmerbench.evaluation.uncertainty.risk_coverage_curve, ties
+    at their expected risk), on the same errors (the job's threshold, as scored) and the same uncertainty (the
+    method's own, else the entropy), so the mean of this risk is the table's AURC. Entries are never ranked
+    across labels: uncertainty scales differ across labels.
     """
-    proba = np.asarray(proba, dtype=float)
-    labels = np.asarray(labels).astype(bool)
-    if single_label:
-        errors = (proba.argmax(1) != labels.argmax(1))[:, None]
-        if uncertainty is None:
-            scores = (1 - proba.max(1))[:, None]
-        else:  # the method's own uncertainty about the class it predicted
-            scores = np.take_along_axis(np.asarray(uncertainty, dtype=float), proba.argmax(1)[:, None], axis=1)
-    else:
-        errors = (proba > np.asarray(threshold, dtype=float)) != labels
-        scores = bernoulli_entropy(proba) if uncertainty is None else np.asarray(uncertainty, dtype=float)
-    n = len(errors)
-    order = np.argsort(scores, axis=0, kind="stable")
-    sorted_errors = np.take_along_axis(errors, order, axis=0).astype(float)
-    risk = (np.cumsum(sorted_errors, axis=0) / np.arange(1, n + 1)[:, None]).mean(axis=1)
-    return np.arange(1, n + 1) / n, risk
+    from mmerbench.evaluation.metrics import threshold_predictions
+    from mmerbench.evaluation.uncertainty import bernoulli_entropy, risk_coverage_curve
+
+    proba = np.asarray(proba, dtype=np.float64)
+    errors = threshold_predictions(proba, threshold, single_label).astype(bool) != np.asarray(labels).astype(bool)
+    scores = bernoulli_entropy(proba) if uncertainty is None else np.asarray(uncertainty, dtype=np.float64)
+    risks = [risk_coverage_curve(scores[:, j], errors[:, j])[1] for j in range(errors.shape[1])]
+    return np.arange(1, len(errors) + 1) / len(errors), np.mean(risks, axis=0)
 
 
 # ------------------------------------------------------------------ robustness conditions
@@ -126,37 +113,77 @@ def combination_table(conditions: dict[str, dict[str, float]]) -> dict[str, dict
     return ordered
 
 
-def rate_curves(conditions: dict[str, dict[str, float]]) -> dict[str, list[tuple[float, float]]]:
-    """{row: [(missing rate, score), ...]} starting at rate 0 (the plain test split)."""
+def condition_spread(records_by_row: dict[str, list[dict]], metric: str = "mif1"
+                     ) -> dict[str, dict[str, float | None]]:
+    """{condition: {row label: sample std over seeds (ddof=1), None for one seed}}, as condition_scores."""
+    out: dict[str, dict[str, float | None]] = {}
+    for label, records in records_by_row.items():
+        values: dict[str, list[float]] = {}
+        for record in records:
+            for split, scores in (record.get("metrics") or {}).items():
+                if (split == "test" or split.startswith("test@")) and isinstance(scores, dict) and metric in scores:
+                    values.setdefault(split, []).append(float(scores[metric]))
+        for split, seen in values.items():
+            out.setdefault(split, {})[label] = statistics.stdev(seen) if len(seen) > 1 else None
+    return out
+
+
+def rate_curves(conditions: dict[str, dict[str, float]], spread: dict | None = None) -> dict[str, list[tuple]]:
+    """{row: [(missing rate, score), ...]} starting at rate 0 (the plain test split); with ``spread``
+    (:func:`condition_spread`) each point is (rate, mean, std over seeds)."""
     curves: dict[str, list] = {}
     for condition, values in conditions.items():
         kind, rate = condition_kind(condition)
         if kind == "missing-rate":
             for label, value in values.items():
-                curves.setdefault(label, []).append((rate, value))
-    return _with_origin(curves, conditions)
+                curves.setdefault(label, []).append(_point(rate, value, spread, condition, label))
+    return _with_origin(curves, conditions, spread)
 
 
-def noise_curves(conditions: dict[str, dict[str, float]]) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    """{target modality (or 'all'): {row: [(noise scale, score), ...]}} starting at scale 0."""
+def noise_curves(conditions: dict[str, dict[str, float]], spread: dict | None = None
+                 ) -> dict[str, dict[str, list[tuple]]]:
+    """{target modality (or 'all'): {row: [(noise scale, score), ...]}} starting at scale 0 (with ``spread``:
+    (scale, mean, std over seeds))."""
     by_target: dict[str, dict[str, list]] = {}
     for condition, values in conditions.items():
         kind, detail = condition_kind(condition)
         if kind == "noise":
             scale, target = detail
             for label, value in values.items():
-                by_target.setdefault(target, {}).setdefault(label, []).append((scale, value))
-    return {target: _with_origin(curves, conditions) for target, curves in sorted(by_target.items())}
+                by_target.setdefault(target, {}).setdefault(label, []).append(
+                    _point(scale, value, spread, condition, label))
+    return {target: _with_origin(curves, conditions, spread) for target, curves in sorted(by_target.items())}
 
 
-def _with_origin(curves: dict[str, list], conditions: dict) -> dict[str, list]:
+def _point(level: float, value: float, spread: dict | None, condition: str, label: str) -> tuple:
+    if spread is None:
+        return (level, value)
+    return (level, value, (spread.get(condition) or {}).get(label))
+
+
+def _with_origin(curves: dict[str, list], conditions: dict, spread: dict | None = None) -> dict[str, list]:
     plain = conditions.get("test", {})
     out = {}
     for label, points in curves.items():
         if label in plain:
-            points = [(0.0, plain[label])] + points
-        out[label] = sorted(points)
+            points = [_point(0.0, plain[label], spread, "test", label)] + points
+        out[label] = sorted(points, key=lambda point: point[0])
     return out
+
+
+def realised_dropped_share(dataset, seeds, condition_name: str, rate: float) -> float:
+    """The share of the test split's present (sample, modality) entries that the missing-rate condition really
+    drops, averaged over ``seeds``: below the nominal rate, because a sample always keeps one modality."""
+    from mmerbench.data.conditions import Condition, ConditionBuilder
+
+    condition = Condition(condition_name, "missing-rate", level=rate)
+    before = np.stack([np.asarray(v) > 0 for v in dataset.test.lengths.values()], axis=1)
+    shares = []
+    for seed in seeds:
+        after = ConditionBuilder(dataset, seed).split(condition)
+        kept = np.stack([np.asarray(v) > 0 for v in after.lengths.values()], axis=1)
+        shares.append(float((before & ~kept).sum() / max(before.sum(), 1)))
+    return float(np.mean(shares))
 
 
 # ------------------------------------------------------------------ per label, training curves

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mmerbench.evaluation.metrics import LOWER_IS_BETTER
 from mmerbench.reporting.robustness_tables import robustness_markdown
-from mmerbench.reporting.rows import Row, build_rows, config_label  # noqa: F401 (re-exported)
+from mmerbench.reporting.rows import Row, build_rows, config_label, data_groups  # noqa: F401 (re-exported)
 
 DEFAULT_METRICS = ("acc", "p", "r", "mif1", "maf1", "hamming", "subset_acc")
 SINGLE_LABEL_METRICS = ("single_acc", "wf1")
@@ -49,7 +49,8 @@ def reported_rows(dataset: str) -> list[Row]:
             if line["table"].lower().startswith("table 3"):
                 continue  # ablations are not leaderboard rows
             row = Row(label=f"{line['method']} (reported)", method=line["method"], method_version="",
-                      preset=None, overrides={}, reported=True, source=f"{line['source']}, {line['table']}")
+                      preset=None, overrides={}, reported=True, source=f"{line['source']}, {line['table']}",
+                      annotations={"paper_table": line["table"], "paper_setting": line["setting"]})
             for metric in ("acc", "p", "r", "mif1"):
                 if line.get(metric):
                     row.values[metric] = [float(line[metric])]
@@ -57,7 +58,6 @@ def reported_rows(dataset: str) -> list[Row]:
     return rows
 
 
-REPORTED_PR_TITLES = {"p": "(as printed)", "r": "(as printed)"}
 REPORTED_PR_NOTE = ("P and R above are as the source printed them. The LDDU, TAILOR and CARAT code computes them "
                     "with its arguments swapped, so in rows produced by that code the printed P is the true "
                     "recall and the printed R the true precision; compare them with `leaderboard --legacy-pr`.")
@@ -140,7 +140,8 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
             {"label": r.label, "method": r.method, "method_version": r.method_version, "preset": r.preset,
              "overrides": r.overrides, "n": r.n, "seeds": r.seeds, "reported": r.reported, "source": r.source,
              "threshold_policy": r.threshold_policy, "thresholds": r.thresholds, "legacy_pr": legacy_pr,
-             "mark": r.mark, "ci": {m: list(r.ci[m]) for m in metrics if m in r.ci}, **r.annotations,
+             "data": r.data, "mark": r.mark, "ci": {m: list(r.ci[m]) for m in metrics if m in r.ci},
+             **r.annotations,
              **{m: {"mean": r.mean(m), "std": r.std(m)} for m in metrics}}
             for r in rows], indent=2)
     if fmt == "csv":
@@ -155,16 +156,23 @@ def render(rows: list[Row], fmt: str = "markdown", metrics=None, digits: int = 3
         return out.getvalue()
     # (bold open, bold close, plus-minus) in the target markup
     bold = ("**", "**", " ± ") if fmt == "markdown" else ("\\textbf{", "}", " $\\pm$ ")
-    best = {m: _best(rows, m) for m in metrics}
+    # the best of a column, and whether one seed stands beside more, within the rows on the same data only:
+    # rows on different data are never compared (mmerbench.reporting.rows)
+    best, mixed = {}, {}
+    for group in data_groups(rows):
+        for m in metrics:
+            group_best, group_mixed = _best(group, m), _single_seed_beside_more(group, m)
+            for r in group:
+                best[id(r), m], mixed[id(r), m] = group_best, group_mixed
     titles = [METRIC_TITLES.get(m, m) for m in metrics]
     if legacy_pr:
         titles = [f"{t} (legacy)" if m in ("p", "r") else t for m, t in zip(metrics, titles)]
     if title_suffix:  # e.g. reported P and R, which say "as printed"
         titles = [f"{t} {title_suffix[m]}" if m in title_suffix else t for m, t in zip(metrics, titles)]
-    mixed = {m: _single_seed_beside_more(rows, m) for m in metrics}
     mark = SINGLE_SEED_MARK[fmt]
     table = [[f"{r.label} {r.mark}".strip(), r.n if not r.reported else "reported"]
-             + [_cell(r, m, best[m], bold, digits, mark if mixed[m] and r.n == 1 else "") for m in metrics]
+             + [_cell(r, m, best[id(r), m], bold, digits, mark if mixed[id(r), m] and r.n == 1 else "")
+                for m in metrics]
              for r in rows]
     text = tabulate(table, headers=["method", "n"] + titles,
                     tablefmt="github" if fmt == "markdown" else "latex_raw", disable_numparse=True)
@@ -250,13 +258,16 @@ def seed_meaning(resampled: bool) -> str:
 
 
 def significance_footer(rows: list[Row], records: list[dict], results_dir=None, ci: bool = False,
-                        metrics=None) -> list[str]:
+                        metrics=None, test: str | None = None) -> list[str]:
     """Mark rows not significantly worse than the best (mmerbench.reporting.marks); the lines explaining it."""
     if results_dir is None:
         return []
     from mmerbench.reporting.marks import annotate_rows
 
-    return annotate_rows(rows, records, results_dir, ci=ci, metrics=_metrics_for(rows, metrics))
+    from mmerbench.evaluation.significance import DEFAULT_TEST
+
+    return annotate_rows(rows, records, results_dir, ci=ci, metrics=_metrics_for(rows, metrics),
+                         test=test or DEFAULT_TEST)
 
 
 @dataclass
@@ -281,10 +292,14 @@ class Leaderboard:
 
 
 def build_leaderboard(records: list[dict], dataset: str, *, with_reported: bool = False, legacy_pr: bool = False,
-                      metrics=None, results_dir=None, ci: bool = False, robustness_options=None) -> Leaderboard:
-    """The one place a table is assembled: rows, marks, notes, reported rows and robustness."""
+                      metrics=None, results_dir=None, ci: bool = False, robustness_options=None,
+                      significance_test: str | None = None) -> Leaderboard:
+    """The one place a table is assembled: rows, marks, notes, reported rows and robustness.
+
+    ``significance_test`` names the test of the † marks (mmerbench.evaluation.significance.TESTS; default the
+    two-level seeds-and-samples bootstrap)."""
     rows = build_rows(records, dataset)
-    footer = significance_footer(rows, records, results_dir, ci, metrics)
+    footer = significance_footer(rows, records, results_dir, ci, metrics, significance_test)
     footer += uncertainty_source_note(records, dataset, metrics)
     reported = reported_rows(dataset) if with_reported else []
     notes = []
@@ -302,11 +317,10 @@ def reported_markdown(board: Leaderboard, level: str = "##") -> list[str]:
     """The papers' rows beside ours, with the gap table, the P/R note and the sources (markdown lines)."""
     if not board.reported:
         return [f"{level} Reported in papers", "", no_reported_rows(board.dataset)]
-    from mmerbench.reporting.reported_gap import gap_table, gaps
+    from mmerbench.reporting.reported_gap import gap_table, gaps, reported_table
 
     return [f"{level} Reported in papers (not reproduced here)", "",
-            render(board.reported, "markdown", ["acc", "p", "r", "mif1"], legacy_pr=False,
-                   title_suffix=REPORTED_PR_TITLES),
+            reported_table(board.reported),
             "", REPORTED_PR_NOTE,
             "", f"{level}# Gap: ours − reported", "", gap_table(gaps(board.rows, board.reported, board.legacy_pr)),
             *[part for note in board.reported_notes for part in ("", note)],
@@ -326,8 +340,21 @@ def render_board(board: Leaderboard, fmt: str = "markdown") -> str:
     return text
 
 
+def rows_markdown(board: Leaderboard) -> list[str]:
+    """Our rows as markdown: one table, or one table per version of the data when the jobs ran on several."""
+    groups = data_groups(board.rows)
+    if len(groups) < 2:
+        return [render(board.rows, "markdown", board.metrics, legacy_pr=board.legacy_pr)]
+    parts = [f"These jobs ran on {len(groups)} different versions of {board.dataset}'s data: one table each, "
+             "never compared, averaged or marked across them."]
+    for group in groups:
+        parts += ["", f"## Data: {group[0].data}", "",
+                  render(group, "markdown", board.metrics, legacy_pr=board.legacy_pr)]
+    return parts
+
+
 def board_markdown(board: Leaderboard) -> str:
-    parts = [f"# {board.dataset}", "", render(board.rows, "markdown", board.metrics, legacy_pr=board.legacy_pr)]
+    parts = [f"# {board.dataset}", "", *rows_markdown(board)]
     for line in board.footer:
         parts += ["", line]
     if board.with_reported:

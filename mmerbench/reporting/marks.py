@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from mmerbench.evaluation.significance import (
-    ALPHA, BOOTSTRAP_METRICS, DEFAULT_RESAMPLES, RowSamples, compare_to_best, per_seed_tests,
+    ALPHA, BOOTSTRAP_METRICS, DEFAULT_RESAMPLES, DEFAULT_TEST, FIXED_MODELS, TESTS, RowSamples, compare_to_best,
+    format_p, per_seed_tests,
 )
+from mmerbench.reporting.rows import data_groups
 from mmerbench.evaluation.metrics import micro_f1, threshold_predictions
 
 MARK = "†"
@@ -75,8 +77,25 @@ def _paired_group(samples: list[RowSamples]) -> tuple[list[RowSamples], list[Row
 
 
 def annotate_rows(rows, records: list[dict], results_dir, *, ci: bool = False, metrics=(),
-                  n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[str]:
-    """Set ``mark``, ``ci`` and ``annotations`` on rows; return the footer lines that explain them."""
+                  n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, test: str = DEFAULT_TEST) -> list[str]:
+    """Set ``mark``, ``ci`` and ``annotations`` on rows; return the footer lines that explain them.
+
+    Rows on different versions of the data (mmerbench.reporting.rows.data_groups) are compared only within
+    their own version: one comparison, one best row and one footer per version.
+    """
+    if test not in TESTS:
+        raise ValueError(f"significance test {test!r} is not one of {', '.join(TESTS)}")
+    groups = data_groups([row for row in rows if not row.reported])
+    if len(groups) < 2:
+        return _annotate_group(rows, records, results_dir, ci, metrics, n_resamples, seed, test)
+    lines = []
+    for group in groups:
+        lines += [f"Data {group[0].data}: {line}"
+                  for line in _annotate_group(group, records, results_dir, ci, metrics, n_resamples, seed, test)]
+    return lines
+
+
+def _annotate_group(rows, records, results_dir, ci, metrics, n_resamples, seed, test) -> list[str]:
     samples, notes = load_row_samples(rows, records, results_dir)
     if len(samples) < 1:
         return [f"No significance marks: {'; '.join(notes) or 'no stored predictions'}."] if notes else []
@@ -86,7 +105,7 @@ def annotate_rows(rows, records: list[dict], results_dir, *, ci: bool = False, m
         return notes  # one row has nothing to be compared with
     interval_metrics = [m for m in metrics if m in BOOTSTRAP_METRICS] if ci else []
     comparison = compare_to_best(paired, MARK_METRIC, n_resamples=n_resamples, seed=seed,
-                                 interval_metrics=interval_metrics)
+                                 interval_metrics=interval_metrics, test=test)
     by_label = {row.label: row for row in rows if not row.reported}
     per_seed = {row.label: _per_seed_scores(row, records) for row in by_label.values()}
     for label in comparison.labels:
@@ -95,7 +114,9 @@ def annotate_rows(rows, records: list[dict], results_dir, *, ci: bool = False, m
         row.ci = dict(comparison.intervals.get(label, {}))
         info = {"metric": MARK_METRIC, "best": comparison.best, "is_best": label == comparison.best,
                 "not_significantly_worse": comparison.not_worse[label],
+                "test": comparison.test,
                 "bootstrap_p": comparison.p_values.get(label), "holm_p": comparison.adjusted.get(label),
+                "p_resolution": 1.0 / comparison.n_resamples,
                 "n_resamples": comparison.n_resamples, "bootstrap_seed": comparison.seed, "alpha": comparison.alpha}
         if label != comparison.best:
             info["per_seed"] = per_seed_tests(per_seed[comparison.best], per_seed[label])
@@ -104,26 +125,41 @@ def annotate_rows(rows, records: list[dict], results_dir, *, ci: bool = False, m
     return footer_lines(comparison, len(paired[0].y_true), single_seed, ci, notes)
 
 
-def _per_seed_scores(row, records: list[dict]) -> dict[int, float]:
+def _per_seed_scores(row, records: list[dict]) -> list[float]:
     by_key = {record["key"]: record for record in records}
-    scores = {}
+    scores = []
     for key in row.keys:
         value = (by_key[key].get("metrics", {}).get("test") or {}).get(MARK_METRIC)
         if value is not None:
-            scores[by_key[key]["seed"]] = float(value)
+            scores.append(float(value))
     return scores
+
+
+def _test_words(comparison, n_samples: int) -> str:
+    """How the test of the marks resampled, in words."""
+    if comparison.test == FIXED_MODELS:
+        return (f"test `{FIXED_MODELS}`: paired bootstrap over the {n_samples} test samples "
+                f"({comparison.n_resamples} resamples of sample indices shared by all rows, seed {comparison.seed}; "
+                "seeds pooled: a row's score in a resample is the mean over all its seeds of miF1 on those samples). "
+                "It holds the trained models fixed: it ignores the variance of retraining, so it speaks about "
+                "these models, not about the method")
+    return (f"test `{comparison.test}`: two-level bootstrap ({comparison.n_resamples} resamples, seed "
+            f"{comparison.seed}): each resample draws every row's seeds with replacement, each row on its own, then "
+            f"the {n_samples} test samples with replacement, the same samples for every row; a row's score is the "
+            "mean over its drawn seeds of miF1 on those samples. It accounts for the variance of retraining and of "
+            "the test sample (Bouthillier et al., \"Accounting for Variance in Machine Learning Benchmarks\", "
+            "MLSys 2021)")
 
 
 def footer_lines(comparison, n_samples: int, single_seed: list[str], ci: bool, notes: list[str]) -> list[str]:
     others = len(comparison.labels) - 1
     lines = [
-        f"{MARK} best miF1 ({comparison.best}), or not significantly worse than it at α = {comparison.alpha:g}: "
-        f"paired bootstrap over the {n_samples} test samples ({comparison.n_resamples} resamples of sample "
-        "indices shared by all rows, seed "
-        f"{comparison.seed}; seeds pooled: a row's score in a resample is the mean over its seeds of miF1 on "
-        "those samples); p = share of resamples in which the best row's lead is ≤ 0, Holm-corrected over the "
-        f"{others} other row(s). Per-seed Wilcoxon and paired t-tests are in `--format json` and "
-        "`mmerbench report`, for information only.",
+        f"{MARK} best miF1 ({comparison.best}), or not significantly worse than it at α = {comparison.alpha:g}; "
+        f"{_test_words(comparison, n_samples)}. p = share of resamples in which the best row's lead is ≤ 0 "
+        f"(reported as {format_p(0.0, comparison.n_resamples)} when no resample has it), Holm-corrected over the "
+        f"{others} other row(s). The best row is picked after seeing these same scores, which favours it: "
+        f"{MARK} means \"not shown worse than the row that came out best here\". Unpaired per-seed tests "
+        "(Mann-Whitney U, Welch's t) are in `--format json` and `mmerbench report`, for information only.",
     ]
     if ci:
         lines.append("[low, high]: 95% percentile bootstrap interval of the row's score (same resamples).")

@@ -60,8 +60,8 @@ def reliability_diagram(diagram: dict, title: str, path) -> Path:
            ylabel="accuracy" if top_class else "observed frequency of presence")
     counts = np.asarray(diagram["count"], dtype=float)
     share = ax.twinx()
-    share.step(edges[:-1], counts / max(counts.sum(), 1), where="post", color="tab:green", alpha=0.6,
-               label="share of entries")
+    # stairs over all the edges: every bin drawn, the last one included (a step over left edges drops it)
+    share.stairs(counts / max(counts.sum(), 1), edges, color="tab:green", alpha=0.6, label="share of entries")
     share.set_ylabel("share of entries per bin")
     share.set_ylim(0, 1)
     handles = ax.get_legend_handles_labels()[0] + share.get_legend_handles_labels()[0]
@@ -100,14 +100,62 @@ def grouped_bars(values: dict[str, dict[str, float]], title: str, xlabel: str, y
     return _save(figure, path)
 
 
-def score_curves(curves: dict[str, list[tuple[float, float]]], title: str, xlabel: str, ylabel: str, path) -> Path:
-    """One line with markers per row: score against a perturbation level."""
+SCORE_AXIS_MIN_SPAN = 0.2  # a score axis shows at least this much: 0.05 apart is a quarter of the height
+
+
+def score_axis_limits(values) -> tuple[float, float]:
+    """Y limits fitted to the scores and their spread (within [0, 1]), at least SCORE_AXIS_MIN_SPAN tall, so
+    that differences of 0.05 are visible (a fixed 0-1 axis flattens them)."""
+    values = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if values.size == 0:
+        return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    pad = max(0.02, 0.05 * (high - low))
+    low, high = low - pad, high + pad
+    if high - low < SCORE_AXIS_MIN_SPAN:
+        centre = (low + high) / 2
+        low, high = centre - SCORE_AXIS_MIN_SPAN / 2, centre + SCORE_AXIS_MIN_SPAN / 2
+    if low < 0:
+        low, high = 0.0, max(high - low, SCORE_AXIS_MIN_SPAN)
+    if high > 1:
+        low, high = min(low - (high - 1), 1 - SCORE_AXIS_MIN_SPAN), 1.0
+    return max(low, 0.0), min(high, 1.0)
+
+
+def score_curves(curves: dict[str, list[tuple]], title: str, xlabel: str, ylabel: str, path,
+                 top_axis: tuple[str, dict[float, str]] | None = None) -> Path:
+    """One line with markers per row: score against a perturbation level.
+
+    Points are (level, mean) or (level, mean, std over seeds): the std is drawn as a band and error bars.
+    The y axis fits the data (:func:`score_axis_limits`) with a grid every 0.05. ``top_axis`` is
+    (label, {level: text}): a second x axis on top, e.g. the share of modalities really dropped at each level.
+    """
+    from matplotlib.ticker import MultipleLocator
+
     figure, axes = _figure()
     ax = axes[0, 0]
+    seen = []
     for i, (label, points) in enumerate(curves.items()):
-        xs, ys = zip(*points)
-        ax.plot(xs, ys, marker=MARKERS[i % len(MARKERS)], label=_short(label))
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, ylim=(0, 1))
+        xs = np.array([p[0] for p in points], dtype=float)
+        ys = np.array([p[1] for p in points], dtype=float)
+        sds = np.array([p[2] if len(p) > 2 and p[2] is not None else np.nan for p in points], dtype=float)
+        line, = ax.plot(xs, ys, marker=MARKERS[i % len(MARKERS)], label=_short(label))
+        seen += list(ys)
+        if np.isfinite(sds).any():
+            spread = np.nan_to_num(sds)
+            ax.fill_between(xs, ys - spread, ys + spread, color=line.get_color(), alpha=0.15, linewidth=0)
+            ax.errorbar(xs, ys, yerr=spread, fmt="none", ecolor=line.get_color(), alpha=0.6, capsize=3)
+            seen += list(ys - spread) + list(ys + spread)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, ylim=score_axis_limits(seen))
+    ax.yaxis.set_major_locator(MultipleLocator(0.05))
+    ax.grid(axis="y", alpha=0.3)
+    if top_axis:
+        top_label, ticks = top_axis
+        top = ax.secondary_xaxis("top")
+        top.set_xticks(list(ticks), [ticks[level] for level in ticks])
+        top.set_xlabel(top_label)
+    if any(len(p) > 2 for points in curves.values() for p in points):
+        ax.plot([], [], color="gray", alpha=0.4, linewidth=6, label="± std over seeds")
     ax.legend(fontsize="small")
     return _save(figure, path)
 
@@ -158,6 +206,27 @@ def latent_tsne(points: np.ndarray, label_index: np.ndarray, modality_index: np.
     return _save(figure, path)
 
 
+def merge_tied_ranks(mean_ranks: dict[str, float], nemenyi_p):
+    """Configurations with the same mean rank as one entry named "a = b" (drawn at one place, one label),
+    and the Nemenyi p-values between the entries (one representative per tie: tied ranks have the same
+    p-values against every other configuration). Without this the diagram draws tied labels on top of
+    each other and one configuration hides another."""
+    import pandas as pd
+
+    groups: dict[float, list[str]] = {}
+    for name, rank in mean_ranks.items():
+        key = next((r for r in groups if abs(r - rank) < 1e-9), rank)
+        groups.setdefault(key, []).append(name)
+    names = {rank: " = ".join(members) for rank, members in groups.items()}
+    ranks = {names[rank]: rank for rank in groups}
+    matrix = nemenyi_p if isinstance(nemenyi_p, pd.DataFrame) else pd.DataFrame(
+        nemenyi_p, index=list(mean_ranks), columns=list(mean_ranks))
+    first = {names[rank]: members[0] for rank, members in groups.items()}
+    merged = pd.DataFrame([[float(matrix.loc[first[a], first[b]]) for b in ranks] for a in ranks],
+                          index=list(ranks), columns=list(ranks))
+    return ranks, merged
+
+
 def critical_difference(mean_ranks: dict[str, float], nemenyi_p, cd: float | None, title: str, path) -> Path:
     """Nemenyi critical-difference diagram (scikit-posthocs) over datasets."""
     import scikit_posthocs
@@ -169,7 +238,8 @@ def critical_difference(mean_ranks: dict[str, float], nemenyi_p, cd: float | Non
     figure.set_layout_engine(None)
     figure.subplots_adjust(left=0.2, right=0.8, top=0.82, bottom=0.2)
     ax = axes[0, 0]
-    scikit_posthocs.critical_difference_diagram(pd.Series(mean_ranks), nemenyi_p, ax=ax)
+    ranks, p_values = merge_tied_ranks(mean_ranks, nemenyi_p)
+    scikit_posthocs.critical_difference_diagram(pd.Series(ranks), p_values, ax=ax)
     subtitle = f" (CD = {cd:.2f})" if cd is not None else ""
     ax.set_title(title + subtitle, pad=24)
     ax.set_xlabel("mean rank (1 = best); joined rows are not significantly different (Nemenyi, α = 0.05)")

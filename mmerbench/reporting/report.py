@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from mmerbench.errors import UnknownNameError, UsageError
+from mmerbench.evaluation.significance import format_p
 from mmerbench.reporting import figure_data, plots
 
 FIGURES_DIR = "figures"
@@ -81,6 +83,13 @@ def _offers_latent_distributions(method_name: str) -> bool:
         return False
 
 
+def load_dataset_of(record: dict):
+    """The job's dataset, checked against the fingerprint the job recorded."""
+    from mmerbench.execution.job_dataset import load_job_dataset
+
+    return load_job_dataset(record)
+
+
 def load_test_split(record: dict):
     """The job's test split, checked against the fingerprint the job recorded."""
     from mmerbench.execution.job_dataset import load_job_dataset
@@ -138,16 +147,16 @@ class _DatasetReport:
             if not info:
                 continue
             seeds = info.get("per_seed") or {}
-            fmt = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
-            table.append([f"{row.label} {row.mark}".strip(), row.n, fmt(row.mean("mif1")),
-                          "best" if info["is_best"] else fmt(info["bootstrap_p"]),
-                          "" if info["is_best"] else fmt(info["holm_p"]), fmt(seeds.get("wilcoxon_p")),
-                          fmt(seeds.get("ttest_p")), seeds.get("note", "")])
+            resamples = info.get("n_resamples")
+            table.append([f"{row.label} {row.mark}".strip(), row.n, f"{row.mean('mif1'):.4f}",
+                          "best" if info["is_best"] else format_p(info["bootstrap_p"], resamples),
+                          "" if info["is_best"] else format_p(info["holm_p"], resamples),
+                          format_p(seeds.get("mannwhitney_p")), format_p(seeds.get("welch_p")), seeds.get("note", "")])
         if table:
             self.lines += ["#### Against the best row (miF1)", "",
-                           tabulate(table, headers=["row", "n", "miF1", "bootstrap p", "Holm p", "per-seed Wilcoxon p",
-                                                    "per-seed paired t p", "note"], tablefmt="github",
-                                    disable_numparse=True), ""]
+                           tabulate(table, headers=["row", "n", "miF1", "bootstrap p", "Holm p",
+                                                    "per-seed Mann-Whitney p", "per-seed Welch t p", "note"],
+                                    tablefmt="github", disable_numparse=True), ""]
 
     def reliability(self) -> None:
         self.lines += ["### Reliability diagrams (test split)", ""]
@@ -203,17 +212,26 @@ class _DatasetReport:
                          f"{self.dataset}: miF1 per available modality combination", "modalities present", "miF1")
         else:
             self._skip("modality-combination chart", "the `missing` protocol did not run")
-        rates = figure_data.rate_curves(conditions)
+        spread = figure_data.condition_spread(self.records_by_row)
+        rates = figure_data.rate_curves(conditions, spread)
         if rates:
-            self._figure("missing rate", plots.score_curves, "missing-rate", rates,
-                         f"{self.dataset}: miF1 against the missing rate", "share of modalities dropped per sample",
+            realised = self._realised_shares(conditions)
+            top = ("share of modalities really dropped", {r: f"{s:.2f}" for r, s in realised.items()}) \
+                if realised else None
+            self._figure("missing rate", partial(plots.score_curves, top_axis=top), "missing-rate", rates,
+                         f"{self.dataset}: miF1 against the missing rate (± std over seeds)",
+                         "missing rate: chance that each modality of a sample is dropped (one is always kept)",
                          "miF1")
+            if realised:
+                self.lines += ["Missing rate → share of the test split's modalities really dropped (a sample always "
+                               "keeps one modality, so the share is below the rate): "
+                               + ", ".join(f"{r:g} → {s:.3f}" for r, s in realised.items()) + ".", ""]
         else:
             self._skip("missing-rate curves", "the `missing-rate` protocol did not run")
-        noise = figure_data.noise_curves(conditions)
+        noise = figure_data.noise_curves(conditions, spread)
         for target, curves in noise.items():
             self._figure(f"noise on {target}", plots.score_curves, f"noise-{slug(target)}", curves,
-                         f"{self.dataset}: miF1 against Gaussian noise on {target}",
+                         f"{self.dataset}: miF1 against Gaussian noise on {target} (± std over seeds)",
                          "noise scale (x the feature's training std)", "miF1")
         if not noise:
             self._skip("noise curves", "the `noise` protocol did not run")
@@ -222,6 +240,25 @@ class _DatasetReport:
         if errors:
             self.lines += ["Conditions a method could not take:", ""] + [f"- {e}" for e in errors] + [""]
         self.step(f"{self.dataset}: robustness figures")
+
+    def _realised_shares(self, conditions: dict) -> dict[float, float]:
+        """{missing rate: realised share of modalities dropped} on this dataset's test split, over the seeds of
+        its jobs; {} when the data cannot be loaded (the figure then shows the nominal rate only)."""
+        records = [r for rs in self.records_by_row.values() for r in rs]
+        if not records:
+            return {}
+        try:
+            dataset = load_dataset_of(records[0])
+        except Exception as exc:  # noqa: BLE001 - the figure is still drawn, with a note
+            self.lines += [f"- realised missing shares: not computed ({type(exc).__name__}: {exc}).", ""]
+            return {}
+        seeds = sorted({r["seed"] for r in records})
+        out = {}
+        for condition in conditions:
+            kind, rate = figure_data.condition_kind(condition)
+            if kind == "missing-rate":
+                out[rate] = figure_data.realised_dropped_share(dataset, seeds, condition, rate)
+        return dict(sorted(out.items()))
 
     def per_label(self) -> None:
         self.lines += ["### Per-label F1 (test split)", ""]

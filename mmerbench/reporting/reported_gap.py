@@ -84,6 +84,25 @@ def annotate_reported(ours: list, reported: list, legacy_pr: bool = False) -> li
     return notes
 
 
+def reported_table(reported: list, fmt: str = "markdown", digits: int = 3) -> str:
+    """The papers' numbers, each row naming the paper and the table it was copied from, and the setting.
+
+    The same rows are shown for every dataset of one family (cmu-mosei, cmu-mosei-mmsa, ...), so a
+    reader must be able to check each number against the paper itself.
+    """
+    from tabulate import tabulate
+
+    table = []
+    for row in reported:
+        paper = row.source.split(" (")[0] if row.source else "?"
+        table.append([f"{row.label} {row.mark}".strip(), paper, row.annotations.get("paper_table", "?"),
+                      row.annotations.get("paper_setting") or "-"]
+                     + ["" if row.mean(m) is None else f"{row.mean(m):.{digits}f}" for m in GAP_METRICS])
+    headers = ["method", "paper", "table", "setting", "Acc", "P (as printed)", "R (as printed)", "miF1"]
+    return tabulate(table, headers=headers, tablefmt="github" if fmt == "markdown" else "latex_raw",
+                    disable_numparse=True)
+
+
 def gap_table(entries: list[dict], fmt: str = "markdown", digits: int = 3) -> str:
     from tabulate import tabulate
 

@@ -4,6 +4,14 @@ A row is one method configuration: the method with its preset and its
 non-default overrides in the label (``lddu (cpu) [use_queue=false]``). Cells
 are built from the row's values: the mean and sample standard deviation
 (ddof=1) over seeds, with n; for n = 1 no ± is shown.
+
+A row never mixes data: jobs are grouped by the data they ran on too (the
+dataset's parameters and fingerprint, see :func:`data_identity`). When a
+dataset name holds jobs on more than one version of its data, each row's
+``data`` names its version by the parameters that differ
+(``n_test=200, n_train=300``; the fingerprint when the parameters are the
+same), the label says it, and tables compare, bold and mark rows only within
+one version (:func:`data_groups`).
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ class Row:
     mark: str = ""  # significance mark shown after the label (mmerbench.reporting.marks)
     ci: dict = field(default_factory=dict)  # metric -> (low, high) 95% bootstrap interval
     annotations: dict = field(default_factory=dict)  # extra JSON fields (significance, gap, ...)
+    data: str = ""  # which version of the dataset's data, when the table holds several ("" otherwise)
+    data_identity: tuple = ()  # what makes two jobs' data the same (see data_identity)
 
     @property
     def n(self) -> int:
@@ -79,18 +89,67 @@ def _tuned_names(tuning: dict) -> set[str]:
     return {name.partition(".")[0] for name in tuning.get("params") or {}}
 
 
+def data_identity(record: dict) -> tuple:
+    """What makes two jobs' data the same: the dataset's parameters and the fingerprint of its data.
+
+    The fingerprint of the splits changes per seed under ``--resample-valid`` (each seed re-draws the
+    validation split from the same data), so such jobs are identified by the fingerprint of the data as
+    stored and the fact that their validation split was re-drawn; other jobs by both fingerprints.
+    """
+    params = json.dumps(record.get("dataset_params") or {}, sort_keys=True, default=repr)
+    file_fingerprint = record.get("dataset_file_fingerprint") or ""
+    if record.get("valid_seed") is not None:
+        return params, file_fingerprint or record.get("dataset_fingerprint", ""), "validation re-drawn per seed"
+    return params, file_fingerprint, record.get("dataset_fingerprint", "")
+
+
+def data_names(records: list[dict]) -> dict[tuple, str]:
+    """{data identity: short name} for the versions of one dataset's data; "" when there is only one."""
+    params_of: dict[tuple, dict] = {}
+    for record in records:
+        params_of.setdefault(data_identity(record), record.get("dataset_params") or {})
+    if len(params_of) < 2:
+        return {identity: "" for identity in params_of}
+    keys = sorted({k for params in params_of.values() for k in params})
+    differing = [k for k in keys if len({json.dumps(p.get(k), sort_keys=True, default=repr)
+                                         for p in params_of.values()}) > 1]
+    names = {}
+    for identity, params in params_of.items():
+        name = ", ".join(f"{k}={json.dumps(params.get(k), default=repr)}" for k in differing)
+        names[identity] = name
+    by_name: dict[str, list[tuple]] = {}
+    for identity, name in names.items():
+        by_name.setdefault(name, []).append(identity)
+    for name, identities in by_name.items():
+        if len(identities) > 1:  # the same parameters on different data: the fingerprints tell them apart
+            for identity in identities:
+                fingerprint = (identity[2] if identity[2] != "validation re-drawn per seed" else identity[1])[:8]
+                suffix = "; validation re-drawn" if identity[2] == "validation re-drawn per seed" else ""
+                names[identity] = ", ".join(filter(None, [name, f"fingerprint {fingerprint}{suffix}"]))
+    return names
+
+
+def data_groups(rows: list[Row]) -> list[list[Row]]:
+    """Rows that ran on the same data, group by group (a table compares rows only within a group)."""
+    groups: dict[tuple, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row.data_identity, []).append(row)
+    return list(groups.values())
+
+
 def build_rows(records: list[dict], dataset: str, split: str = "test") -> list[Row]:
     rows: dict[tuple, Row] = {}
-    for record in records:
-        if record.get("dataset") != dataset or record.get("status") != "ok":
-            continue
-        key = (record["method"], record["method_version"], config_label(record))
+    finished = [r for r in records if r.get("dataset") == dataset and r.get("status") == "ok"]
+    names = data_names(finished)
+    for record in finished:
+        identity = data_identity(record)
+        key = (record["method"], record["method_version"], config_label(record), identity)
         row = rows.get(key)
         if row is None:
             row = rows[key] = Row(
                 label=config_label(record), method=record["method"], method_version=record["method_version"],
                 preset=record.get("preset"), overrides=record.get("overrides") or {},
-                threshold_policy=record.get("threshold_policy", ""),
+                threshold_policy=record.get("threshold_policy", ""), data=names[identity], data_identity=identity,
             )
         row.seeds.append(record["seed"])
         row.keys.append(record["key"])
@@ -99,9 +158,11 @@ def build_rows(records: list[dict], dataset: str, split: str = "test") -> list[R
             if isinstance(value, (int, float)):
                 row.values.setdefault(metric, []).append(float(value))
     versions: dict[str, set] = {}
-    for method, version, _ in rows:
+    for method, version, _, _ in rows:
         versions.setdefault(method, set()).add(version)
-    for (method, version, _), row in rows.items():
+    for (method, version, _, _), row in rows.items():
         if len(versions[method]) > 1:
             row.label += f" v{version}"
-    return sorted(rows.values(), key=lambda r: r.label)
+        if row.data:  # said in the label, so that csv, json and figures keep the versions apart too
+            row.label += f" ⟨data: {row.data}⟩"
+    return sorted(rows.values(), key=lambda r: (r.data, r.label))

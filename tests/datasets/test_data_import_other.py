@@ -121,6 +121,27 @@ def test_cmu_mosi_negative_vs_non_negative(tmp_path):
     assert dataset.train.labels[:3].tolist() == [[1, 0], [0, 1], [0, 1]]
 
 
+def test_cmu_mosi_refuses_labels_that_are_not_sentiment_scores(tmp_path, capsys):
+    """One score per sample in [-3, 3]; a feature array or out-of-range values are refused by name."""
+    rng = np.random.default_rng(4)
+
+    def write(labels_for):
+        data = {split: {"text": rng.normal(size=(n, 5, 768)).astype(np.float32),
+                        "audio": rng.normal(size=(n, 6, 5)).astype(np.float32),
+                        "vision": rng.normal(size=(n, 6, 20)).astype(np.float32),
+                        "regression_labels": labels_for(n)}
+                for split, n in (("train", 10), ("valid", 3), ("test", 4))}
+        (tmp_path / "aligned_50.pkl").write_bytes(pickle.dumps(data, protocol=4))
+        return main(["data", "import", "cmu-mosi", "--source", str(tmp_path / "aligned_50.pkl"), "--force"])
+
+    assert write(lambda n: rng.normal(size=(n, 300)).astype(np.float32)) != 0
+    err = capsys.readouterr().err
+    assert "train/regression_labels: shape (10, 300), expected one sentiment score per sample" in err
+    assert write(lambda n: np.linspace(0, 9, n).astype(np.float32)) != 0
+    assert "train/regression_labels: sample 4 has sentiment 4, outside [-3, 3]" in capsys.readouterr().err
+    assert write(lambda n: np.linspace(-3, 3, n).astype(np.float32)) == 0
+
+
 def test_data_list_info_and_import_help(tmp_path, capsys):
     rng = np.random.default_rng(5)
     write_m3ed_pickle(tmp_path / "m3ed.pkl", rng)

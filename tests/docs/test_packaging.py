@@ -92,7 +92,7 @@ def test_install_then_editable_install_into_a_fresh_venv(tmp_path):
     _assert_lists_every_builtin(environment, workdir)
     installed = _where(python, workdir, "import mmerbench_methods.prior.plugin as p; print(p.__file__)")
     assert installed.startswith(str(environment)), installed
-    info = _where(python, workdir, "import mmerbench.execution.runner as r; print(r.build_info())")
+    info = _where(python, workdir, "import mmerbench.execution.provenance as r; print(r.build_info())")
     assert "'version': '0.1.0'" in info, info
 
     _pip(python, "-e", str(source))

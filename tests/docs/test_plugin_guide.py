@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "plugins.md"
 FILE_MARK = re.compile(r"^# file: (\S+)\n")
+PACKAGE_FILE_MARK = re.compile(r"^# package file: (\S+)\n")  # the installable package (test_plugin_package.py)
 
 
 def guide_blocks() -> tuple[dict[str, str], list[str]]:
@@ -20,6 +21,8 @@ def guide_blocks() -> tuple[dict[str, str], list[str]]:
     files, script = {}, []
     for block in re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.S):
         named = FILE_MARK.match(block)
+        if PACKAGE_FILE_MARK.match(block):
+            continue
         if named:
             files[named.group(1)] = block[named.end():]
         else:

@@ -71,13 +71,25 @@ def npz_with_objects(tmp_path):
 CASES = {
     "csv with a string in a feature column": (
         lambda t: table(write(t, "words.csv", "a,b,l\n1,2,0\n3,four,1\n" + good_csv_rows())),
-        1, "words.csv: column 'b', row 2 (line 3 of the file): 'four' is not a number"),
+        1, "words.csv: line 3, column 'b': 'four' is not a number"),
     "csv with NaN in a feature column": (
         lambda t: table(write(t, "holes.csv", "a,b,l\n1,2,0\n3,,1\n" + good_csv_rows())),
-        1, "holes.csv: 1 missing or NaN feature values, the first in column 'b', row 2"),
+        1, "holes.csv: line 3: 1 missing or NaN feature values, the first in column 'b'"),
     "csv with the text nan": (
         lambda t: table(write(t, "nans.csv", "a,b,l\nnan,2,0\n" + good_csv_rows())),
-        1, "nans.csv: 1 missing or NaN feature values, the first in column 'a', row 1"),
+        1, "nans.csv: line 2: 1 missing or NaN feature values, the first in column 'a'"),
+    "csv label that is not 0/1, after a blank line": (
+        lambda t: table(write(t, "labels.csv", "a,b,l\n1,2,0\n\n3,4,2\n" + good_csv_rows())),
+        1, "labels.csv: line 4: label column 'l' has value 2; labels must be 0 or 1"),
+    "csv label cell that is empty": (
+        lambda t: table(write(t, "empty.csv", "a,b,l\n1,2,0\n3,4,\n" + good_csv_rows())),
+        1, "empty.csv: line 3: label column 'l' is empty or not a number"),
+    "csv row with a missing cell, after a quoted cell over two lines": (
+        lambda t: table(write(t, "short.csv", 'a,b,l\n"1\n",2,0\n3,4\n' + good_csv_rows())),
+        1, "short.csv: line 4: label column 'l' is empty or not a number"),
+    "arff label that is not 0/1": (
+        lambda t: table(write(t, "labels.arff", ARFF_HEADER + "1,2,0\n% a comment\n3,4,2\n")),
+        1, "labels.arff: line 8: label column 'l' has value 2; labels must be 0 or 1"),
     "arff sparse entry without a value": (
         lambda t: table(write(t, "sparse.arff", ARFF_HEADER + "{0 1, 1}\n")),
         1, "sparse.arff: line 6: sparse entry '1' is not 'INDEX VALUE'"),

@@ -9,8 +9,8 @@ import pytest
 
 from mmerbench.evaluation.ranking import nemenyi_critical_difference, rank_analysis
 from mmerbench.evaluation.significance import (
-    BOOTSTRAP_METRICS, RowSamples, bootstrap_scores, compare_to_best, holm, observed_scores, per_seed_tests,
-    resample_indices,
+    BOOTSTRAP_METRICS, RowSamples, bootstrap_scores, compare_to_best, format_p, holm, observed_scores,
+    per_seed_tests, resample_indices, resample_seeds,
 )
 from mmerbench.evaluation.metrics import score
 
@@ -92,17 +92,76 @@ def test_holm_against_direct_computation():
     np.testing.assert_allclose(holm([0.5, 0.6]), [1.0, 1.0])  # capped at 1
 
 
-def test_per_seed_tests_are_scipy_and_say_five_seeds_cannot_reach_005():
+def test_per_seed_tests_are_unpaired_scipy_tests():
     from scipy import stats
 
-    best = {s: 0.60 + 0.01 * s for s in range(5)}
-    other = {s: 0.50 + 0.02 * s for s in range(5)}
+    best = [0.60 + 0.01 * s for s in range(5)]
+    other = [0.50 + 0.02 * s for s in range(5)]
     result = per_seed_tests(best, other)
-    a, b = [best[s] for s in range(5)], [other[s] for s in range(5)]
-    assert result["wilcoxon_p"] == pytest.approx(stats.wilcoxon(a, b).pvalue)
-    assert result["ttest_p"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
-    assert result["wilcoxon_p"] >= 0.0625 and "cannot go below 0.0625" in result["note"]
-    assert per_seed_tests({0: 0.5}, {0: 0.4})["wilcoxon_p"] is None  # one seed: no test
+    assert result["mannwhitney_p"] == pytest.approx(stats.mannwhitneyu(best, other).pvalue)
+    assert result["welch_p"] == pytest.approx(stats.ttest_ind(best, other, equal_var=False).pvalue)
+    # seeds are not paired: shuffling one side's seed order changes nothing (a paired test would change)
+    shuffled = per_seed_tests(best, other[::-1])
+    assert shuffled["mannwhitney_p"] == result["mannwhitney_p"] and shuffled["welch_p"] == result["welch_p"]
+    assert per_seed_tests([0.5], [0.4])["mannwhitney_p"] is None  # one seed: no test
+    three = per_seed_tests([0.5, 0.6], [0.4, 0.3])  # 2 + 2 seeds: the smallest two-sided p is 2 / 6
+    assert "cannot go below 0.3333" in three["note"]
+
+
+def seed_predictions(y, f1, rng):
+    """Predictions on (N, 1) labels whose miF1 is f1 (to 3 decimals): that many true entries missed at random."""
+    positives = np.flatnonzero(y[:, 0])
+    missed = int(round(2 * len(positives) * (1 - f1) / (2 - f1)))  # miF1 = 2(P - m) / (2P - m)
+    prediction = y.copy()
+    prediction[rng.choice(positives, missed, replace=False), 0] = 0
+    return prediction
+
+
+def constructed_case():
+    """The issue's case: X = .87/.68/.85/.70/.81 per seed (mean .782, spread .087), Y = .76/.75/.77/.76/.77."""
+    rng = np.random.default_rng(0)
+    y = (rng.random((4000, 1)) < 0.5).astype(int)
+    x = [seed_predictions(y, f, rng) for f in (.87, .68, .85, .70, .81)]
+    yy = [seed_predictions(y, f, rng) for f in (.76, .75, .77, .76, .77)]
+    return [RowSamples("X", y, x), RowSamples("Y", y, yy)]
+
+
+def test_the_default_test_accounts_for_retraining_variance():
+    rows = constructed_case()
+    np.testing.assert_allclose(observed_scores(rows, "mif1"), [0.782, 0.762], atol=5e-4)
+    fixed = compare_to_best(rows, test="fixed-models")
+    assert fixed.best == "X" and fixed.p_values["Y"] < 0.01 and not fixed.not_worse["Y"]
+    # over seeds, X's spread (sd .087) swamps its .02 lead: Y is not shown worse
+    default = compare_to_best(rows)
+    assert default.test == "seeds-and-samples"
+    assert 0.15 < default.p_values["Y"] < 0.45 and default.not_worse["Y"]
+
+
+def test_seed_resampling_draws_each_rows_own_seeds():
+    rows = [RowSamples("a", Y, [PERFECT, HALF, OTHER_SEED]), RowSamples("b", Y, [HALF])]
+    weights = resample_seeds(rows, 500, seed=3)
+    assert weights.shape == (500, 4)
+    np.testing.assert_allclose(weights[:, :3].sum(1), 1.0)  # a's three units share its weight
+    np.testing.assert_allclose(weights[:, 3], 1.0)  # one seed: always itself
+    assert np.all(np.isin(weights[:, :3] * 3, [0, 1, 2, 3]))  # counts of a draw of 3 with replacement
+    assert len({tuple(w) for w in weights[:, :3]}) > 5  # the draws vary
+    # with every unit weighted by its own seed-count, scores are the mean over the drawn seeds
+    scores = bootstrap_scores(rows, "mif1", np.tile(np.arange(4), (500, 1)), weights)
+    per_seed = np.array([1.0, 0.5, 2 / 3])  # PERFECT, HALF, OTHER_SEED on all four samples
+    np.testing.assert_allclose(scores[:, 0], weights[:, :3] @ per_seed)
+
+
+def test_p_below_the_resolution_of_the_resamples_is_written_as_such():
+    assert format_p(0.0, 1000) == "< 0.001"
+    assert format_p(0.0, 200) == "< 0.005"
+    assert format_p(0.0004) == "< 0.001"
+    assert format_p(0.0312, 1000) == "0.031"
+    assert format_p(None) == ""
+
+
+def test_unknown_test_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="seeds-and-samples, fixed-models"):
+        compare_to_best(_rows(), test="t-test")
 
 
 def test_rank_analysis_mean_ranks_friedman_and_critical_difference():

@@ -16,6 +16,7 @@ from mmerbench.evaluation.uncertainty import (
     per_label_error_detection,
     quantile_normalise,
     risk_coverage_area,
+    risk_coverage_curve,
     spearman,
 )
 
@@ -90,7 +91,8 @@ def test_noise_spearman_uses_validation_quantiles_per_label():
     valid = np.stack([rng.random(100), 1000 * rng.random(100)], axis=1)
     normalised = quantile_normalise(test, valid)
     assert normalised.min() >= 0 and normalised.max() <= 1
-    expected = spearmanr(normalised.mean(1), noise.mean(1)).statistic
+    # quantiles are multiples of 1/100: means of equal sums are ties, whatever their rounding
+    expected = spearmanr(np.round(normalised.mean(1), 12), noise.mean(1)).statistic
     assert noise_spearman(test, valid, noise) == pytest.approx(expected)
     raw = spearmanr(test.mean(1), noise.mean(1)).statistic
     assert noise_spearman(test, valid, noise) > raw + 0.2
@@ -111,3 +113,39 @@ def test_spearman_matches_scipy_and_is_none_when_constant():
     a, b = rng.random(50), rng.random(50)
     assert spearman(a, b) == pytest.approx(spearmanr(a, b).statistic)
     assert spearman(np.ones(5), np.arange(5)) is None
+
+
+def test_entropy_of_p_and_of_its_complement_are_the_same_number():
+    rng = np.random.default_rng(0)
+    p = np.r_[rng.random(10_000), rng.random(1000) * 1e-6, np.arange(101) / 100, [0.0, 1.0, 0.5]]
+    np.testing.assert_array_equal(bernoulli_entropy(p), bernoulli_entropy(1.0 - p))
+    np.testing.assert_array_equal(bernoulli_entropy(p.astype(np.float32)), bernoulli_entropy(1.0 - p.astype(np.float32)))
+
+
+def _tree_votes(n_trees=100, shape=(400, 3), seed=0):
+    """Random-forest-like probabilities: votes k / T computed as a mean of 0/1 trees, so p and 1 - p pairs
+    come from separate sums (0.3 and 0.7 are not exact complements in floating point)."""
+    rng = np.random.default_rng(seed)
+    votes = rng.random((n_trees, *shape)) < rng.random(shape)
+    return votes.mean(axis=0), np.minimum(votes.sum(axis=0), n_trees - votes.sum(axis=0))
+
+
+def test_symmetric_tree_votes_tie_in_every_ranking():
+    proba, distance = _tree_votes()  # distance: min(k, T - k), an exactly symmetric integer score
+    exact = distance.astype(float)  # the more votes on the minority side, the more uncertain
+    entropy = bernoulli_entropy(proba)
+    rng = np.random.default_rng(1)
+    errors = rng.random(proba.shape) < 0.3
+    for j in range(proba.shape[1]):
+        np.testing.assert_array_equal(average_ranks(entropy[:, j]), average_ranks(exact[:, j]))
+        assert auroc(entropy[:, j], errors[:, j]) == auroc(exact[:, j], errors[:, j])
+        np.testing.assert_array_equal(risk_coverage_curve(entropy[:, j], errors[:, j])[1],
+                                      risk_coverage_curve(exact[:, j], errors[:, j])[1])
+    reference = _tree_votes(seed=2)[0]
+    np.testing.assert_array_equal(quantile_normalise(entropy, bernoulli_entropy(reference)),
+                                  quantile_normalise(exact, _tree_votes(seed=2)[1].astype(float)))
+
+
+def test_ties_within_rounding_but_distinct_values_apart():
+    values = np.array([0.3, 0.3 * (1 + 1e-12), 0.3 * (1 + 1e-3), 0.1])
+    np.testing.assert_array_equal(average_ranks(values), [2.5, 2.5, 4, 1])

@@ -121,3 +121,22 @@ def test_slurm_local_detach_then_status_and_collect(plugins, tmp_path, capsys):
     assert "collected 2 job(s)" in capsys.readouterr().out
     keys = {job["key"] for job in json.loads(submission.read_text())["jobs"]}
     assert set(metrics_of(tmp_path)) == keys
+
+
+def test_rays_banners_stay_out_of_the_runs_output_and_go_to_the_log_it_names(tmp_path):
+    """A run that starts its own Ray instance: its output is the plan, the progress and the table."""
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "RAY_AUTH_MODE"}  # Ray's default: a banner
+    env["MMERBENCH_PLUGINS"] = "mmerbench_test_plugins.plugin"
+    results = tmp_path / "results"
+    ran = subprocess.run([sys.executable, "-m", "mmerbench.cli.main", "run", "--methods", "prior", "--datasets",
+                          "tiny", "--seeds", "0", "--executor", "ray", "--results", str(results)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    log = results / "logs" / "ray.log"
+    assert f"--executor ray: its own messages (start-up banners, warnings) go to {log}" in ran.stdout
+    assert "Token authentication" not in ran.stdout + ran.stderr
+    assert "Token authentication is enabled for this Ray cluster" in log.read_text()
+    assert "ray" not in ran.stderr.lower() and "| prior " in ran.stdout  # (python -m may warn about runpy)

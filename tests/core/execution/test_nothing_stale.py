@@ -66,6 +66,7 @@ READ_ONLY_COMMANDS = [
     ["leaderboard", "--format", "json"],
     ["run", "--methods", "prior,br", "--datasets", "tiny", "--dry-run"],
     ["report", "--out", "REPORT_OUT"],  # the report is written outside the results folder
+    ["site", "--out", "REPORT_OUT"],  # so is the site
 ]
 
 

@@ -19,14 +19,30 @@ def test_risk_coverage_ranks_within_each_label_by_hand():
     np.testing.assert_allclose(risk, expected)
 
 
-def test_risk_coverage_single_label_uses_the_predicted_class():
-    labels = np.eye(3)[[0, 1, 2]]
-    proba = np.array([[0.8, 0.1, 0.1], [0.5, 0.4, 0.1], [0.1, 0.2, 0.7]])  # sample 1 wrong
-    _, risk = figure_data.risk_coverage(proba, labels, None, single_label=True)
-    np.testing.assert_allclose(risk, [0, 0, 1 / 3])  # least confident (1 - 0.5) comes last
-    own = np.array([[0.1, 0, 0], [0.0, 0, 0], [0, 0, 0.2]])  # own score says sample 1 is the most certain
-    _, risk = figure_data.risk_coverage(proba, labels, None, own, single_label=True)
-    np.testing.assert_allclose(risk, [1, 1 / 2, 1 / 3])
+def test_tied_uncertainty_gives_a_flat_curve_whatever_the_sample_order():
+    # a prior-like method: one probability per label, so every entry of a label ties; sorting errors first
+    # must not make the curve spike at low coverage (it did with a stable argsort)
+    labels = np.array([[1], [1], [0], [0], [0], [0]])
+    proba = np.full((6, 1), 0.4)  # predicts absent: the two present entries are the errors
+    _, risk = figure_data.risk_coverage(proba, labels, 0.5)
+    np.testing.assert_allclose(risk, np.full(6, 2 / 6))
+
+
+def test_the_figure_draws_the_curve_whose_mean_is_the_tables_aurc():
+    from mmerbench.evaluation.job_scores import SplitOutputs, beyond_accuracy
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, (300, 4))
+    proba = rng.integers(0, 11, (300, 4)) / 10  # tree votes: many ties, and p / 1 - p pairs
+    for uncertainty in (None, rng.integers(0, 3, (300, 4)).astype(float)):
+        outputs = {"test": SplitOutputs(proba, labels, uncertainty)}
+        table = beyond_accuracy(outputs, 0.5)["metrics"]["test"]["aurc"]
+        _, risk = figure_data.risk_coverage(proba, labels, 0.5, uncertainty)
+        assert float(np.mean(risk)) == pytest.approx(table, abs=1e-15)
+        order = rng.permutation(300)  # the order of the samples changes nothing
+        _, shuffled = figure_data.risk_coverage(proba[order], labels[order], 0.5,
+                                                None if uncertainty is None else uncertainty[order])
+        np.testing.assert_allclose(shuffled, risk, atol=1e-15)
 
 
 def test_conditions_are_parsed_and_curves_start_at_the_plain_test_split():

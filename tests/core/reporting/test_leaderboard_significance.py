@@ -61,8 +61,22 @@ def test_mark_on_rows_not_worse_than_the_best_and_footer_explains(store_dir):
     text = leaderboard_markdown(_records(store_dir), "d", results_dir=store_dir)
     labels = set(_label_cells(text))
     assert {f"good {MARK}", f"twin {MARK}", "bad"} == labels
-    assert "paired bootstrap over the 400 test samples" in text and "Holm" in text and "α = 0.05" in text
+    assert "test `seeds-and-samples`: two-level bootstrap" in text and "the 400 test samples" in text
+    assert "Bouthillier" in text and "Holm" in text and "α = 0.05" in text
+    assert "reported as < 0.001 when no resample has it" in text
+    assert "picked after seeing these same scores, which favours it" in text  # the best row's selection bias
+    assert "Mann-Whitney" in text and "Wilcoxon" not in text
     assert "per-sample only" not in text  # three seeds
+
+
+def test_the_fixed_models_test_is_there_under_its_own_name(store_dir, capsys):
+    text = leaderboard_markdown(_records(store_dir), "d", results_dir=store_dir, significance_test="fixed-models")
+    assert "test `fixed-models`: paired bootstrap" in text and "ignores the variance of retraining" in text
+    assert "seeds-and-samples" not in text
+    assert main(["leaderboard", "--results", str(store_dir), "--format", "json", "--significance",
+                 "fixed-models"]) == 0
+    rows = {row["label"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["bad"]["significance"]["test"] == "fixed-models"
 
 
 def test_one_seed_says_the_mark_is_per_sample_only(store_dir):
@@ -101,7 +115,9 @@ def test_json_has_bootstrap_and_per_seed_tests(store_dir, capsys):
     rows = {row["label"]: row for row in json.loads(capsys.readouterr().out)}
     bad = rows["bad"]["significance"]
     assert bad["bootstrap_p"] == 0.0 and bad["not_significantly_worse"] is False
-    assert bad["per_seed"]["n_seeds"] == 3 and bad["per_seed"]["wilcoxon_p"] is not None
+    assert bad["test"] == "seeds-and-samples" and bad["p_resolution"] == pytest.approx(0.001)
+    assert bad["per_seed"]["n_seeds"] == [3, 3] and bad["per_seed"]["mannwhitney_p"] is not None
+    assert bad["per_seed"]["welch_p"] is not None
     assert rows["good"]["mark"] == MARK and len(rows["good"]["ci"]["mif1"]) == 2
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from mmerbench.cli.main import main
 from mmerbench.reporting import plots, report
+from mmerbench.testing.fixtures import make_tiny_dataset
 from mmerbench.testing.result_records import make_fake_store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -59,6 +60,7 @@ def full_store(tmp_path, monkeypatch):
     labels = (np.random.default_rng(1).random((120, 6)) < 0.3).astype(np.uint8)
     monkeypatch.setattr(report, "TSNE_SAMPLES", 40)  # t-SNE's cost is not what this test is about
     monkeypatch.setattr(report, "load_job_model", lambda results_dir, key: FakeLDDU())
+    monkeypatch.setattr(report, "load_dataset_of", lambda record: make_tiny_dataset(n_test=60))
     monkeypatch.setattr(report, "load_test_split", lambda record: (
         FakeSplit(labels), ["happy", "sad", "anger", "surprise", "disgust", "fear"], ["text", "audio", "vision"]))
     return results
@@ -79,7 +81,8 @@ def test_report_writes_every_figure_as_a_good_png(full_store, tmp_path, capsys):
     assert "figures/critical-difference.png" in names and "Friedman test over 2 datasets" in text
     for figure in figures:
         assert_good_png(figure)
-    assert "lddu †" in text and "per-seed Wilcoxon p" in text and "skipped" not in text
+    assert "lddu †" in text and "per-seed Mann-Whitney p" in text and "skipped" not in text
+    assert "share of the test split's modalities really dropped" in text  # beside the missing-rate figure
     assert "[1/" in capsys.readouterr().err  # progress lines on stderr
 
 
@@ -100,11 +103,11 @@ def test_absent_data_skips_figures_with_a_line(tmp_path, capsys):
 def test_tsne_is_skipped_when_saved_models_are_unavailable(tmp_path, monkeypatch):
     results = tmp_path / "results"
     make_fake_store(results, {"lddu": 1.0, "br": 1.0}, seeds=(0,), n_test=60, robustness=False)
-    monkeypatch.setitem(sys.modules, "mmerbench.saved_models", None)  # import fails
+    monkeypatch.setitem(sys.modules, "mmerbench.execution.job_models", None)  # import fails
     report.write_report(results, tmp_path / "out", progress=lambda message: None)
     assert "cannot load saved models" in (tmp_path / "out" / "report.md").read_text()
 
-    monkeypatch.setitem(sys.modules, "mmerbench.saved_models",
+    monkeypatch.setitem(sys.modules, "mmerbench.execution.job_models",
                         types.SimpleNamespace(load_job_model=lambda results_dir, key: object()))
     report.write_report(results, tmp_path / "out", progress=lambda message: None)
     assert "has no `latent_distributions`" in (tmp_path / "out" / "report.md").read_text()
@@ -128,3 +131,26 @@ def test_blank_figure_is_caught(tmp_path):
     Image.new("RGB", plots.SIZE, "white").save(tmp_path / "blank.png")
     with pytest.raises(AssertionError, match="blank"):
         assert_good_png(tmp_path / "blank.png")
+
+
+REPORTED_SOURCES = [
+    # dataset of our rows -> a reported row, the paper table its numbers come from, the paper's setting
+    ("cmu-mosei-mmsa", "| BR (reported)", "| LDDU paper | Table 1 and 4 | aligned "),
+    ("cmu-mosei-mmsa-unaligned", "| GPT-4o (reported) ‡", "| LDDU paper | Table 1 and 4 | unaligned "),
+    ("m3ed", "| CARAT (reported)", "| LDDU paper | Table 2 | - "),
+]
+
+
+@pytest.mark.parametrize("dataset, row, source", REPORTED_SOURCES)
+def test_the_reports_list_of_reported_numbers_names_each_numbers_paper_table(dataset, row, source, tmp_path):
+    results = tmp_path / "results"
+    make_fake_store(results, {"br": 1.0}, datasets=(dataset,), seeds=(0,), n_test=40, robustness=False)
+    assert main(["report", "--results", str(results), "--out", str(tmp_path / "o")]) == 0
+    text = (tmp_path / "o" / "report.md").read_text()
+    reported = text.split("Reported in papers", 1)[1].split("Gap: ours", 1)[0]
+    header = next(line for line in reported.splitlines() if line.startswith("| method"))
+    assert [c.strip() for c in header.strip("|").split("|")][:4] == ["method", "paper", "table", "setting"]
+    line = next(line for line in reported.splitlines() if line.startswith(row))
+    assert source in line, line
+    rows = [line for line in reported.splitlines() if "(reported)" in line]
+    assert rows and all("| Table " in line for line in rows)  # every number says where it was printed

@@ -193,7 +193,45 @@ def test_clear_errors(tmp_path, capsys):
         d["train"]["src-text"] = text
 
     err = _import_error(capsys, "cmu-mosei", "--source", save_variant(with_nan))
-    assert "NaN" in err and "row 3" in err
+    assert "variant.pt: train/src-text: NaN in sample 3 (step 2, feature 1" in err  # the source, not the output
+
+
+def _truncate_train_audio(data):
+    data["train"]["audio"] = data["train"]["audio"][:20]
+
+
+def _nan_in_valid_audio(data):
+    data["valid"]["audio"][2, 1, 3] = np.nan
+
+
+def _narrow_test_vision(data):
+    data["test"]["vision"] = data["test"]["vision"][:, :, :30]
+
+
+SOURCE_ERRORS = {
+    # a broken MMSA pickle -> what the error must say: the array and the file it came from
+    "a truncated feature array is blamed, not the lengths": (
+        _truncate_train_audio,
+        "mmsa.pkl: train/audio has 20 samples, but the other per-sample arrays (text, vision, audio_lengths"),
+    "a NaN names the source pickle and the sample, not the output file": (
+        _nan_in_valid_audio, "mmsa.pkl: valid/audio: NaN in sample 2 (step 1, feature 3"),
+    "a feature-width mismatch names the file": (
+        _narrow_test_vision,
+        "mmsa.pkl: test/vision: 30 features per step, but {path}: train/vision has 35"),
+}
+
+
+@pytest.mark.parametrize("case", list(SOURCE_ERRORS))
+def test_errors_name_the_source_array_and_file(case, tmp_path, capsys):
+    mutate, message = SOURCE_ERRORS[case]
+    path = tmp_path / "mmsa.pkl"
+    data = write_mmsa_pkl(path, sizes=(30, 4, 5))
+    mutate(data)
+    path.write_bytes(pickle.dumps(data, protocol=4))
+    output = tmp_path / "out_x.h5"
+    err = _import_error(capsys, "cmu-mosei-mmsa", "--source", str(path), "--output", str(output))
+    assert message.format(path=path) in err, err
+    assert "out_x.h5" not in err and not output.exists()
 
 
 def test_existing_file_needs_force_and_an_interrupted_import_leaves_nothing(tmp_path, monkeypatch, capsys):

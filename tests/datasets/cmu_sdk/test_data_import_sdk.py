@@ -92,3 +92,48 @@ def test_mosei_standard_folds_reproduce_the_segment_lists_split(shared_data):
     differ = assigned != expected
     assert set(segments.loc[differ, "file"]) == {"-NFrJFQijFE"} and set(expected[differ]) == {""}
     assert (assigned == "train").sum() > 16000
+
+
+def _small_sdk_files(tmp_path, labels_root="All Labels", label_values=None):
+    """Two videos with 7-column labels (or ``label_values``), 4 Hz audio, and folds."""
+    values = label_values if label_values is not None else np.array([[1.0, 0.5, 0, 0, 0, 0, 0.3]])
+    write_csd(tmp_path / "labels.csd", labels_root, {"v1": (values, [[0, 2]] * len(values)),
+                                                     "v2": (values, [[0, 2]] * len(values))})
+    frames = np.arange(12)
+    audio = {v: (frames[:, None] * np.ones((1, 2)), np.stack([frames / 4, frames / 4 + 0.25], 1)) for v in ("v1", "v2")}
+    write_csd(tmp_path / "audio.csd", "COVAREP", audio)
+    (tmp_path / "folds.json").write_text(json.dumps({"train": ["v1"], "valid": [], "test": ["v2"]}))
+    return ["data", "import", "cmu-mosei-sdk-unaligned", "--labels", str(tmp_path / "labels.csd"),
+            "--folds", str(tmp_path / "folds.json"), "--audio", str(tmp_path / "audio.csd"), "--force"]
+
+
+def test_a_word_vector_file_given_as_labels_is_refused_naming_what_it_holds(tmp_path, capsys):
+    """The reported case: a 300-column GloVe sequence passed as --labels was read as 1600 'samples'."""
+    rng = np.random.default_rng(0)
+    command = _small_sdk_files(tmp_path, labels_root="glove_vectors", label_values=rng.normal(size=(3, 300)))
+    target = os.path.join(os.environ["MMERBENCH_HOME"], "data", "cmu-mosei-sdk-unaligned.h5")
+    before = os.stat(target).st_mtime_ns if os.path.exists(target) else None
+    assert main(command) != 0
+    err = capsys.readouterr().err
+    assert "is not a CMU labels file" in err and "'glove_vectors'" in err and "300 columns" in err
+    assert "7 columns" in err and "sentiment in [-3, 3]" in err
+    assert (os.stat(target).st_mtime_ns if os.path.exists(target) else None) == before  # nothing written
+
+
+def test_labels_need_seven_columns_a_labels_root_and_values_in_range(tmp_path, capsys):
+    # A labels root but a 74-column (COVAREP-like) body.
+    assert main(_small_sdk_files(tmp_path, label_values=np.zeros((1, 74)))) != 0
+    assert "74 columns (7 for --label-kind emotions)" in capsys.readouterr().err
+    # Seven columns under a feature root.
+    assert main(_small_sdk_files(tmp_path, labels_root="FACET 4.2")) != 0
+    assert "its root group is 'FACET 4.2'" in capsys.readouterr().err
+    # A one-column file without --label-kind sentiment: the hint names the option.
+    assert main(_small_sdk_files(tmp_path, label_values=np.array([[1.5]]))) != 0
+    assert "needs --label-kind sentiment" in capsys.readouterr().err
+    # Right shape and root, values no label file has.
+    assert main(_small_sdk_files(tmp_path, label_values=np.array([[1.0, 0.5, 0, 7.5, 0, 0, 0]]))) != 0
+    assert "emotion intensities range from 0 to 7.5, outside [0, 3]" in capsys.readouterr().err
+    assert main(_small_sdk_files(tmp_path, label_values=np.array([[-4.0, 0.5, 0, 0, 0, 0, 0]]))) != 0
+    assert "sentiment range from -4 to -4, outside [-3, 3]" in capsys.readouterr().err
+    # The same files with proper labels import.
+    assert main(_small_sdk_files(tmp_path)) == 0

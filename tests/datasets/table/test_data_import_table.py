@@ -77,7 +77,7 @@ def test_labels_out_of_range_and_missing_values_are_errors(tmp_path, capsys):
     common = ["--label-columns", "last:2", "--force"]
     assert main(["data", "import", "table", "bad", "--train", str(tmp_path / "bad.arff"), "--test",
                  str(tmp_path / "bad.arff"), *common]) != 0
-    assert "'l1' has value 2 in row 1" in capsys.readouterr().err
+    assert "bad.arff: line 8: label column 'l1' has value 2" in capsys.readouterr().err  # the file's line
     (tmp_path / "nan.arff").write_text(arff.replace("0.3,0.4,2,0", "?,0.4,1,0"))
     assert main(["data", "import", "table", "bad", "--train", str(tmp_path / "nan.arff"), "--test",
                  str(tmp_path / "nan.arff"), *common]) != 0

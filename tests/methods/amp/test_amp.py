@@ -44,10 +44,26 @@ def test_asymmetric_loss_is_bce_without_focusing_and_ignores_easy_negatives():
     p = torch.tensor([[0.9, 0.2, 0.03], [0.4, 0.6, 0.5]])
     y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
     bce = F.binary_cross_entropy(p, y, reduction="none").sum(1).mean()
-    assert torch.allclose(asymmetric_loss(p, y, gamma_neg=0.0, gamma_pos=0.0, clip=0.0), bce)
+    plain = dict(gamma_neg=0.0, gamma_pos=0.0, clip=0.0)
+    assert torch.allclose(asymmetric_loss(p, y, **plain, scale="per-sample"), bce)
     easy = torch.tensor([[0.9, 0.04, 0.04]])
     only_positive = asymmetric_loss(torch.tensor([[0.9, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0]]))
     assert torch.allclose(asymmetric_loss(easy, torch.tensor([[1.0, 0.0, 0.0]])), only_positive)
+
+
+def test_asymmetric_loss_defaults_to_the_released_scale():
+    """AsymmetricLossOptimized in the released train_mmer.py: -sum / batch / labels * 1000."""
+    p = torch.tensor([[0.9, 0.2, 0.03], [0.4, 0.6, 0.5]])
+    y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    summed = -(y * torch.log(p) * (1 - p) + (1 - y) * torch.log(1 - (p - 0.05).clamp_min(0))
+               * (p - 0.05).clamp_min(0) ** 2).sum()
+    assert torch.allclose(asymmetric_loss(p, y), summed / 2 / 3 * 1000)
+    assert torch.allclose(asymmetric_loss(p, y, scale="per-sample"), summed / 2)
+    method = mmerbench.make_method("amp")
+    assert method.loss_scale == "released" and "loss_scale" not in type(method).presets["cpu"]
+    data = make_learnable_dataset(n_train=8, n_valid=4, n_test=4)
+    with pytest.raises(mmerbench.errors.UsageError, match="loss_scale='mean' is not valid.*released"):
+        mmerbench.make_method("amp", loss_scale="mean", epochs=1).fit(data.train, data.valid)
 
 
 def _inputs():

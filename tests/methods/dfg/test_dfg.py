@@ -96,7 +96,7 @@ def test_padding_batch_mates_and_missing_modalities():
 
 def test_dfg_presets_and_bad_reference():
     method = mmerbench.make_method("dfg")
-    assert set(type(method).presets) == {"paper", "cpu"} and type(method).published_threshold == 0.5
+    assert set(type(method).presets) == {"paper", "reference-code", "cpu"} and type(method).published_threshold == 0.5
     data = make_learnable_dataset(n_train=8, n_valid=4, n_test=4)
     with pytest.raises(mmerbench.errors.UsageError, match="reference='speech' is not a modality"):
         mmerbench.make_method("dfg", reference="speech", epochs=1).fit(data.train, data.valid)
@@ -111,3 +111,46 @@ def test_dfg_learns_a_small_synthetic_set_better_than_the_prior():
     prior_f1 = mmerbench.score(data.test.labels, prior.predict(data.test))["mif1"]
     method_f1 = mmerbench.score(data.test.labels, method.predict(data.test))["mif1"]
     assert method_f1 >= prior_f1 + 0.05, f"DFG test miF1 {method_f1:.3f} vs prior {prior_f1:.3f}"
+
+
+def test_reference_code_graph_feeds_every_proper_subset_with_linear_efficacies():
+    """The released DFG: the trimodal vertex reads the three unimodal and the three bimodal vertices,
+    and the efficacies are the network's output as is (not squashed into (0, 1))."""
+    graph = DynamicFusionGraph([4, 4, 4], vertex_dim=5, efficacy_hidden=6, dropout=0.0,
+                               vertex_sources="all-subsets", efficacy="linear")
+    trimodal_sources = [source for target, source in graph.edges if target == (0, 1, 2)]
+    assert trimodal_sources == [(0,), (1,), (2,), (0, 1), (0, 2), (1, 2)]
+    assert len(graph.edges) == 3 * 2 + 6 + 7 == 19
+    assert graph.vertex["0-1-2"][0].in_features == 3 * 4 + 3 * 5
+    torch.manual_seed(0)
+    _, efficacies = graph([10 * torch.randn(8, 4) for _ in range(3)])
+    assert (efficacies < 0).any() or (efficacies > 1).any()
+    # The default (mmerbench's first version) reads only the bimodal ones.
+    one_smaller = DynamicFusionGraph([4, 4, 4], vertex_dim=5, efficacy_hidden=6, dropout=0.0)
+    assert [s for t, s in one_smaller.edges if t == (0, 1, 2)] == [(0, 1), (0, 2), (1, 2)]
+
+
+def test_reference_code_memory_proposal_reads_tau_alone():
+    memory = GatedMemory(tau_dim=3, memory=4, hidden=5, dropout=0.0, proposal="tau").eval()
+    assert memory.proposal[0].in_features == 3 and memory.retain[0].in_features == 7
+    with torch.no_grad():
+        for net, bias in ((memory.retain, -1e4), (memory.update, 1e4)):  # gamma1 = 0, gamma2 = 1: u = tanh(u_hat)
+            net[-1].weight.zero_()
+            net[-1].bias.fill_(bias)
+    tau = torch.randn(2, 3)
+    assert torch.allclose(memory(tau, torch.randn(2, 4)), memory(tau, torch.randn(2, 4)))  # u_(t-1) is not read
+    both = GatedMemory(tau_dim=3, memory=4, hidden=5, dropout=0.0).eval()
+    assert both.proposal[0].in_features == 7
+
+
+def test_reference_code_preset_builds_and_bad_choices_are_refused():
+    from mmerbench_methods.dfg.method import DFGMethod
+
+    assert DFGMethod.presets["reference-code"] == {"vertex_sources": "all-subsets", "efficacy": "linear",
+                                                   "memory_proposal": "tau"}
+    data = make_learnable_dataset(n_train=16, n_valid=4, n_test=4)
+    small = {**DFGMethod.test_params, "epochs": 1}
+    fitted = mmerbench.make_method("dfg", **small, **DFGMethod.presets["reference-code"]).fit(data.train, data.valid)
+    assert fitted.model_.graph.vertex_sources == "all-subsets" and not fitted.model_.memory.proposal_reads_memory
+    with pytest.raises(mmerbench.errors.UsageError, match="efficacy='tanh' is not valid"):
+        mmerbench.make_method("dfg", **small, efficacy="tanh").fit(data.train, data.valid)

@@ -82,7 +82,7 @@ def test_hhmpn_paper_defaults_and_the_prior_from_training_labels():
     method = mmerbench.make_method("hhmpn")
     assert (method.dim, method.feedforward, method.encoder_layers, method.graph_layers, method.heads,
             method.dropout, method.lr, method.epochs) == (512, 512, 3, 3, 8, 0.2, 1e-5, 50)
-    assert set(type(method).presets) == {"paper", "cpu"}
+    assert set(type(method).presets) == {"paper", "reference-code", "cpu"}
     data = make_learnable_dataset(n_train=16, n_valid=4, n_test=4)
     small = mmerbench.make_method("hhmpn", **type(method).test_params).fit(data.train, data.valid)
     expected = prior_label_mask(data.train.labels)
@@ -98,3 +98,58 @@ def test_hhmpn_learns_a_small_synthetic_set_better_than_the_prior():
     prior_f1 = mmerbench.score(data.test.labels, prior.predict(data.test))["mif1"]
     method_f1 = mmerbench.score(data.test.labels, method.predict(data.test))["mif1"]
     assert method_f1 >= prior_f1 + 0.05, f"HHMPN test miF1 {method_f1:.3f} vs prior {prior_f1:.3f}"
+
+
+def test_reference_code_label_attention_lets_no_label_hear_another_before_fusion():
+    """As released: no label-to-label sublayer, so a label's node before the fusion depends on its own
+    embedding only; with the paper's message passing, moving one label's embedding moves the others."""
+    features, masks = random_masked_inputs(DIMS, {"text": [4, 3], "audio": [6, 5], "vision": [2, 4]},
+                                           {"text": 4, "audio": 6, "vision": 4})
+
+    def label_nodes(model, embeddings):
+        encoded = model.encode(features, masks)
+        x = embeddings.unsqueeze(0).expand(2, -1, -1)
+        for layer in model.graph["text"]:
+            x = layer(x, model.label_mask, encoded["text"], masks["text"])
+        return x
+
+    for label_attention, others_move in ((False, False), (True, True)):
+        model = _model(label_attention=label_attention)
+        assert any(n.startswith("graph.text.0.label_qkv") for n, _ in model.named_parameters()) is label_attention
+        with torch.no_grad():
+            before = label_nodes(model, model.label_nodes)
+            moved = model.label_nodes.clone()
+            moved[0] += torch.randn(8)  # not a constant: the pre-norm would remove that
+            after = label_nodes(model, moved)
+        assert not torch.allclose(after[:, 0], before[:, 0])
+        assert (not torch.allclose(after[:, 1:], before[:, 1:], atol=1e-6)) is others_move
+
+
+def test_label_attention_is_a_named_parameter_with_a_reference_code_preset():
+    from mmerbench.errors import UsageError
+    from mmerbench.testing.fixtures import make_tiny_dataset
+
+    method = mmerbench.make_method("hhmpn")
+    assert method.label_attention == "paper"
+    assert type(method).presets["reference-code"] == {"label_attention": "reference-code"}
+    data = make_tiny_dataset(q=3)
+    small = dict(dim=8, heads=2, encoder_layers=1, graph_layers=1, feedforward=16, epochs=1, batch_size=16,
+                 device="cpu")
+    fitted = mmerbench.make_method("hhmpn", **small, label_attention="reference-code").fit(data.train, data.valid)
+    assert not any("label_qkv" in name for name, _ in fitted.model_.named_parameters())
+    try:
+        mmerbench.make_method("hhmpn", **small, label_attention="none").fit(data.train, data.valid)
+    except UsageError as error:
+        assert "label_attention='none'" in str(error) and "reference-code" in str(error)
+    else:
+        raise AssertionError("an unknown label_attention was accepted")
+
+
+def test_fusion_normalises_over_modalities_not_labels():
+    torch.manual_seed(0)
+    fusion = ModalityFusion(["text", "audio", "vision"], dim=8, hidden=4)
+    nodes = {m: torch.randn(2, 5, 8) for m in ("text", "audio", "vision")}
+    present = {m: torch.tensor([True, True]) for m in ("text", "audio", "vision")}
+    _, weights = fusion(nodes, present)  # (B, q, M)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 5))
+    assert not torch.allclose(weights.sum(1), torch.ones(2, 3))  # the released call's axis (labels) is not it

@@ -266,3 +266,54 @@ def test_a_missing_modality_for_some_samples_gives_finite_outputs():
         out = model(features, masks)
     assert all(torch.isfinite(v).all() for v in out.values())
     assert out["similarity"].abs().max() <= 1.0 + 1e-6 and not math.isnan(float(out["logits"].sum()))
+
+
+# --------------------------------------------------------------------------- per-label rows (the default)
+
+
+def test_per_label_enhancement_follows_the_equations_on_the_utterance_vector():
+    """H_m = sigmoid(H2_m) * h0_m + H2_m with h0_m the utterance vector (mean over valid frames): one row
+    per label; a missing modality gives zeros."""
+    module = _enhancer("per-label")
+    h0, h1, mask = _frames([4, 6, 0])
+    labels = torch.randn(3, 8, generator=torch.Generator().manual_seed(1))
+    out, h2 = module(labels, h0, h1, mask)
+    utterance = (h0 * mask[..., None]).sum(1) / mask.sum(1).clamp_min(1)[:, None]
+    assert out.shape == (3, 3, 8)
+    assert torch.allclose(out, torch.sigmoid(h2) * utterance[:, None] + h2, atol=1e-6)
+    assert (out[2] == 0).all()
+
+
+def _permuted_predictions(gate_reduction: str):
+    data = make_tiny_dataset(q=3)
+    method = mmerbench.make_method("lsgmer", **SMALL, gate_reduction=gate_reduction).fit(data.train, data.valid)
+    model = method.model_.eval()
+    from mmerbench.training import Batch
+
+    batch = Batch.from_split(data.test, np.arange(len(data.test)), torch.device("cpu"))
+    with torch.no_grad():
+        before = model(batch.features, batch.masks)["logits"]
+        model.label_embeddings.copy_(model.label_embeddings[[1, 2, 0]])
+        after = model(batch.features, batch.masks)["logits"]
+    return before, after
+
+
+def test_the_default_keeps_label_identity_and_the_pooled_reductions_lose_it():
+    """Permuting the label embeddings changes the default's prediction; under "mean" it changes nothing
+    (label identity is averaged away before the classifier -- why "mean" is no longer the default)."""
+    assert mmerbench.make_method("lsgmer").gate_reduction == "per-label"
+    before, after = _permuted_predictions("per-label")
+    assert not torch.allclose(before, after, atol=1e-4)
+    before, after = _permuted_predictions("mean")
+    assert torch.allclose(before, after, atol=1e-5)
+
+
+def test_class_mean_update_with_per_label_rows_uses_each_labels_own_row():
+    method = mmerbench.make_method("lsgmer", **SMALL, label_update="class-mean", label_momentum=0.0)
+    model = LSGMER(LSGMERConfig(modality_dims={"audio": 5, "text": 6}, n_labels=2, hidden=2, layers=1, heads=1,
+                                feedforward=4))
+    fused = torch.tensor([[[1.0, 0], [5.0, 5.0]], [[3.0, 0], [7.0, 7.0]]])  # (B=2, q=2, d=2)
+    labels = torch.tensor([[1, 0], [1, 1]])
+    method.move_labels_to_class_means(model, fused, labels)
+    assert torch.allclose(model.label_embeddings[0], torch.tensor([2.0, 0.0]))  # rows 0 of both samples
+    assert torch.allclose(model.label_embeddings[1], torch.tensor([7.0, 7.0]))  # row 1 of sample 1 only

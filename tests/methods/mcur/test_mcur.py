@@ -234,8 +234,109 @@ def test_options_of_the_other_label_kind_are_refused():
     ({"combination_views": "some"}, "combination_views"), ({"category_agreement": "jaccard"}, "category_agreement"),
     ({"uncertainty": "variance"}, "uncertainty"), ({"uncertainty_weighting": "up"}, "uncertainty_weighting"),
     ({"pooling": "max"}, "pooling"), ({"temperature": 0}, "temperature"), ({"missing_fill": "mean"}, "missing_fill"),
+    ({"contrastive_positives": "instance"}, "contrastive_positives"), ({"view_weighting": "full"}, "view_weighting"),
+    ({"selection": "test"}, "selection"),
 ])
 def test_bad_hyperparameters_are_refused_by_name(change, word):
     data = make_tiny_dataset(q=3)
     with pytest.raises(UsageError, match=word):
         mmerbench.make_method("mcur", **{**SMALL, **change}).fit(data.train, data.valid)
+
+
+# --------------------------------------------------------------------------- the readings of MCB-CL
+
+
+def test_each_reading_of_the_positives():
+    from mmerbench_methods.mcur.losses import contrastive_terms
+
+    labels = torch.tensor([[1, 0, 0], [1, 0, 0], [1, 0, 0], [0, 1, 0]])
+    combos = torch.tensor([7, 7, 3, 7])  # view 2: same emotion, other combination; view 3: other emotion
+    (joint,) = contrastive_terms(labels, combos, "label-set", "joint")
+    assert joint.tolist() == [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    (category,) = contrastive_terms(labels, combos, "label-set", "category")
+    assert category.tolist() == [[0, 1, 1, 0], [1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 0, 0]]  # across combinations
+    by_combination, by_category = contrastive_terms(labels, combos, "label-set", "dual")
+    assert by_combination.tolist() == [[0, 1, 0, 1], [1, 0, 0, 1], [0, 0, 0, 0], [1, 1, 0, 0]]  # any emotion
+    assert torch.equal(by_category, category)
+
+
+def test_the_dual_loss_is_the_mean_of_its_two_terms_and_the_default_reading():
+    from mmerbench_methods.mcur.losses import contrastive_terms, mcb_contrastive_loss
+
+    z = torch.nn.functional.normalize(torch.randn(6, 4, generator=torch.Generator().manual_seed(0)), dim=1)
+    labels = torch.tensor([[1, 0], [1, 0], [0, 1], [0, 1], [1, 0], [0, 1]])
+    combos = torch.tensor([7, 3, 7, 3, 7, 3])
+    terms = [graded_supervised_contrastive(z, w, 0.1) for w in contrastive_terms(labels, combos, "label-set", "dual")]
+    assert float(mcb_contrastive_loss(z, labels, combos, "label-set", "dual", 0.1)) == pytest.approx(
+        float((terms[0] + terms[1]) / 2), rel=1e-6)
+    assert mmerbench.make_method("mcur").contrastive_positives == "dual"
+
+
+def test_the_reading_reaches_the_training_loss():
+    from mmerbench.training import Batch
+
+    data = make_tiny_dataset(q=3)
+    method = mmerbench.make_method("mcur", **SMALL, uncertainty_weighting="none").fit(data.train, data.valid)
+    batch = Batch.from_split(data.train.take(np.arange(16)), np.arange(16), torch.device("cpu"))
+    method.model_.eval()
+    values = {}
+    for reading in ("joint", "dual", "category"):
+        _, terms = method.set_params(contrastive_positives=reading).training_loss(method.model_, batch, 1)
+        values[reading] = terms["mcb_cl"]
+    assert len({round(v, 6) for v in values.values()}) == 3
+
+
+# --------------------------------------------------------------------------- view weighting and selection
+
+
+def test_view_weights_equal_per_sample_and_full_half():
+    from mmerbench_methods.mcur.losses import view_weights
+
+    sample = torch.tensor([0, 0, 0, 1])  # sample 0 has three views (the last one full), sample 1 one
+    full = torch.tensor([False, False, True, True])
+    assert view_weights(sample, full, "equal").tolist() == [1, 1, 1, 1]
+    per_sample = view_weights(sample, full, "per-sample")
+    assert per_sample.tolist() == pytest.approx([2 / 3, 2 / 3, 2 / 3, 2.0])  # each sample one unit, mean 1
+    half = view_weights(sample, full, "full-half")
+    assert half.tolist() == pytest.approx([0.5, 0.5, 1.0, 2.0])  # full view = the partial views together
+    assert float(half.mean()) == pytest.approx(1.0)
+
+
+def test_view_weighting_reaches_the_classification_loss(monkeypatch):
+    from mmerbench.training import Batch
+    from mmerbench_methods.mcur import method as mcur_method
+
+    data = make_tiny_dataset(q=3)
+    method = mmerbench.make_method("mcur", **SMALL, contrastive_weight=0.0, uncertainty_weighting="none")
+    method.fit(data.train, data.valid)
+    batch = Batch.from_split(data.train.take(np.arange(8)), np.arange(8), torch.device("cpu"))
+    method.model_.eval()
+    equal, _ = method.training_loss(method.model_, batch, 1)
+    monkeypatch.setattr(mcur_method, "view_weights", lambda sample, full, weighting: 3.0 * torch.ones_like(
+        sample, dtype=torch.float32))
+    tripled, _ = method.training_loss(method.model_, batch, 1)
+    assert float(tripled.detach()) == pytest.approx(3 * float(equal.detach()), rel=1e-5)
+
+
+def test_selection_averages_validation_over_the_combinations():
+    """With selection "combinations" the curve's valid score is the mean over the 7 modality combinations,
+    each predicted with the other modalities removed; "full" keeps the full-modality score."""
+    from mmerbench.data.perturb import with_modalities
+    from mmerbench.evaluation.metrics import micro_f1
+    from mmerbench_methods.mcur.model import all_combinations
+
+    data = make_tiny_dataset(q=3)
+    truth = data.valid.labels.astype(bool)
+    one_epoch = dict(SMALL, epochs=1)  # the fitted model is then the scored epoch's
+    method = mmerbench.make_method("mcur", **one_epoch).fit(data.train, data.valid)
+    assert method.selection == "combinations" and "averaged over the modality combinations" in \
+        method.fit_info_["selection"]
+    scores = []
+    for row in all_combinations(3).tolist():
+        present = [m for m, kept in zip(data.valid.modalities, row) if kept]
+        scores.append(micro_f1(truth, method.predict_proba(with_modalities(data.valid, present)) > 0.5))
+    assert method.fit_info_["curve"][0]["valid_mif1"] == pytest.approx(float(np.mean(scores)), abs=1e-9)
+    full = mmerbench.make_method("mcur", **one_epoch, selection="full").fit(data.train, data.valid)
+    assert "with every modality" in full.fit_info_["selection"]
+    assert full.fit_info_["curve"][0]["valid_mif1"] == pytest.approx(
+        micro_f1(truth, full.predict_proba(data.valid) > 0.5), abs=1e-9)

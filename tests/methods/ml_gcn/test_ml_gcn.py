@@ -91,3 +91,31 @@ def test_attention_probabilities_are_not_dropped_by_default_so_the_fused_kernel_
         residual = [m.p for m in model.encoders.modules() if isinstance(m, torch.nn.Dropout)]
         assert attention and all(p == expected for p in attention)
         assert residual and all(p == 0.1 for p in residual)  # the residual branches keep ``dropout``
+
+
+def test_paper_preset_reads_text_only_like_sgm_and_lsan_and_multimodal_is_an_option():
+    """The LDDU paper groups ML-GCN with SGM and LSAN (single-modality, text here), not with the
+    multimodal methods; every modality is the ``multimodal`` preset."""
+    data = make_tiny_dataset(n_train=24, n_valid=8, n_test=8, q=4)
+    small = dict(MLGCNMethod.test_params, epochs=1)
+    text_only = mmerbench.make_method("ml-gcn", **small).fit(data.train, data.valid)
+    assert text_only.input_modalities == "text" and text_only.model_.modalities == ["text"]
+    assert MLGCNMethod.presets["multimodal"] == {"input_modalities": "all"}
+    every = mmerbench.make_method("ml-gcn", **small, **MLGCNMethod.presets["multimodal"]).fit(data.train, data.valid)
+    assert every.model_.modalities == list(data.train.modalities)
+    # Audio and vision reach the prediction only in the multimodal variant.
+    changed = data.test.take(np.arange(len(data.test)))
+    noise = np.random.default_rng(0).normal(size=changed.features["audio"].shape)
+    changed.features["audio"] = changed.features["audio"] * noise  # not a constant: the input norm removes one
+    assert np.allclose(text_only.predict_proba(changed), text_only.predict_proba(data.test))
+    assert not np.allclose(every.predict_proba(changed), every.predict_proba(data.test))
+
+
+def test_requires_follows_the_input_so_text_less_conditions_are_refused_for_the_text_variant():
+    assert MLGCNMethod.requires == {}  # the planner's view: the multimodal variant runs on any modalities
+    assert mmerbench.make_method("ml-gcn").requires == {"modalities": ("text",)}
+    assert mmerbench.make_method("ml-gcn", input_modalities="all").requires == {}
+    data = make_tiny_dataset(n_train=24, n_valid=8, n_test=8, q=4)
+    with pytest.raises(mmerbench.errors.UsageError, match="input_modalities='audio'.*text, all"):
+        mmerbench.make_method("ml-gcn", **MLGCNMethod.test_params, input_modalities="audio").fit(data.train,
+                                                                                                  data.valid)

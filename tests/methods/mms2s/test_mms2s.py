@@ -136,3 +136,56 @@ def test_a_decoder_step_never_sees_later_labels():
     first, _ = model.decode_logits(prefix[:, :1], memory, masks, none[:, :1])
     two, _ = model.decode_logits(prefix[:, :2], memory, masks, none[:, :2])
     assert torch.allclose(full[:, :1], first, atol=1e-5) and torch.allclose(full[:, :2], two, atol=1e-5)
+
+
+def _sequence_log_prob(model: MMS2S, memory, masks, labels: list[int]) -> float:
+    """Teacher-forced log-probability of one sample's label sequence followed by EOS."""
+    q = model.config.n_labels
+    total, emitted = 0.0, torch.zeros(1, 1, q, dtype=torch.bool)
+    prefix = torch.tensor([[model.bos]])
+    for token in [*labels, model.eos]:
+        logits, _ = model.decode_logits(prefix, memory, masks, emitted)
+        total += float(torch.log_softmax(logits[0, -1], dim=-1)[token])
+        if token == model.eos:
+            break
+        prefix = torch.cat([prefix, torch.tensor([[token]])], dim=1)
+        emitted = torch.cat([emitted, (emitted[:, -1] | torch.nn.functional.one_hot(torch.tensor([token]), q).bool())
+                             [:, None]], dim=1)
+    return total
+
+
+def test_top_k_decoding_is_greedy_at_one_and_exhaustive_when_k_covers_every_sequence():
+    import itertools
+
+    model = _model()
+    features, masks = random_masked_inputs(DIMS, {"text": [4, 3, 2], "audio": [6, 5, 0], "vision": [2, 4, 3]},
+                                           {"text": 4, "audio": 6, "vision": 4})
+    q = model.config.n_labels
+    with torch.no_grad():
+        greedy, greedy_best = model.greedy_decode(features, masks)
+        emitted, best, _ = model.top_k_decode(features, masks, 1)
+        assert torch.equal(emitted, greedy) and torch.allclose(best, greedy_best)
+        # Every label sequence without repeats: with k that large the beam is the exhaustive search.
+        sequences = [list(p) for n in range(q + 1) for p in itertools.permutations(range(q), n)]
+        emitted, _, log_prob = model.top_k_decode(features, masks, len(sequences))
+        memory = model.encode(features, masks)
+        for i in range(3):
+            one = {m: x[i:i + 1] for m, x in memory.items()}
+            one_mask = {m: x[i:i + 1] for m, x in masks.items()}
+            scores = [_sequence_log_prob(model, one, one_mask, s) for s in sequences]
+            winner = sequences[int(np.argmax(scores))]
+            assert float(log_prob[i]) == pytest.approx(max(scores), abs=1e-4)
+            assert set(np.flatnonzero(emitted[i].numpy())) == set(winner)
+
+
+def test_top_k_is_a_checked_parameter_and_reaches_prediction():
+    data = make_learnable_dataset(n_train=16, n_valid=8, n_test=8)
+    small = dict(dim=8, heads=2, encoder_layers=1, decoder_layers=1, feedforward=16, epochs=1, batch_size=16)
+    fitted = mmerbench.make_method("mms2s", **small).fit(data.train, data.valid)
+    assert fitted.top_k == 1
+    greedy = fitted.predict_proba(data.test)
+    fitted.set_params(top_k=4)
+    beam = fitted.predict_proba(data.test)
+    assert beam.shape == greedy.shape and ((beam >= 0) & (beam <= 1)).all()
+    with pytest.raises(mmerbench.errors.UsageError, match="top_k=0 is not valid"):
+        mmerbench.make_method("mms2s", **small, top_k=0).fit(data.train, data.valid)

@@ -8,6 +8,8 @@ Enable it with ``MMERBENCH_PLUGINS=mmerbench_test_plugins.plugin``. It adds:
 - method ``failing``: raises during ``fit`` (a job failure the runner must record);
 - method ``sleepy``: the label prior after sleeping ``seconds`` (to kill a run mid-way);
 - method ``bias-only``: a deep method that collapses to the label prior by construction;
+- method ``modal-uncertain``: probabilities and a per-modality uncertainty read off the features, with
+  many exact ties (what rescoring from stored files must reproduce).
 - method ``curve-oracle`` and dataset ``tiny-shuffled-test``: a search with a known answer, and test labels
   permuted (tuning_fixtures.py).
 """
@@ -45,6 +47,23 @@ class SleepyPrior(LabelPrior):
         super()._fit(train, valid)
 
 
+class ModalUncertain(LabelPrior):
+    """The label prior nudged by the first feature of the first modality, rounded to tenths so that entries
+    tie (and p / 1 - p pairs occur); its uncertainty per modality is the mean |feature| of that modality."""
+
+    name = "modal-uncertain"
+
+    def _predict_proba(self, split):
+        first = split.features[split.modalities[0]]
+        nudge = np.tanh(np.asarray(first[:, 0, 0], dtype=np.float64))[:, None]
+        return np.clip(np.round(self.prior_[None, :] + 0.3 * nudge, 1), 0.0, 1.0)
+
+    def predict_uncertainty(self, split, per_modality: bool = False):
+        columns = [np.abs(np.asarray(split.features[m], dtype=np.float64)).mean(axis=(1, 2)) for m in split.modalities]
+        per = np.stack(columns, axis=1)[:, None, :] * (1.0 + np.arange(len(self.prior_)))[None, :, None]  # (N, q, M)
+        return per if per_modality else per.mean(axis=2)
+
+
 def load_tiny_single(n_train: int = 48, n_valid: int = 16, n_test: int = 20, seed: int = 0):
     from mmerbench.testing.fixtures import make_tiny_dataset
 
@@ -76,6 +95,8 @@ def mmerbench_register_methods(registry):
                         summary="test fixture: fails in fit")
     registry.add_method("sleepy", "mmerbench_test_plugins.plugin:SleepyPrior", version="1",
                         summary="test fixture: label prior after a sleep")
+    registry.add_method("modal-uncertain", "mmerbench_test_plugins.plugin:ModalUncertain", version="1",
+                        summary="test fixture: tied probabilities and a per-modality uncertainty")
     registry.add_method("bias-only", "mmerbench_test_plugins.collapsing:BiasOnly", version="1",
                         summary="test fixture: a deep method that can only learn the label prior")
     registry.add_method("curve-oracle", "mmerbench_test_plugins.tuning_fixtures:CurveOracle", version="1",

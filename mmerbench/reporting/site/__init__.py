@@ -1,0 +1,1 @@
+"""The static leaderboard site (`mmerbench site`): see ``builder`` for its layout."""

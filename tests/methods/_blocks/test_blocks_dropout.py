@@ -1,0 +1,146 @@
+"""The shared dropout (``_blocks/dropout.py``) and the CPU attention path that uses it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from mmerbench_methods._blocks import attention as attention_module
+from mmerbench_methods._blocks.attention import dot_product_attention
+from mmerbench_methods._blocks.dropout import Dropout, dropout
+
+
+def test_expected_value_and_keep_rate():
+    torch.manual_seed(0)
+    x = torch.full((400_000,), 2.0)
+    y = dropout(x, 0.3)
+    kept = (y != 0).float().mean().item()
+    # 400k Bernoulli(0.7) draws: std of the rate 7e-4, of the mean 0.0031 (in units of x); 5 sigma either side
+    assert abs(kept - 0.7) < 0.004
+    assert abs(y.mean().item() - 2.0) < 0.016
+    assert torch.allclose(y[y != 0], torch.tensor(2.0 / 0.7))  # kept elements scaled by exactly 1 / (1 - p)
+
+
+def test_backward_uses_the_forward_mask():
+    torch.manual_seed(1)
+    x = (torch.rand(64, 50, 32) + 0.5).requires_grad_(True)  # no zeros: a zero output means dropped
+    y = dropout(x, 0.4)
+    upstream = torch.randn_like(y)
+    y.backward(upstream)
+    kept = y.detach() != 0
+    assert 0.5 < kept.float().mean().item() < 0.7
+    assert torch.equal(x.grad, torch.where(kept, upstream * (1.0 / 0.6), torch.zeros_like(upstream)))
+
+
+def test_gradient_matches_finite_differences():
+    x = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
+
+    def seeded(t):  # gradcheck calls the function many times: the same mask each time
+        torch.manual_seed(3)
+        return dropout(t, 0.35)
+
+    with torch.random.fork_rng():
+        assert torch.autograd.gradcheck(seeded, (x,))
+        assert torch.autograd.gradgradcheck(seeded, (x,))
+
+
+def test_eval_mode_and_p_zero_are_the_identity():
+    x = torch.randn(4, 3, requires_grad=True)
+    layer = Dropout(0.5).eval()
+    assert layer(x) is x
+    assert dropout(x, 0.5, training=False) is x
+    assert dropout(x, 0.0) is x
+    assert Dropout(0.0).train()(x) is x
+
+
+def test_p_one_drops_everything():
+    x = torch.randn(6, 5, requires_grad=True)
+    y = dropout(x, 1.0)
+    assert torch.equal(y, torch.zeros_like(x))
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.zeros_like(x))
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
+def test_probability_outside_0_1_is_refused(p):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        dropout(torch.ones(3), p)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        Dropout(p)
+
+
+def test_seeded_masks_repeat_and_the_module_is_an_nn_dropout():
+    x = torch.ones(1000)
+    torch.manual_seed(5)
+    first = Dropout(0.2)(x)
+    torch.manual_seed(5)
+    assert torch.equal(first, Dropout(0.2)(x))
+    assert isinstance(Dropout(0.2), nn.Dropout) and Dropout(0.2).p == 0.2
+
+
+@pytest.mark.parametrize("p", [0.3, 0.99])
+def test_reduced_precision_keeps_its_dtype_and_the_keep_rate(p):
+    torch.manual_seed(6)
+    n = 400_000
+    y = dropout(torch.ones(n, dtype=torch.bfloat16), p)
+    assert y.dtype == torch.bfloat16
+    # Drawn in float32: uniforms drawn in bfloat16 sit on a coarse grid and keep 0.78% at p = 0.99, not 1%.
+    assert abs((y != 0).float().mean().item() - (1 - p)) < 5 * ((p * (1 - p) / n) ** 0.5)
+
+
+def test_activation_checkpointing_replays_the_same_mask():
+    layer = nn.Sequential(nn.Linear(8, 8), Dropout(0.5), nn.Linear(8, 1))
+    x = torch.randn(32, 8)
+    torch.manual_seed(7)
+    plain = layer(x).sum()
+    plain_grads = torch.autograd.grad(plain, list(layer.parameters()))
+    torch.manual_seed(7)
+    recomputed = checkpoint(layer, x, use_reentrant=False).sum()
+    grads = torch.autograd.grad(recomputed, list(layer.parameters()))
+    assert torch.equal(plain, recomputed)
+    assert all(torch.equal(a, b) for a, b in zip(plain_grads, grads))
+
+
+# ---------------------------------------------------------------- attention on the CPU with dropout
+
+def _qkv(steps_q=5, steps_k=7):
+    torch.manual_seed(8)
+    return (torch.randn(2, 3, steps_q, 4, dtype=torch.float64), torch.randn(2, 3, steps_k, 4, dtype=torch.float64),
+            torch.randn(2, 3, steps_k, 6, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("case", ["none", "bool", "additive", "causal", "scale"])
+def test_cpu_dropout_path_is_scaled_dot_product_attention_without_the_mask(case, monkeypatch):
+    """With the dropout replaced by the identity, the written-out path equals PyTorch's, in float64."""
+    query, key, value = _qkv(5, 5 if case == "causal" else 7)
+    keep = torch.rand(2, 1, 1, key.shape[2]) > 0.3
+    keep[..., 0] = True
+    kwargs = {"none": {}, "bool": {"attn_mask": keep}, "additive": {"attn_mask": torch.randn(1, 3, 5, 7).double()},
+              "causal": {"is_causal": True}, "scale": {"scale": 0.123}}[case]
+    monkeypatch.setattr(attention_module, "dropout", lambda x, p: x)
+    ours = dot_product_attention(query, key, value, dropout_p=0.4, **kwargs)
+    theirs = F.scaled_dot_product_attention(query, key, value, **kwargs)
+    assert torch.allclose(ours, theirs, atol=1e-12)
+
+
+def test_cpu_dropout_path_drops_attention_weights_with_the_shared_dropout():
+    query, key, value = _qkv()
+    calls = []
+
+    def recording(x, p):
+        calls.append((tuple(x.shape), p))
+        return dropout(x, p)
+
+    torch.manual_seed(9)
+    out = attention_module.dot_product_attention(query, key, value, dropout_p=0.5)
+    assert not torch.allclose(out, F.scaled_dot_product_attention(query, key, value))
+    original = attention_module.dropout
+    attention_module.dropout = recording
+    try:
+        attention_module.dot_product_attention(query, key, value, dropout_p=0.5)
+    finally:
+        attention_module.dropout = original
+    assert calls == [((2, 3, 5, 7), 0.5)]  # the (B, heads, Tq, Tk) probabilities, once
