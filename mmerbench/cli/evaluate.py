@@ -6,6 +6,7 @@ import argparse
 
 from mmerbench.cli.common import DEFAULT_RESULTS, csv_list
 from mmerbench.cli.outcome import print_evaluation
+from mmerbench.data.protocol_specs import PROTOCOL_HELP
 from mmerbench.errors import UsageError
 
 
@@ -18,7 +19,8 @@ def add_parser(commands) -> None:
                     "get them from their stored probabilities. Exits 1 when a job has no saved model.")
     evaluate.add_argument("--results", default=DEFAULT_RESULTS)
     evaluate.add_argument("--protocol", dest="protocols", action="append", metavar="SPEC",
-                          help="missing | missing-rate:0.1,0.3 | noise:0.5,1,2 (repeatable)")
+                          help=f"{PROTOCOL_HELP} (repeatable; jobs scored under an older protocol rule "
+                               "have every condition scored again)")
     evaluate.add_argument("--dataset", help="only jobs on this dataset")
     evaluate.add_argument("--methods", type=csv_list, help="only jobs of these methods")
     evaluate.add_argument("--key", help="only the job with this key (or key prefix)")

@@ -103,10 +103,14 @@ def with_modalities(split: Split, present) -> Split:
     return replace(split, features=features, lengths=lengths)
 
 
-def drop_mask(lengths: dict[str, np.ndarray], rate: float, rng: np.random.Generator) -> np.ndarray:
-    """(N, M) True where a modality is dropped: each present one independently at ``rate``,
-    at least one present modality kept per sample (MissMAC-Bench's instance-level pattern)."""
+def drop_mask(lengths: dict[str, np.ndarray], rate, rng: np.random.Generator) -> np.ndarray:
+    """(N, M) True where a modality is dropped: each present one independently at ``rate`` (one rate, or
+    one per modality in the order of ``lengths``), at least one present modality kept per sample
+    (MissMAC-Bench's instance-level pattern). A modality of rate 0 is never dropped, nor given back."""
     present = np.stack([np.asarray(v) > 0 for v in lengths.values()], axis=1)
+    rate = np.asarray(rate, dtype=np.float64)
+    if rate.ndim and rate.shape != (present.shape[1],):
+        raise ValueError(f"drop_mask: {rate.shape[0]} rates for {present.shape[1]} modalities ({list(lengths)})")
     dropped = (rng.random(present.shape) < rate) & present
     emptied = np.flatnonzero(present.any(axis=1) & ~(present & ~dropped).any(axis=1))
     choice = rng.random(present.shape)

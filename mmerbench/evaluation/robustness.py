@@ -23,7 +23,10 @@ import re
 import numpy as np
 
 NOISE_CONDITION = re.compile(r"^test@noise=([^:]+):(.+)$")
-RATE_CONDITION = re.compile(r"^test@missing-rate=(.+)$")
+# missing-rate:R -> test@missing-rate=R; with @seeds=K (K patterns averaged) -> test@missing-rate=R@seeds=K
+RATE_CONDITION = re.compile(r"^test@missing-rate=([0-9.eE+-]+)(?:@seeds=([0-9]+))?$")
+# one condition per spec, named as written: test@missing-rate:text=0.5,audio=0.1 / test@missing-modality:text
+PATTERN_CONDITION = re.compile(r"^test@(missing-rate|missing-modality):(.+)$")
 
 
 def relative_robustness(levels, values) -> float:

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from mmerbench.execution.job_dataset import JobDatasets
-from mmerbench.execution.protocols import MISSING_MEAN, conditions, evaluate_conditions, parse_protocol
+from mmerbench.execution.protocols import MISSING_MEAN, PROTOCOL_VERSION, conditions, evaluate_conditions, parse_protocol
 
 
 @dataclass
@@ -27,13 +27,30 @@ class EvaluateOutcome:
     failed: list[tuple[dict, str]] = field(default_factory=list)  # (record, error) for jobs that broke
 
 
+def outdated_protocols(record: dict) -> bool:
+    """Were ``record``'s conditions scored under an older protocol rule (version 1: no ``protocol_version``)?
+    Such a record has every condition scored again when it is evaluated, so that it never mixes rules."""
+    return bool(record.get("protocols")) and int(record.get("protocol_version") or 1) < PROTOCOL_VERSION
+
+
 def missing_conditions(record: dict, protocols, modalities) -> list[str]:
-    """The condition names of ``protocols`` that ``record`` has neither scores nor an error for."""
-    done = set(record.get("metrics") or {}) | set(record.get("condition_errors") or {})
-    names = [c.name for c in conditions(protocols, modalities)]
-    if any(c.kind == "present" for c in conditions(protocols, modalities)):
+    """The condition names of ``protocols`` that ``record`` has neither scores nor an error for (all of them
+    when the record's conditions were scored under an older protocol rule)."""
+    done = set() if outdated_protocols(record) else (
+        set(record.get("metrics") or {}) | set(record.get("condition_errors") or {}))
+    every = conditions(protocols, modalities)
+    names = [c.name for c in every]
+    if any(c.kind == "present" for c in every):
         names.append(MISSING_MEAN)
     return [name for name in names if name not in done]
+
+
+def _protocols_to_apply(record: dict, asked: list) -> list:
+    """The protocols asked for, plus, for a record of an older protocol rule, the ones it was scored under."""
+    if not outdated_protocols(record):
+        return asked
+    texts = {spec.text for spec in asked}
+    return asked + [parse_protocol(text) for text in record.get("protocols") or () if text not in texts]
 
 
 def needs_scores_beyond_accuracy(record: dict) -> bool:
@@ -89,7 +106,8 @@ def evaluate_finished(store, results_dir, records, protocols, *, device: str | N
             continue
         try:
             dataset = datasets.get(record)
-            todo = missing_conditions(record, protocols, list(dataset.modalities))
+            applied = _protocols_to_apply(record, protocols)
+            todo = missing_conditions(record, applied, list(dataset.modalities))
             rescore = needs_scores_beyond_accuracy(record)
             if not todo and not rescore:
                 outcome.up_to_date.append(record)
@@ -107,14 +125,20 @@ def evaluate_finished(store, results_dir, records, protocols, *, device: str | N
                     continue
                 plain = method.predict_proba(dataset.test)
                 _check_reproduces(record, store, plain)
-                result = evaluate_conditions(method, dataset, protocols, record["seed"], test_proba=plain)
+                result = evaluate_conditions(method, dataset, applied, record["seed"], test_proba=plain)
                 new = set(todo)
-                record["metrics"].update({k: v for k, v in result.metrics.items() if k in new})
                 errors = record.setdefault("condition_errors", {})
+                for name in new:  # a condition scored again replaces what an older rule left, scores or error
+                    record["metrics"].pop(name, None)
+                    errors.pop(name, None)
+                record["metrics"].update({k: v for k, v in result.metrics.items() if k in new})
                 errors.update({k: v for k, v in result.errors.items() if k in new})
+                info = record.setdefault("condition_info", {})
+                info.update({k: v for k, v in result.info.items() if k in new})
                 record["protocols"] = sorted(set(record.get("protocols") or []) | {p.text for p in protocols})
+                record["protocol_version"] = PROTOCOL_VERSION
             record.setdefault("evaluations", []).append(
-                {"protocols": [p.text for p in protocols], "conditions": todo, "rescored": rescore,
+                {"protocols": [p.text for p in applied], "conditions": todo, "rescored": rescore,
                  "seconds": round(time.perf_counter() - started, 3)})
             store.put(record)
             outcome.updated.append(record)

@@ -130,7 +130,7 @@ def _fit_and_evaluate(order: JobOrder, record: dict) -> None:
     from mmerbench.api import method_class
     from mmerbench.evaluation.job_scores import beyond_accuracy
     from mmerbench.execution.job_dataset import load_job_dataset
-    from mmerbench.execution.protocols import evaluate_conditions
+    from mmerbench.execution.protocols import PROTOCOL_VERSION, evaluate_conditions
 
     job = order.job
     dataset = load_job_dataset(job)
@@ -149,7 +149,10 @@ def _fit_and_evaluate(order: JobOrder, record: dict) -> None:
     record.update(extra)
     robustness = evaluate_conditions(method, dataset, order.protocols, job["seed"], test_proba=outputs["test"].proba)
     metrics.update(robustness.metrics)
-    record.update(condition_errors=robustness.errors, protocol_seconds=robustness.seconds)
+    record.update(condition_errors=robustness.errors, condition_info=robustness.info,
+                  protocol_seconds=robustness.seconds)
+    if order.protocols:
+        record["protocol_version"] = PROTOCOL_VERSION
     fit_info = dict(getattr(method, "fit_info_", {}))
     record.update(
         status="ok",

@@ -85,7 +85,7 @@ def condition_kind(name: str) -> tuple[str, object]:
         return "missing-rate", float(match["rate"])
     if match := _NOISE.match(name):
         return "noise", (float(match["scale"]), match["target"])
-    if name.startswith("test@") and "=" not in name:
+    if name.startswith("test@") and "=" not in name and ":" not in name:  # not test@missing-modality:text
         return "combination", name[len("test@"):]
     return "other", name
 
@@ -174,16 +174,17 @@ def _with_origin(curves: dict[str, list], conditions: dict, spread: dict | None 
 def realised_dropped_share(dataset, seeds, condition_name: str, rate: float) -> float:
     """The share of the test split's present (sample, modality) entries that the missing-rate condition really
     drops, averaged over ``seeds``: below the nominal rate, because a sample always keeps one modality."""
-    from mmerbench.data.conditions import Condition, ConditionBuilder
+    from mmerbench.data.conditions import ConditionBuilder, conditions, realised_missingness
 
-    condition = Condition(condition_name, "missing-rate", level=rate)
-    before = np.stack([np.asarray(v) > 0 for v in dataset.test.lengths.values()], axis=1)
-    shares = []
-    for seed in seeds:
-        after = ConditionBuilder(dataset, seed).split(condition)
-        kept = np.stack([np.asarray(v) > 0 for v in after.lengths.values()], axis=1)
-        shares.append(float((before & ~kept).sum() / max(before.sum(), 1)))
-    return float(np.mean(shares))
+    if rate <= 0:
+        return 0.0  # nothing is drawn for dropping
+    # The condition as the protocol builds it (its rates and pattern key), and the one share computation.
+    (condition,) = conditions([f"missing-rate:{rate:g}"], list(dataset.modalities))
+    if condition.name != condition_name:
+        raise ValueError(f"{condition_name} is not the condition of missing-rate:{rate:g} ({condition.name})")
+    shares = [realised_missingness(dataset.test.lengths, ConditionBuilder(dataset, seed).split(condition).lengths)
+              for seed in seeds]
+    return float(np.mean([share["dropped"] for share in shares]))
 
 
 # ------------------------------------------------------------------ per label, training curves

@@ -103,11 +103,34 @@ class TextOnly(LabelPrior):
 
 def test_a_method_that_requires_a_modality_gets_per_condition_errors(dataset):
     method = TextOnly().fit(dataset.train, dataset.valid)
-    result = evaluate_conditions(method, dataset, ["missing", "missing-rate:0.3"], seed=0)
-    assert set(result.errors) == {"test@audio", "test@vision", "test@audio+vision", "test@missing-mean"}
+    result = evaluate_conditions(method, dataset, ["missing", "missing-rate:0.3", "missing-rate:audio=0.3"], seed=0)
+    # missing-rate:0.3 can drop text, as test@audio does: refused alike (protocol version 2)
+    assert set(result.errors) == {"test@audio", "test@vision", "test@audio+vision", "test@missing-mean",
+                                  "test@missing-rate=0.3"}
     assert "requires modality text" in result.errors["test@audio"]
-    assert {"test@text", "test@text+audio", "test@text+audio+vision", "test@missing-rate=0.3"} <= set(result.metrics)
+    assert result.errors["test@missing-rate=0.3"].endswith("leave text out: missing-rate:audio=0.3,vision=0.3")
+    assert {"test@text", "test@text+audio", "test@text+audio+vision", "test@missing-rate:audio=0.3"} <= set(
+        result.metrics)
     assert {"acc", "p", "r", "mif1", "maf1"} <= set(result.metrics["test@text"])
+    # what the refused condition's missingness came to is recorded all the same (it is the method's peers' data)
+    assert 0 < result.info["test@missing-rate=0.3"]["dropped"] < 0.3
+
+
+def test_several_drop_patterns_are_each_scored_and_averaged(dataset):
+    method = mmerbench.make_method("br").fit(dataset.train, dataset.valid)
+    result = evaluate_conditions(method, dataset, ["missing-rate:0.5@seeds=3"], seed=1)
+    (condition,) = conditions(["missing-rate:0.5@seeds=3"], MODALITIES)
+    builder = ConditionBuilder(dataset, seed=1)
+    per_pattern = [method.predict(builder.split(condition, p)) for p in range(3)]
+    from mmerbench.evaluation.metrics import score
+
+    mif1 = [score(dataset.test.labels, predictions)["mif1"] for predictions in per_pattern]
+    assert len(set(mif1)) > 1  # the patterns differ, and so do their scores
+    assert result.prediction_passes == 3
+    assert result.metrics["test@missing-rate=0.5@seeds=3"]["mif1"] == pytest.approx(np.mean(mif1))
+    info = result.info["test@missing-rate=0.5@seeds=3"]
+    assert info["pattern_seeds"] == 3 and info["pattern_std"]["mif1"] == pytest.approx(np.std(mif1, ddof=1))
+    assert info["protocol"] == "missing-rate:0.5@seeds=3" and info["protocol_version"] == 2
 
 
 def test_missing_mean_is_the_mean_over_the_combinations(dataset):
@@ -135,6 +158,36 @@ def test_run_stores_calibration_uncertainty_and_protocol_scores(tmp_path):
     assert record["uncertainty_source"] == "entropy"
     assert "test@text+audio" in record["metrics"] and "test@noise=1:all" in record["metrics"]
     assert "test@missing-mean" in record["metrics"] and record["condition_errors"] == {}
-    assert record["protocols"] == ["missing", "noise:1"]
+    assert record["protocols"] == ["missing", "noise:1"] and record["protocol_version"] == 2
     # protocols are not part of the key: the same job without them is already done
     assert not mmerbench.run(["br"], ["tiny"], [0], results=tmp_path).records
+
+
+@pytest.mark.usefixtures("testing_plugin")
+def test_run_records_each_protocol_as_written_with_its_realised_missingness(tmp_path):
+    protocols = ["missing-rate:text=0.5,audio=0.1,vision=0.3", "missing-modality:vision", "missing-rate:0.3@seeds=2"]
+    outcome = mmerbench.run(["br"], ["tiny"], [0], results=tmp_path, protocols=protocols)
+    assert not outcome.failed
+    with ResultStore(tmp_path) as store:
+        (record,) = store.records()
+    assert record["protocols"] == protocols and record["condition_errors"] == {}
+    names = ["test@missing-rate:text=0.5,audio=0.1,vision=0.3", "test@missing-modality:vision",
+             "test@missing-rate=0.3@seeds=2"]
+    assert set(names) <= set(record["metrics"]) and set(names) == set(record["condition_info"])
+    for name, protocol in zip(names, protocols):
+        info = record["condition_info"][name]
+        assert info["protocol"] == protocol
+        assert {"complete", "none", "dropped", "dropped_by_modality"} <= set(info)
+    assert record["condition_info"]["test@missing-modality:vision"]["dropped_by_modality"] == {
+        "text": 0.0, "audio": 0.0, "vision": 1.0}
+    # and `mmerbench results --format csv` puts them beside the scores
+    import csv
+    import io
+
+    from mmerbench.reporting.results_csv import write_records_csv
+
+    stream = io.StringIO()
+    write_records_csv([record], stream)
+    (row,) = csv.DictReader(io.StringIO(stream.getvalue()))
+    assert float(row["test@missing-modality:vision_realised_dropped"]) == pytest.approx(1 / 3)
+    assert row["test@missing-rate=0.3@seeds=2_realised_complete"] != ""

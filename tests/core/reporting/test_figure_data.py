@@ -65,3 +65,13 @@ def test_reliability_of_several_seeds_is_pooled_by_count():
     assert pooled["confidence"] == [pytest.approx(0.2), pytest.approx((3 * 0.8 + 0.6) / 4)]
     assert pooled["frequency"] == [0.0, pytest.approx(3 / 4)]
     assert figure_data.pooled_reliability([None, {}]) is None
+
+
+def test_one_condition_patterns_are_not_drawn_as_modality_combinations():
+    from mmerbench.reporting.figure_data import combination_table, condition_kind
+
+    assert condition_kind("test@text+audio") == ("combination", "text+audio")
+    for name in ("test@missing-modality:text", "test@missing-rate:text=0.5,audio=0.1",
+                 "test@missing-rate=0.3@seeds=10"):
+        assert condition_kind(name)[0] == "other", name
+    assert list(combination_table({"test@text": {"br": 0.5}, "test@missing-modality:text": {"br": 0.4}})) == ["text"]

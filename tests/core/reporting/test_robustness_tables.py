@@ -90,3 +90,54 @@ def test_an_unknown_metric_name_is_a_clear_error(tmp_path, capsys):
     assert main(["leaderboard", "--results", str(results), "--metrics", "mif1,ecee"]) == 2
     err = capsys.readouterr().err
     assert "unknown metric 'ecee'" in err and "Did you mean: ece?" in err
+
+
+def shares(complete, dropped, by_modality):
+    return {"complete": complete, "none": 0.0, "dropped": dropped, "dropped_by_modality": by_modality}
+
+
+def with_info(rec, info):
+    rec["condition_info"] = info
+    rec["protocol_version"] = 2
+    rec["protocols"] = sorted({i["protocol"] for i in info.values()})
+    return rec
+
+
+PER_MODALITY = "test@missing-rate:text=0.5,audio=0.1"
+SEEDS = "test@missing-rate=0.3@seeds=4"
+INFO = {
+    "test@missing-rate=0.5": {"protocol": "missing-rate:0.1,0.5", **shares(0.20, 0.45, {"text": 0.4, "audio": 0.5})},
+    PER_MODALITY: {"protocol": "missing-rate:text=0.5,audio=0.1", **shares(0.45, 0.29, {"text": 0.48, "audio": 0.1})},
+    "test@missing-modality:audio": {"protocol": "missing-modality:audio", **shares(0.0, 0.5, {"text": 0, "audio": 1})},
+    SEEDS: {"protocol": "missing-rate:0.3@seeds=4", **shares(0.50, 0.28, {"text": 0.3, "audio": 0.26})},
+}
+
+
+def test_each_protocol_is_named_as_written_with_the_realised_missingness_under_its_table():
+    extra = {PER_MODALITY: 0.55, "test@missing-modality:audio": 0.5, SEEDS: 0.5}
+    records = [with_info(record("br", 0, 0.6, {"test@missing-rate=0.5": 0.4, **extra}), INFO),
+               with_info(record("lddu", 0, 0.7, {"test@missing-rate=0.5": 0.6, **extra}), INFO)]
+    text = robustness_markdown(records, "d")
+    # the pattern conditions are not taken for modality combinations of `missing`
+    assert "Modalities present at test time" not in text
+    assert "`missing-rate:text=0.5,audio=0.1`" in text and "`missing-modality:audio`" in text
+    assert "Missing rate (`missing-rate:0.1,0.5`; level: nominal drop rate" in text
+    assert "Missing rate, 4 drop patterns averaged (`missing-rate:0.3@seeds=4`;" in text
+    assert "0.5: 20.0% of samples with every modality, 0.0% with none, 45.0% of modalities dropped" in text
+    assert "`missing-rate:text=0.5,audio=0.1`: 45.0% of samples with every modality" in text
+    assert "(text 48.0%, audio 10.0%)" in text
+
+
+def test_realised_shares_are_averaged_over_seeds_once_per_seed():
+    from mmerbench.reporting.robustness_tables import realised_shares
+
+    name = "test@missing-rate=0.5"
+    seed0 = {"protocol": "missing-rate:0.5", **shares(0.2, 0.4, {"text": 0.4})}
+    seed1 = {"protocol": "missing-rate:0.5", **shares(0.4, 0.5, {"text": 0.6})}
+    records = [with_info(record("br", 0, 0.6, {name: 0.4}), {name: seed0}),
+               with_info(record("cc", 0, 0.6, {name: 0.4}), {name: seed0}),  # the same pattern: counted once
+               with_info(record("br", 1, 0.6, {name: 0.4}), {name: seed1})]
+    got = realised_shares(records, "d", name)
+    assert got["complete"] == pytest.approx(0.3) and got["dropped_by_modality"]["text"] == pytest.approx(0.5)
+    assert got["seeds"] == 2
+    assert realised_shares([record("br", 0, 0.6, {name: 0.4})], "d", name) is None  # stored before shares existed

@@ -9,7 +9,8 @@ Enable it with ``MMERBENCH_PLUGINS=mmerbench_test_plugins.plugin``. It adds:
 - method ``sleepy``: the label prior after sleeping ``seconds`` (to kill a run mid-way);
 - method ``bias-only``: a deep method that collapses to the label prior by construction;
 - method ``modal-uncertain``: probabilities and a per-modality uncertainty read off the features, with
-  many exact ties (what rescoring from stored files must reproduce).
+  many exact ties (what rescoring from stored files must reproduce);
+- method ``text-only``: the label prior, declaring that it requires the text modality;
 - method ``curve-oracle`` and dataset ``tiny-shuffled-test``: a search with a known answer, and test labels
   permuted (tuning_fixtures.py).
 """
@@ -64,6 +65,11 @@ class ModalUncertain(LabelPrior):
         return per if per_modality else per.mean(axis=2)
 
 
+class TextOnlyPrior(LabelPrior):
+    name = "text-only"
+    requires = {"modalities": ("text",)}
+
+
 def load_tiny_single(n_train: int = 48, n_valid: int = 16, n_test: int = 20, seed: int = 0):
     from mmerbench.testing.fixtures import make_tiny_dataset
 
@@ -97,6 +103,8 @@ def mmerbench_register_methods(registry):
                         summary="test fixture: label prior after a sleep")
     registry.add_method("modal-uncertain", "mmerbench_test_plugins.plugin:ModalUncertain", version="1",
                         summary="test fixture: tied probabilities and a per-modality uncertainty")
+    registry.add_method("text-only", "mmerbench_test_plugins.plugin:TextOnlyPrior", version="1",
+                        summary="test fixture: label prior that requires text")
     registry.add_method("bias-only", "mmerbench_test_plugins.collapsing:BiasOnly", version="1",
                         summary="test fixture: a deep method that can only learn the label prior")
     registry.add_method("curve-oracle", "mmerbench_test_plugins.tuning_fixtures:CurveOracle", version="1",
