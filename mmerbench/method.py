@@ -41,6 +41,9 @@ class Method:
     # e.g. {"modalities": ("text",), "sequences": True}
     requires: ClassVar[dict[str, Any]] = {}
     published_threshold: ClassVar[float] = 0.5
+    # preset name (or "default") -> {hyperparameter: distribution}: what `mmerbench tune` may vary
+    # (mmerbench.search_spaces; docs/plugins.md, "Search spaces")
+    search_spaces: ClassVar[dict[str, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ parameters
 

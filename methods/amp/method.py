@@ -11,6 +11,7 @@ from mmerbench.training import Batch, TorchMethod
 from mmerbench_methods._blocks.optim import adamw_with_warmup
 from mmerbench_methods.amp.losses import SCALES, asymmetric_loss
 from mmerbench_methods.amp.model import AMP, AMPConfig
+from mmerbench_methods.amp.search import SEARCH_SPACES
 
 CONSISTENCIES = ("softmax", "bernoulli")
 
@@ -93,6 +94,7 @@ class AMPMethod(TorchMethod):
         "cpu": {"dim": 64, "heads": 4, "encoder_layers": 1, "feedforward": 128, "topk_iterations": 30,
                 "epochs": 10, "batch_size": 32, "lr": 1e-3, "warmup": 0.1, "patience": 4},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"dim": 8, "heads": 2, "encoder_layers": 1, "feedforward": 16, "topk_iterations": 10,
                    "epochs": 2, "batch_size": 16}
 

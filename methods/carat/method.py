@@ -27,6 +27,7 @@ from mmerbench.training import TorchMethod
 
 from mmerbench_methods._blocks.optim import adamw_with_warmup
 from mmerbench_methods.carat.model import CARAT, CARATConfig
+from mmerbench_methods.carat.search import SEARCH_SPACES
 
 ALIGNMENTS = ("soft", "none")
 
@@ -74,6 +75,7 @@ class CARATMethod(TorchMethod):
                 "other_layers": 1, "queue_size": 1024, "detach_reconstruction_targets": True, "lr": 2e-3,
                 "epochs": 7, "label_dropout": 0.1, "patience": 5},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"hidden": 8, "latent": 4, "heads": 2, "feedforward": 8, "reference_layers": 1, "other_layers": 1,
                    "queue_size": 32, "epochs": 2, "batch_size": 16, "lr": 1e-3}
 

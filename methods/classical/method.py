@@ -39,6 +39,7 @@ from mmerbench.errors import UsageError
 from mmerbench.method import Method
 from mmerbench_methods.classical.estimators import BinaryScorer, class_scores, make_estimator
 from mmerbench_methods.classical.features import check_pooling, pooled_features
+from mmerbench_methods.classical.search import BR_SPACES, CC_SPACES, LP_SPACES
 
 
 class PooledFeatureMethod(Method):
@@ -156,6 +157,7 @@ class BinaryRelevance(PooledFeatureMethod):
     name = "br"
     version = "1"
     presets: dict[str, dict[str, Any]] = {}
+    search_spaces = BR_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params: dict[str, Any] = {}
 
     def _fit_labels(self, X, Y):
@@ -173,6 +175,7 @@ class LabelPowerset(PooledFeatureMethod):
     name = "lp"
     version = "1"
     presets: dict[str, dict[str, Any]] = {}
+    search_spaces = LP_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params: dict[str, Any] = {}
 
     def _fit_labels(self, X, Y):
@@ -205,6 +208,7 @@ class ClassifierChains(PooledFeatureMethod):
     name = "cc"
     version = "1"
     presets: dict[str, dict[str, Any]] = {}
+    search_spaces = CC_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params: dict[str, Any] = {"order": "random", "n_chains": 2}
 
     def __init__(

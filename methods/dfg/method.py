@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from mmerbench.errors import UsageError
 from mmerbench.training import Batch, TorchMethod
 from mmerbench_methods.dfg.model import EFFICACIES, MEMORY_PROPOSALS, VERTEX_SOURCES, GraphMFN, GraphMFNConfig
+from mmerbench_methods.dfg.search import SEARCH_SPACES
 
 
 class DFGMethod(TorchMethod):
@@ -55,6 +56,7 @@ class DFGMethod(TorchMethod):
         "cpu": {"hidden": 64, "memory": 64, "vertex_dim": 32, "efficacy_hidden": 32, "gate_hidden": 32,
                 "output_hidden": 32, "epochs": 12, "batch_size": 32, "lr": 3e-3, "patience": 4},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"hidden": 8, "memory": 8, "vertex_dim": 8, "efficacy_hidden": 8, "gate_hidden": 8,
                    "output_hidden": 8, "epochs": 2, "batch_size": 16}
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from mmerbench.errors import UsageError
 from mmerbench.training import Batch, TorchMethod
 from mmerbench_methods.hhmpn.model import HHMPN, HHMPNConfig, prior_label_mask
+from mmerbench_methods.hhmpn.search import SEARCH_SPACES
 
 LABEL_ATTENTIONS = ("paper", "reference-code")
 
@@ -62,6 +63,7 @@ class HHMPNMethod(TorchMethod):
         "cpu": {"dim": 32, "heads": 4, "encoder_layers": 1, "graph_layers": 1, "feedforward": 64,
                 "dropout": 0.1, "epochs": 10, "batch_size": 32, "lr": 1e-3, "patience": 4},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"dim": 8, "heads": 2, "encoder_layers": 1, "graph_layers": 1, "feedforward": 16,
                    "epochs": 2, "batch_size": 16}
 

@@ -137,6 +137,7 @@ from mmerbench_methods.lddu.losses import (
     reference_code_calibration_loss,
 )
 from mmerbench_methods.lddu.model import ENCODER_STYLES, LATENT_INITS, LDDUConfig, LDDUModel, fuse
+from mmerbench_methods.lddu.search import SEARCH_SPACES
 
 SCL_ANCHORS = ("present", "batch", "batch+queue")
 TRAIN_GATES = ("y_dir", "truth")
@@ -184,6 +185,7 @@ class LDDU(TorchMethod):
             "weight_scl": 0.1,
         },
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {
         "hidden": 16, "layers": 1, "heads": 2, "feedforward": 16, "label_dim": 8, "attention_dim": 8,
         "emotion_dim": 8, "latent": 8, "epochs": 2, "batch_size": 16, "lr": 1e-3, "queue_size": 64,

@@ -9,6 +9,7 @@ from mmerbench.data import Split
 from mmerbench.training import TorchMethod
 
 from mmerbench_methods.lsan.model import LSAN, LSANConfig
+from mmerbench_methods.lsan.search import SEARCH_SPACES
 
 TEXT = "text"
 
@@ -36,6 +37,7 @@ class LSANMethod(TorchMethod):
         "paper": {},
         "cpu": {"hidden": 64, "attention_dim": 64, "output_hidden": 64, "epochs": 10},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"hidden": 8, "attention_dim": 8, "output_hidden": 8, "epochs": 2, "batch_size": 16}
 
     def __init__(self, hidden: int = 300, attention_dim: int = 200, output_hidden: int = 256, dropout: float = 0.3,

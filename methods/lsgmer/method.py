@@ -78,6 +78,7 @@ from mmerbench.training import Batch, TorchMethod
 from mmerbench_methods._blocks.label_modes import per_sample_loss, probabilities, resolve_label_mode
 from mmerbench_methods.lsgmer.losses import apc_loss
 from mmerbench_methods.lsgmer.model import GATE_REDUCTIONS, LSGMER, LSGMERConfig
+from mmerbench_methods.lsgmer.search import SEARCH_SPACES
 
 PAPER_MODALITIES = ("audio", "text")
 LABEL_UPDATES = ("damped-step", "class-mean")
@@ -102,6 +103,7 @@ class LSGMERMethod(TorchMethod):
         "cpu": {"hidden": 64, "layers": 1, "heads": 4, "feedforward": 128, "lr": 2e-3, "epochs": 12,
                 "patience": 4},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"hidden": 8, "layers": 1, "heads": 2, "feedforward": 16, "epochs": 2, "batch_size": 16,
                    "lr": 1e-3}
 

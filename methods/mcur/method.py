@@ -112,6 +112,7 @@ from mmerbench_methods.mcur.losses import (
     view_weights,
 )
 from mmerbench_methods.mcur.model import MCUR, MISSING_FILLS, POOLINGS, MCURConfig, all_combinations, combination_ids
+from mmerbench_methods.mcur.search import SEARCH_SPACES
 
 COMBINATION_VIEWS = ("all", "one")
 SELECTIONS = ("combinations", "full")
@@ -137,6 +138,7 @@ class MCURMethod(TorchMethod):
         "cpu": {"hidden": 64, "layers": 1, "heads": 4, "feedforward": 128, "projection": 32, "lr": 2e-3,
                 "batch_size": 32, "epochs": 12, "patience": 4},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"hidden": 8, "layers": 1, "heads": 2, "feedforward": 16, "projection": 4, "epochs": 2,
                    "batch_size": 16, "lr": 1e-3}
 

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from mmerbench.training import Batch, TorchMethod
 from mmerbench_methods.misa.model import MISA, MISAConfig
+from mmerbench_methods.misa.search import SEARCH_SPACES
 
 
 class MISAMethod(TorchMethod):
@@ -37,6 +38,7 @@ class MISAMethod(TorchMethod):
         "cpu": {"rnn_hidden": 64, "hidden": 64, "fusion_feedforward": 128, "batch_size": 32, "epochs": 10,
                 "patience": 5, "lr": 1e-3, "diff_weight": 0.03, "sim_weight": 0.03, "recon_weight": 0.03},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"rnn_hidden": 8, "hidden": 16, "fusion_feedforward": 32, "epochs": 2, "batch_size": 16}
 
     def __init__(self, rnn_hidden: int = 0, hidden: int = 128, dropout: float = 0.5, fusion_heads: int = 2,

@@ -17,6 +17,7 @@ from mmerbench.training import TorchMethod
 
 from mmerbench_methods._blocks.graph import cooccurrence_adjacency
 from mmerbench_methods.ml_gcn.model import MLGCN, MLGCNConfig
+from mmerbench_methods.ml_gcn.search import SEARCH_SPACES
 
 TEXT = "text"
 INPUT_MODALITIES = ("text", "all")
@@ -75,6 +76,7 @@ class MLGCNMethod(TorchMethod):
         # Versions 1-2's input: the pooled encodings of every modality, concatenated.
         "multimodal": {"input_modalities": "all"},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"dim": 8, "encoder_layers": 1, "heads": 2, "label_embedding_dim": 8, "gcn_hidden": 16,
                    "epochs": 2, "batch_size": 16}
 

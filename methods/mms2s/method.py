@@ -14,6 +14,7 @@ from mmerbench.errors import UsageError
 from mmerbench.training import Batch, TorchMethod
 from mmerbench_methods._blocks.label_sequences import frequency_order, label_sequences, set_probabilities
 from mmerbench_methods.mms2s.model import MMS2S, MMS2SConfig
+from mmerbench_methods.mms2s.search import SEARCH_SPACES
 
 TARGETS = ("set", "frequency")
 
@@ -106,6 +107,7 @@ class MMS2SMethod(TorchMethod):
         "cpu": {"dim": 64, "heads": 4, "encoder_layers": 1, "decoder_layers": 1, "feedforward": 128,
                 "epochs": 10, "batch_size": 32, "lr": 1e-3, "patience": 4},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"dim": 8, "heads": 2, "encoder_layers": 1, "decoder_layers": 1, "feedforward": 16,
                    "epochs": 2, "batch_size": 16}
 

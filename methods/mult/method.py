@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from mmerbench.training import Batch, TorchMethod
 from mmerbench_methods.mult.model import MulT, MulTConfig
+from mmerbench_methods.mult.search import SEARCH_SPACES
 
 
 class MulTMethod(TorchMethod):
@@ -42,6 +43,7 @@ class MulTMethod(TorchMethod):
                 "patience": 4, "grad_clip": 0.8, "embed_dropout": 0.25, "output_dropout": 0.0,
                 "kernel_nonverbal": 1},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"dim": 8, "heads": 2, "layers": 1, "memory_layers": 1, "epochs": 2, "batch_size": 16}
 
     def __init__(self, dim: int = 40, heads: int = 8, layers: int = 4, memory_layers: int = 4,

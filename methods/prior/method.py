@@ -9,11 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from mmerbench.method import Method
+from mmerbench_methods.prior.search import SEARCH_SPACES
 
 
 class LabelPrior(Method):
     name = "prior"
     version = "1"
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {}
     presets = {}
 

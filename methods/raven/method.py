@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from mmerbench.training import Batch, TorchMethod
 from mmerbench_methods.raven.model import RAVEN, RAVENConfig
+from mmerbench_methods.raven.search import SEARCH_SPACES
 
 TEXT = "text"
 
@@ -45,6 +46,7 @@ class RAVENMethod(TorchMethod):
         "cpu": {"input_dim": 64, "cell_dim": 64, "hidden": 128, "epochs": 12, "batch_size": 32, "lr": 3e-3,
                 "patience": 4},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"input_dim": 8, "cell_dim": 8, "hidden": 8, "epochs": 2, "batch_size": 16}
 
     def __init__(self, input_dim: int = 150, cell_dim: int = 150, hidden: int = 300, shift_weight: float = 0.2,

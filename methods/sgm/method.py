@@ -27,6 +27,7 @@ from mmerbench.training import TorchMethod
 
 from mmerbench_methods._blocks.label_sequences import frequency_order, label_sequences, set_probabilities
 from mmerbench_methods.sgm.model import SGM, SGMConfig
+from mmerbench_methods.sgm.search import SEARCH_SPACES
 
 TEXT = "text"
 
@@ -54,6 +55,7 @@ class SGMMethod(TorchMethod):
         "cpu": {"embedding_dim": 128, "encoder_hidden": 64, "encoder_layers": 1, "decoder_hidden": 128,
                 "decoder_layers": 1, "attention_dim": 128, "epochs": 10},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"embedding_dim": 8, "encoder_hidden": 8, "encoder_layers": 1, "decoder_hidden": 8,
                    "decoder_layers": 1, "attention_dim": 8, "epochs": 2, "batch_size": 16}
 

@@ -9,6 +9,7 @@ from mmerbench.errors import UsageError
 from mmerbench.training import Batch, TorchMethod
 from mmerbench_methods._blocks.optim import adamw_with_warmup
 from mmerbench_methods.tailor.model import TAILOR, TAILORConfig
+from mmerbench_methods.tailor.search import SEARCH_SPACES
 
 ALIGNMENTS = ("auto", "soft", "none")
 
@@ -45,6 +46,7 @@ class TAILORMethod(TorchMethod):
                 "nonverbal_layers": 1, "fusion_layers": 1, "epochs": 9, "batch_size": 32, "lr": 1e-3,
                 "patience": 4},
     }
+    search_spaces = SEARCH_SPACES  # what `mmerbench tune` may vary (search.py)
     test_params = {"hidden": 16, "heads": 2, "feedforward": 16, "text_layers": 1, "nonverbal_layers": 1,
                    "fusion_layers": 1, "epochs": 2, "batch_size": 16, "lr": 1e-3}
 

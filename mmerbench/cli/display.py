@@ -32,11 +32,26 @@ def _job_label(job: dict) -> str:
 def _summary(record: dict) -> str:
     if record["status"] == "timeout":
         return f"TIMEOUT: {record.get('error')}"
+    if record["status"] == "trial":  # a search trial (mmerbench tune): scored on validation only
+        valid = record.get("metrics", {}).get("valid", {})
+        return f"trial, valid miF1 {valid.get('mif1', float('nan')):.3f} ({record.get('fit_seconds') or 0.0:.1f} s fit)"
+    if record["status"] == "pruned":
+        return f"trial pruned after epoch {record.get('pruned_epoch')}"
     if record["status"] != "ok":
         return f"FAILED: {record.get('error')}"
     test = record.get("metrics", {}).get("test", {})
     seconds = record.get("fit_seconds") or 0.0
     return f"test miF1 {test.get('mif1', float('nan')):.3f}, Acc {test.get('acc', float('nan')):.3f} ({seconds:.1f} s fit)"
+
+
+def _tune_line(event: dict) -> str:
+    best = event.get("best_value")
+    if event["kind"] == "tune-final":
+        return (f"{event['method']} on {event['dataset']}: best validation miF1 {best:.4f}; running it on seeds "
+                f"{', '.join(map(str, event['seeds']))}")
+    return (f"search {event['method']} on {event['dataset']}: {event['done']}/{event['trials']} trials "
+            f"({event['ran']} run in this round), best validation miF1 "
+            f"{'none yet' if best is None else format(best, '.4f')}")
 
 
 def _plan_line(event: dict) -> str:
@@ -95,6 +110,8 @@ class PlainProgress:
             for note in event.get("notes", ()):
                 self._print(note)
             self._print(_plan_line(event))
+        elif kind in ("tune-round", "tune-final"):
+            self._print(_tune_line(event))
         elif kind == "job-end":
             record = event["record"]
             self.timing.job_ended(record)
@@ -145,6 +162,8 @@ class LiveProgress:
                 console.print(note)
             console.print(_plan_line(event))
             self.jobs_task = self.progress.add_task("jobs", total=event["todo"])
+        elif kind in ("tune-round", "tune-final"):
+            console.print(_tune_line(event), markup=False)
         elif kind == "job-end":
             record = event["record"]
             self.timing.job_ended(record)

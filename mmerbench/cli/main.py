@@ -10,7 +10,7 @@ import signal
 import sys
 from contextlib import contextmanager
 
-from mmerbench.cli import evaluate, executors, leaderboard, listing, predict, report, results, run, site
+from mmerbench.cli import evaluate, executors, leaderboard, listing, predict, report, results, run, site, tune
 from mmerbench.cli.common import user_warnings
 from mmerbench.errors import MMERBenchError, Terminated
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mmerbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.add_parser(commands)
+    tune.add_parser(commands)
     evaluate.add_parser(commands)
     executors.add_parsers(commands)
     predict.add_parser(commands)

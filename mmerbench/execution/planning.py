@@ -60,6 +60,12 @@ class Job:
     threads: int = 1
     # the dataset plugin's version of its data (DatasetSpec.version)
     dataset_version: str = "1"
+    # set by `mmerbench tune` (keyed): {"role": "trial", "study": id} for a search trial, scored on the
+    # validation split only; {"role": "tuned", "study": id, "trials": N, ...} for the chosen configuration
+    tuning: dict[str, Any] | None = None
+    # set by `mmerbench tune --pruner` on a trial (not keyed: it decides only when a hopeless trial stops):
+    # the pruner's settings and the per-epoch validation curves of the trials finished before this one
+    pruning: dict[str, Any] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,6 +113,8 @@ def _key_of(fields: dict) -> str:
         keyed["threads"] = fields["threads"]
     if str(fields.get("dataset_version") or "1") != "1":  # likewise for datasets versioned after their first release
         keyed["dataset_version"] = fields["dataset_version"]
+    if fields.get("tuning") is not None:  # only for `mmerbench tune`'s jobs, so that existing keys do not change
+        keyed["tuning"] = dict(sorted(fields["tuning"].items()))
     text = json.dumps(keyed, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 

@@ -198,6 +198,18 @@ def run_config(config: RunConfig, *, dry_run: bool = False, on_event: Callable[[
     planned, notes = plan(config.methods, config.datasets, config.seeds, preset=config.preset,
                           settings=config.settings, threshold=config.threshold, device=config.device,
                           resample_valid=config.resample_valid, threads=config.threads)
+    return run_planned(config, planned, notes, specs, timeout, dry_run=dry_run, on_event=on_event)
+
+
+def run_planned(config: RunConfig, planned: list[Job], notes: list[str], specs=None, timeout=None, *,
+                dry_run: bool = False, on_event: Callable[[dict], None] | None = None) -> RunResult:
+    """Run jobs already planned (``mmerbench tune`` plans its trials itself) under ``config``'s settings:
+    finished keys are skipped, the rest run through ``config``'s executor and are stored."""
+    if specs is None:  # called directly: the checks run_config made before planning
+        config = config.checked()
+        specs = config.protocol_specs()
+        timeout = check_timeout(config.timeout_per_job)
+        check_executor_options(config, cuda_device_count())
     outcome = RunResult(planned=planned, notes=notes)
     emit = on_event or (lambda event: None)
     results = config.results

@@ -14,6 +14,7 @@ from mmerbench.execution.checkpoints import attach_checkpoints
 from mmerbench.execution.job_claims import claimed_record, finished_elsewhere, held
 from mmerbench.execution.job_models import save_model_for_record
 from mmerbench.execution.job_order import JobOrder
+from mmerbench.execution.trial_job import PRUNED_STATUS, fit_and_score_trial, is_trial
 from mmerbench.store.results import ResultStore
 
 
@@ -63,6 +64,7 @@ def _base_record(order: JobOrder) -> dict:
         "dataset_file_fingerprint": job.get("dataset_file_fingerprint", ""),
         "valid_seed": job.get("valid_seed"),
         "dataset_version": job.get("dataset_version", "1"),
+        "tuning": job.get("tuning"),
         "status": "failed",
         "error": None,
         "threshold": None,
@@ -199,20 +201,56 @@ def _run_claimed(order: JobOrder) -> dict:
         return claimed_record(order.job, {"pid": "another run", "host": "this results folder",
                                           "started_at": "before this job started"}, order.results_dir)
     _configure_threads(order.threads)
-    if _progress_queue is not None:
-        progress.set_listener(_forward_progress(_progress_queue, order.label))
-    progress.report(kind="start")  # when the job really starts (the pool queues jobs long before)
+    listeners = [_forward_progress(_progress_queue, order.label)] if _progress_queue is not None else []
+    pruner = None
     record = _base_record(order)
     try:
-        _fit_and_evaluate(order, record)
-    except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
-        from mmerbench.errors import StoreWriteError
+        if order.job.get("pruning"):  # a search trial that may stop early (mmerbench.execution.pruning)
+            from mmerbench.execution.pruning import EpochPruner
 
-        if isinstance(exc, StoreWriteError):  # not this job's fault: the runner stops the run
-            record["store_error"] = str(exc)
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc()
+            pruner = EpochPruner(order.job["pruning"])
+            listeners.append(pruner.observe)
+        if listeners:
+            progress.set_listener(_listeners(listeners))
+        progress.report(kind="start")  # when the job really starts (the pool queues jobs long before)
+        if is_trial(order.job):
+            fit_and_score_trial(order, record)
+        else:
+            _fit_and_evaluate(order, record)
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
+        from mmerbench.execution.pruning import TrialPruned
+
+        if isinstance(exc, TrialPruned):  # not a failure: the pruner stopped a hopeless trial
+            record.update(status=PRUNED_STATUS, pruned_epoch=exc.epoch, curve=list(pruner.curve),
+                          error=None, fit_info={"epochs_run": len(pruner.curve)})
+        else:
+            _record_failure(record, exc)
+    finally:
+        if listeners:
+            progress.set_listener(None)
+    checkpoints = record.pop("_checkpoints", None)
+    if checkpoints is not None:  # a trial ended (scored, pruned or failed, none is re-run): its checkpoint served
+        checkpoints.remove()
     record.setdefault("model_path", None)  # a failed job has no model
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    record["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)  # the whole worker: imports included
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)
     record["finished_at"] = _now()
     return record
+
+
+def _listeners(listeners):
+    def listener(event: dict) -> None:
+        for each in listeners:  # the display first, then the pruner (which may raise TrialPruned)
+            each(event)
+
+    return listener
+
+
+def _record_failure(record: dict, exc: BaseException) -> None:
+    from mmerbench.errors import StoreWriteError
+
+    if isinstance(exc, StoreWriteError):  # not this job's fault: the runner stops the run
+        record["store_error"] = str(exc)
+    record["error"] = f"{type(exc).__name__}: {exc}"
+    record["traceback"] = traceback.format_exc()

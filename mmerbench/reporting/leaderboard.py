@@ -282,7 +282,10 @@ def provenance(records: list[dict], dataset: str, metrics=None) -> str:
         "Reproduce a row: `mmerbench results --format json` gives each job's command line, e.g. "
         f"`{ok[0].get('command', '')}`",
     ]
-    command = reproduce_command(ok)
+    from mmerbench.reporting.tuning_notes import is_tuned, tuning_lines
+
+    lines += tuning_lines(records, dataset)
+    command = reproduce_command([r for r in ok if not is_tuned(r)])  # tuned rows: the tune command above
     if command:
         table = f"mmerbench leaderboard --dataset {dataset} --publish"
         if metrics:

@@ -59,17 +59,38 @@ class Row:
         return statistics.stdev(values) if len(values) > 1 else None
 
 
+def tuned_text(tuning: dict) -> str:
+    """``tuned 16`` (TPE, sampler seed 0: the defaults), else ``tuned 16 random seed 3``."""
+    text = f"tuned {tuning.get('trials')}"
+    if (tuning.get("sampler"), tuning.get("sampler_seed")) != ("tpe", 0):
+        text += f" {tuning.get('sampler')} seed {tuning.get('sampler_seed')}"
+    return text
+
+
 def config_label(record: dict) -> str:
+    """``lddu (cpu) [use_queue=false]``; a configuration chosen by ``mmerbench tune`` reads
+    ``lddu (cpu, tuned 16)`` (its chosen values are in the footer and the JSON, not the label)."""
     label = record["method"]
-    if record.get("preset"):
-        label += f" ({record['preset']})"
-    overrides = record.get("overrides") or {}
+    tuning = record.get("tuning") or {}
+    inside = [record["preset"]] if record.get("preset") else []
+    if tuning.get("role") == "tuned":
+        inside.append(tuned_text(tuning))
+    if inside:
+        label += f" ({', '.join(inside)})"
+    overrides = {k: v for k, v in (record.get("overrides") or {}).items()
+                 if k not in _tuned_names(tuning)}
     if overrides:
         label += " [" + ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(overrides.items())) + "]"
     policy = record.get("threshold_policy")
     if policy and policy != "valid":
         label += f" {{threshold={policy}}}"
     return label
+
+
+def _tuned_names(tuning: dict) -> set[str]:
+    if tuning.get("role") != "tuned":
+        return set()
+    return {name.partition(".")[0] for name in tuning.get("params") or {}}
 
 
 def data_identity(record: dict) -> tuple:

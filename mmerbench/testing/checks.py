@@ -227,6 +227,38 @@ def check_class_attributes(ctx: CheckContext) -> None:
         raise AssertionError(f"test_params: {exc}") from None
 
 
+def check_search_space(ctx: CheckContext) -> None:
+    """Each declared search space names real hyperparameters with valid distributions, and configurations
+    sampled from it (on top of its preset) pass the parameter check and construct the method."""
+    from mmerbench.errors import UsageError
+    from mmerbench.params import check_params
+    from mmerbench.search_spaces import DEFAULT_SPACE, overrides_from_sample, sample_space, space_problems
+
+    cls = ctx.cls
+    spaces = getattr(cls, "search_spaces", None)
+    if not spaces:
+        raise CheckSkipped("the method declares no search space (it cannot be tuned)")
+    assert isinstance(spaces, dict), f"search_spaces must be a dict of preset -> space, got {type(spaces).__name__}"
+    defaults = cls.param_defaults()
+    for space_name, space in spaces.items():
+        problems = space_problems(cls, space_name, space)
+        assert not problems, "; ".join(problems)
+        preset = {} if space_name == DEFAULT_SPACE else dict(cls.presets[space_name])
+        for seed in range(3):
+            base = {**defaults, **preset}
+            overrides = overrides_from_sample(sample_space(space, seed), base)
+            try:
+                checked = check_params(f"{cls.name} search space {space_name}", defaults, overrides)
+            except UsageError as exc:
+                raise AssertionError(f"search space {space_name!r}: a sampled configuration {overrides} was "
+                                     f"refused: {exc}") from None
+            params = {**base, **checked}
+            method = cls(**params)
+            got = method.get_params()
+            changed = [k for k in checked if not _same_value(got[k], checked[k])]
+            assert not changed, f"search space {space_name!r}: constructing with {overrides} changed {changed}"
+
+
 def check_registered_version(ctx: CheckContext) -> None:
     """The registry's name and version for the method equal the class's ``name`` and ``version``."""
     if ctx.spec is None:
@@ -461,6 +493,7 @@ def check_save_load(ctx: CheckContext) -> None:
 CHECKS: dict[str, Callable[[CheckContext], None]] = {
     "class_attributes": check_class_attributes,
     "registered_version": check_registered_version,
+    "search_space": check_search_space,
     "init_params": check_init_params,
     "get_set_params": check_get_set_params,
     "unfitted_raises": check_unfitted_raises,

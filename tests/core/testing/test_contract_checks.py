@@ -8,6 +8,7 @@ import pytest
 import mmerbench
 from mmerbench.method import Method
 from mmerbench.plugins import register_plugin, unregister_plugin
+from mmerbench.search_spaces import LogUniform
 from mmerbench.testing import CHECKS, CheckSkipped, check_method, method_checks, parametrize_with_checks
 
 
@@ -185,7 +186,12 @@ class PublishedThresholdOutOfRange(GoodDummy):
     published_threshold = 1.5
 
 
+class SpaceWithUnknownName(GoodDummy):
+    search_spaces = {"default": {"hidden_size": LogUniform(1.0, 10.0)}}
+
+
 BROKEN = {
+    "search_space_unknown_name": (SpaceWithUnknownName, "search_space"),
     "proba_out_of_range": (ProbaOutOfRange, "proba_shape"),
     "ignores_seed": (IgnoresSeed, "same_seed"),
     "depends_on_batch": (DependsOnBatch, "subset_invariance"),

@@ -10,7 +10,9 @@ Enable it with ``MMERBENCH_PLUGINS=mmerbench_test_plugins.plugin``. It adds:
 - method ``bias-only``: a deep method that collapses to the label prior by construction;
 - method ``modal-uncertain``: probabilities and a per-modality uncertainty read off the features, with
   many exact ties (what rescoring from stored files must reproduce);
-- method ``text-only``: the label prior, declaring that it requires the text modality.
+- method ``text-only``: the label prior, declaring that it requires the text modality;
+- method ``curve-oracle`` and dataset ``tiny-shuffled-test``: a search with a known answer, and test labels
+  permuted (tuning_fixtures.py).
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ def mmerbench_register_methods(registry):
                         summary="test fixture: label prior that requires text")
     registry.add_method("bias-only", "mmerbench_test_plugins.collapsing:BiasOnly", version="1",
                         summary="test fixture: a deep method that can only learn the label prior")
+    registry.add_method("curve-oracle", "mmerbench_test_plugins.tuning_fixtures:CurveOracle", version="1",
+                        summary="test fixture: validation score rises with epoch at a rate set by 'skill'")
 
 
 @mmerbench.hookimpl
@@ -115,3 +119,5 @@ def mmerbench_register_datasets(registry):
                          summary="test fixture: single-label variant")
     registry.add_dataset("tiny-table", loader="mmerbench_test_plugins.plugin:load_tiny_table", generated=True,
                          summary="test fixture: a table without text or sequences; validation carved")
+    registry.add_dataset("tiny-shuffled-test", loader="mmerbench_test_plugins.tuning_fixtures:load_tiny_shuffled_test",
+                         generated=True, summary="test fixture: tiny with its test labels permuted")
