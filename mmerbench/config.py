@@ -184,6 +184,24 @@ class RunConfig:
     slurm_setup: list = setting([], TEXT_LIST,
                                 "a shell line run before each task (e.g. 'module load cuda'); repeat for several",
                                 cli="append", group="executors", metavar="LINE", must="a list of shell lines")
+    slurm_account: str | None = setting(None, OPTIONAL_TEXT, "Slurm account charged for the array (sbatch --account)",
+                                        group="executors", must="an account name")
+    slurm_qos: str | None = setting(None, OPTIONAL_TEXT, "Slurm quality of service (sbatch --qos)", group="executors",
+                                    must="a QOS name")
+    slurm_mem: str | None = setting(None, OPTIONAL_TEXT,
+                                    "memory of each array task, as sbatch --mem takes it (e.g. 16G, 8000M)",
+                                    group="executors", must="a memory size such as 16G or 8000M")
+    slurm_constraint: str | None = setting(None, OPTIONAL_TEXT,
+                                           "node features each task needs (sbatch --constraint, e.g. 'a100|h100')",
+                                           group="executors", must="a constraint expression")
+    slurm_gpu_type: str | None = setting(None, OPTIONAL_TEXT,
+                                         "GPU type of each task's GPU: a100 asks --gres=gpu:a100:1 (needs "
+                                         "--gpus-per-job)", group="executors", must="a GPU type name such as a100")
+    slurm_options: list = setting([], TEXT_LIST,
+                                  "any other sbatch option, passed through: KEY=VALUE (mail-type=END) or KEY for "
+                                  "a bare flag (exclusive); repeatable", cli="append", flag="--slurm-option",
+                                  group="executors", metavar="KEY=VALUE", key="slurm_option",
+                                  must='a list of "KEY=VALUE" strings')
     detach: bool = setting(False, BOOLEAN,
                            "slurm: submit and return; follow with `mmerbench status`, gather with "
                            "`mmerbench collect`", cli="true", group="executors")
