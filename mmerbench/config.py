@@ -27,6 +27,7 @@ from mmerbench.params import parse_value
 
 DEFAULT_RESULTS = "./mmerbench-results"
 EXECUTORS = ("local", "ray", "slurm", "slurm-local")
+PRECISIONS = ("fp32", "bf16")  # the same list as mmerbench.training.PRECISIONS (config imports no torch)
 
 
 # --------------------------------------------------------------------------- kinds of value
@@ -148,6 +149,12 @@ class RunConfig:
     settings: dict = setting({}, SETTINGS, "override a method or dataset parameter; VALUE is parsed as JSON when it parses (repeatable)",
                              cli="append", flag="--set", metavar="TARGET.PARAM=VALUE", key="set")
     threshold: Any = setting(None, THRESHOLD, "valid (default) | valid-per-label | published | fixed:X")
+    precision: str = setting("fp32", TEXT,
+                             "deep methods' arithmetic: fp32 (default) or bf16 (bfloat16 autocast on GPU or CPU; "
+                             "in the job key when not fp32)", must="fp32 or bf16")
+    compile: bool = setting(False, BOOLEAN,
+                            "train deep methods' models through torch.compile (in the job key when on; the first "
+                            "epoch pays the compilation)", cli="true")
     resume: bool = setting(True, BOOLEAN, "re-run jobs even when their results exist", cli="false",
                            flag="--no-resume")
     resample_valid: bool = setting(False, BOOLEAN,
@@ -284,6 +291,8 @@ class RunConfig:
                              "above 0")
         if self.executor not in EXECUTORS:
             raise UsageError(f"--executor {self.executor!r} is not known; use one of {', '.join(EXECUTORS)}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"--precision {self.precision!r} is not known; use one of {', '.join(PRECISIONS)}")
         self.protocol_specs()
         return self
 

@@ -30,6 +30,7 @@ from mmerbench.execution.planning import (
     Job,
     check_dataset_params,
     job_key,
+    job_run_options,
     parse_threshold,
     reproduce_command,
     resolve_method,
@@ -80,6 +81,8 @@ def plan(
     threshold=None,
     device: str = "auto",
     resample_valid: bool = False,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> tuple[list[Job], list[str]]:
     """Resolve every job of a run (loading each dataset once for its fingerprint)."""
     if not methods:
@@ -139,6 +142,7 @@ def plan(
                     dataset_file_fingerprint=splits.fingerprints["file"],
                     valid_seed=splits.valid_seed if resample_valid and splits.uncarved_train is not None else None,
                     incompatible=incompatible,
+                    run_options=job_run_options(cls, precision, compile),
                 )
                 job.key = job_key(job)
                 job.command = reproduce_command(job, device)
@@ -189,7 +193,8 @@ def run_config(config: RunConfig, *, dry_run: bool = False, on_event: Callable[[
     check_executor_options(config, cuda_device_count())  # before anything is written
     planned, notes = plan(config.methods, config.datasets, config.seeds, preset=config.preset,
                           settings=config.settings, threshold=config.threshold, device=config.device,
-                          resample_valid=config.resample_valid)
+                          resample_valid=config.resample_valid, precision=config.precision,
+                          compile=config.compile)
     outcome = RunResult(planned=planned, notes=notes)
     emit = on_event or (lambda event: None)
     results = config.results
