@@ -174,6 +174,10 @@ class RunConfig:
                             "local process pool (default), ray (mmerbench[ray]), slurm via submitit "
                             "(mmerbench[slurm]), or slurm-local: the Slurm code path through submitit's local "
                             "executor", group="executors", must="local, ray, slurm or slurm-local")
+    fresh_interpreter: bool = setting(False, BOOLEAN,
+                                      "local pool: start each job in a fresh Python (spawn) instead of forking it "
+                                      "from a warm server that has the imports done (slower; for a plugin whose "
+                                      "imports start threads or hold state)", cli="true", group="executors")
     ray_address: str | None = setting(None, OPTIONAL_TEXT,
                                       "auto or HOST:PORT of a running Ray cluster (default: start Ray here)",
                                       group="executors", must="auto or HOST:PORT")

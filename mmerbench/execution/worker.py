@@ -42,6 +42,13 @@ def _configure_threads(threads: int) -> None:
         os.environ[variable] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
+    if "numpy" in sys.modules:  # BLAS was loaded before the variables above (a job forked from a warm server)
+        try:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(threads)
+        except ImportError:  # scikit-learn brings threadpoolctl; without it BLAS keeps its own count
+            pass
 
 
 def _forward_progress(queue, job_label: str):
