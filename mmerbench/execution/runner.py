@@ -37,7 +37,7 @@ from mmerbench.execution.planning import (
     split_settings,
     threshold_policy,
 )
-from mmerbench.execution.pools import make_pool, pool_kind
+from mmerbench.execution.pools import make_pool, pool_kind, warm_up
 from mmerbench.execution.provenance import run_provenance
 from mmerbench.execution.run_checks import check_device, check_results_path, check_seeds, check_splits_for_evaluation
 from mmerbench.execution.timeouts import check_timeout, timeout_record
@@ -191,6 +191,8 @@ def run_config(config: RunConfig, *, dry_run: bool = False, on_event: Callable[[
     specs = config.protocol_specs()  # parsed once: a bad spec stops the run before anything is trained
     timeout = check_timeout(config.timeout_per_job)
     check_executor_options(config, cuda_device_count())  # before anything is written
+    if not dry_run:
+        warm_up(config)  # the local pool's warm server loads its imports while the run is planned
     planned, notes = plan(config.methods, config.datasets, config.seeds, preset=config.preset,
                           settings=config.settings, threshold=config.threshold, device=config.device,
                           resample_valid=config.resample_valid, precision=config.precision,

@@ -14,14 +14,16 @@ environment at the time the run starts (``MMERBENCH_PLUGINS``, ``MMERBENCH_HOME`
 job sees the same environment as under the spawn pool. The working directory and ``sys.path`` come
 from the driver as they do for spawn (multiprocessing's preparation data).
 
-The server is global to the driver process (multiprocessing keeps one); modules listed after it
-started are imported by each child as needed, as under spawn.
+The server is global to the driver process (multiprocessing keeps one); a later run that needs modules
+the server lacks restarts it with them (:func:`warm_server_with`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+from multiprocessing import forkserver
 from typing import Any, Callable, Iterator, Sequence
 
 from mmerbench.execution.local_pool import FreshProcessPool, Outcome
@@ -36,7 +38,32 @@ WORKER_MODULES = (
     "mmerbench.evaluation.metrics",
     "mmerbench.plugins",
     "mmerbench.api",
+    "mmerbench.saved_models",
+    "mmerbench.io.model_files",
 )
+
+
+def warm_server_with(modules: Sequence[str]) -> None:
+    """Make the server preload ``modules``: multiprocessing reads the list only when the server starts, so a
+    server already running without one of them (an earlier run of this driver, e.g. in a notebook or a test
+    session, with other methods) is stopped, to be started again with both runs' modules. Called between
+    runs, when no job of this driver runs; children already forked live on without their server."""
+    server = forkserver._forkserver
+    current = [name for name in (getattr(server, "_preload_modules", None) or []) if name != "__main__"]
+    wanted = list(dict.fromkeys([*current, *modules]))
+    running = getattr(server, "_forkserver_pid", None) is not None
+    if running and set(wanted) - set(current) and hasattr(server, "_stop"):
+        server._stop()  # private but stable since Python 3.8 (multiprocessing's own tests use it)
+    forkserver.set_forkserver_preload(wanted)
+
+
+def start_warm_server(modules: Sequence[str]) -> threading.Thread:
+    """Start the server (its imports) in the background, e.g. while the driver plans the run; the first job
+    waits for it only if it is not ready by then."""
+    warm_server_with([*WORKER_MODULES, *modules])
+    thread = threading.Thread(target=forkserver.ensure_running, name="mmerbench-warm-server", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_in_environment(environment: dict[str, str], function: Callable, args: tuple):
@@ -56,8 +83,7 @@ class WarmForkPool(FreshProcessPool):
                  preload: Sequence[str] = ()):
         super().__init__(workers, initializer, initargs, on_start=on_start, timeout=timeout)
         self.context = multiprocessing.get_context("forkserver")
-        # Honoured only before the server starts (the first pool of this driver process).
-        self.context.set_forkserver_preload([*WORKER_MODULES, *preload])
+        warm_server_with([*WORKER_MODULES, *preload])
 
     def run(self, calls: Sequence[tuple[Any, Callable, tuple]]) -> Iterator[Outcome]:
         environment = dict(os.environ)  # the driver's, as the run starts: what a spawned job would see
