@@ -37,6 +37,7 @@ from mmerbench.execution.planning import (
     split_settings,
     threshold_policy,
 )
+from mmerbench.execution.job_timings import stored_seconds
 from mmerbench.execution.pools import make_pool, pool_kind, warm_up
 from mmerbench.execution.provenance import run_provenance
 from mmerbench.execution.run_checks import check_device, check_results_path, check_seeds, check_splits_for_evaluation
@@ -215,7 +216,11 @@ def run_config(config: RunConfig, *, dry_run: bool = False, on_event: Callable[[
         todo = [job for job in planned if job.key not in finished and not job.incompatible]
         outcome.skipped = [job for job in planned if job.key in finished and not job.incompatible]
         emit({"kind": "plan", "planned": len(planned), "todo": len(todo), "skipped": len(outcome.skipped),
-              "notes": notes, "incompatible": len(outcome.incompatible)})
+              "notes": notes, "incompatible": len(outcome.incompatible),
+              # what the run's estimate needs: the jobs to run, at once how many, how long such jobs took before
+              "jobs": [{"method": j.method, "preset": j.preset, "dataset": j.dataset, "seed": j.seed} for j in todo],
+              "slots": max(1, min(config.jobs, len(todo))),
+              "stored_seconds": stored_seconds(store, todo) if isinstance(store, ResultStore) else {}})
         if specs and outcome.skipped and not dry_run:
             # Finished jobs are not refitted: the conditions they lack run on their saved models.
             from mmerbench.execution.reevaluate import evaluate_finished
