@@ -73,48 +73,44 @@ def load_small(name: str, n_train: int):
     return dataset, full_train
 
 
-def step_autocast(method, precision: str):
-    """The autocast context of one step: the method's own (``amp``, off in every paper preset) for fp32;
-    bfloat16 autocast on the method's device for bf16 (what ``amp=True`` does on CUDA, also on the CPU)."""
-    import torch
-
-    if precision == "fp32":
-        return method._autocast()
-    if precision == "bf16":
-        return torch.autocast(method.device_.type, dtype=torch.bfloat16)
-    raise ValueError(f"precision={precision!r} is not valid: use fp32 or bf16")
-
-
 def time_steps(method, train, steps: int, warmup: int, device: str, seed: int, precision: str = "fp32",
                compile_backend: str | None = None) -> dict:
-    """Build the model as ``fit`` does, then time ``warmup + steps`` training steps.
+    """Build the model as ``fit`` does, then time ``warmup + steps`` training steps of the loop's own code.
 
-    ``precision`` "bf16" runs each step's forward and loss under bfloat16 autocast; ``compile_backend``
-    (e.g. "inductor") hands ``training_loss`` a ``torch.compile``d model (the warm-up steps then include
-    the compilation). The result also carries every step's loss (``losses``) and the trained model
-    (``model``), so that a caller can score it.
+    The model, optimiser and scheduler come from ``TorchMethod._start_fit`` and each step is
+    ``TorchMethod._train_step`` (autocast, loss, backward, clip, step), so what is timed is what
+    ``mmerbench run`` trains. ``precision`` "bf16" runs each step's forward and loss under bfloat16
+    autocast; ``compile_backend`` (e.g. "inductor") hands ``training_loss`` a ``torch.compile``d model (the
+    warm-up steps then include the compilation). The result also carries every step's loss (``losses``)
+    and the trained model (``model``), so that a caller can score it.
     """
+    import os
+
     import torch
-    from torch import nn
 
-    from mmerbench.training import Batch, resolve_device, seed_everything
+    from mmerbench.training import COMPILE_BACKEND, Batch
 
-    # The state Method.fit / TorchMethod._fit set up before build_model.
+    # The state Method.fit sets before TorchMethod._fit.
     method._check_threshold_param()
     method.label_names_ = list(train.label_names)
     method.n_labels_ = train.n_labels
     method.single_label_ = bool(train.single_label)
     method.fit_info_ = {"has_valid": False}
-    seed_everything(seed)
-    method.device_ = resolve_device(device)
-    model = method.build_model(train).to(method.device_)
-    method.model_ = model
-    method.on_fit_start(model, train)
+    method.device = device
+    method.random_state = seed
+    method.set_run_options(precision=precision, compile=bool(compile_backend))
+    previous_backend = os.environ.get(COMPILE_BACKEND)
+    if compile_backend:
+        os.environ[COMPILE_BACKEND] = compile_backend
+    try:
+        model, optimizer, scheduler = method._start_fit(train)
+    finally:
+        if previous_backend is None:
+            os.environ.pop(COMPILE_BACKEND, None)
+        else:
+            os.environ[COMPILE_BACKEND] = previous_backend
     batch_size = int(method.batch_size)
-    optimizer, scheduler = method.configure_optimizer(model, max(1, (steps + warmup)))
-    stepped = torch.compile(model, backend=compile_backend) if compile_backend else model
     rng = np.random.default_rng(seed)
-    clip = getattr(method, "grad_clip", None)
     times, cpu_times, losses = [], [], []
     model.train()
     for step in range(warmup + steps):
@@ -123,15 +119,7 @@ def time_steps(method, train, steps: int, warmup: int, device: str, seed: int, p
         if method.device_.type == "cuda":
             torch.cuda.synchronize()
         started, cpu_started = time.perf_counter(), time.process_time()
-        with step_autocast(method, precision):
-            loss, _ = method.training_loss(stepped, batch, 1)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip:
-            nn.utils.clip_grad_norm_(model.parameters(), float(clip))
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
+        loss, _ = method._train_step(model, batch, optimizer, scheduler, 1)
         if method.device_.type == "cuda":
             torch.cuda.synchronize()
         if step >= warmup:

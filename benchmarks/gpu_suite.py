@@ -51,7 +51,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from baselines_step import load_small, step_autocast, time_steps  # noqa: E402  (a sibling script, not a package)
+from baselines_step import load_small, time_steps  # noqa: E402  (a sibling script, not a package)
 
 DATASETS = "synthetic-mosei-aligned,synthetic-mosei"
 MOSEI_TRAIN = 16326
@@ -138,7 +138,7 @@ def validation_mif1(method, model, valid, precision: str) -> float:
     with torch.no_grad():
         for indices, chunk in valid.batches(int(getattr(method, "eval_batch_size", None) or method.batch_size)):
             batch = Batch.from_split(chunk, indices, method.device_)
-            with step_autocast(method, precision):
+            with method._autocast():  # the precision the variant trained with (set by time_steps)
                 outputs.append(method.forward_proba(model, batch).float().cpu().numpy())
     model.train()
     return float(method.selection_score(np.clip(np.concatenate(outputs), 0.0, 1.0), valid.labels))

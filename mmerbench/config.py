@@ -27,6 +27,7 @@ from mmerbench.params import parse_value
 
 DEFAULT_RESULTS = "./mmerbench-results"
 EXECUTORS = ("local", "ray", "slurm", "slurm-local")
+PRECISIONS = ("fp32", "bf16")  # the same list as mmerbench.training.PRECISIONS (config imports no torch)
 
 
 # --------------------------------------------------------------------------- kinds of value
@@ -153,6 +154,12 @@ class RunConfig:
     settings: dict = setting({}, SETTINGS, "override a method or dataset parameter; VALUE is parsed as JSON when it parses (repeatable)",
                              cli="append", flag="--set", metavar="TARGET.PARAM=VALUE", key="set")
     threshold: Any = setting(None, THRESHOLD, "valid (default) | valid-per-label | published | fixed:X")
+    precision: str = setting("fp32", TEXT,
+                             "deep methods' arithmetic: fp32 (default) or bf16 (bfloat16 autocast on GPU or CPU; "
+                             "in the job key when not fp32)", must="fp32 or bf16")
+    compile: bool = setting(False, BOOLEAN,
+                            "train deep methods' models through torch.compile (in the job key when on; the first "
+                            "epoch pays the compilation)", cli="true")
     resume: bool = setting(True, BOOLEAN, "re-run jobs even when their results exist", cli="false",
                            flag="--no-resume")
     resample_valid: bool = setting(False, BOOLEAN,
@@ -172,6 +179,10 @@ class RunConfig:
                             "local process pool (default), ray (mmerbench[ray]), slurm via submitit "
                             "(mmerbench[slurm]), or slurm-local: the Slurm code path through submitit's local "
                             "executor", group="executors", must="local, ray, slurm or slurm-local")
+    fresh_interpreter: bool = setting(False, BOOLEAN,
+                                      "local pool: start each job in a fresh Python (spawn) instead of forking it "
+                                      "from a warm server that has the imports done (slower; for a plugin whose "
+                                      "imports start threads or hold state)", cli="true", group="executors")
     ray_address: str | None = setting(None, OPTIONAL_TEXT,
                                       "auto or HOST:PORT of a running Ray cluster (default: start Ray here)",
                                       group="executors", must="auto or HOST:PORT")
@@ -189,6 +200,24 @@ class RunConfig:
     slurm_setup: list = setting([], TEXT_LIST,
                                 "a shell line run before each task (e.g. 'module load cuda'); repeat for several",
                                 cli="append", group="executors", metavar="LINE", must="a list of shell lines")
+    slurm_account: str | None = setting(None, OPTIONAL_TEXT, "Slurm account charged for the array (sbatch --account)",
+                                        group="executors", must="an account name")
+    slurm_qos: str | None = setting(None, OPTIONAL_TEXT, "Slurm quality of service (sbatch --qos)", group="executors",
+                                    must="a QOS name")
+    slurm_mem: str | None = setting(None, OPTIONAL_TEXT,
+                                    "memory of each array task, as sbatch --mem takes it (e.g. 16G, 8000M)",
+                                    group="executors", must="a memory size such as 16G or 8000M")
+    slurm_constraint: str | None = setting(None, OPTIONAL_TEXT,
+                                           "node features each task needs (sbatch --constraint, e.g. 'a100|h100')",
+                                           group="executors", must="a constraint expression")
+    slurm_gpu_type: str | None = setting(None, OPTIONAL_TEXT,
+                                         "GPU type of each task's GPU: a100 asks --gres=gpu:a100:1 (needs "
+                                         "--gpus-per-job)", group="executors", must="a GPU type name such as a100")
+    slurm_options: list = setting([], TEXT_LIST,
+                                  "any other sbatch option, passed through: KEY=VALUE (mail-type=END) or KEY for "
+                                  "a bare flag (exclusive); repeatable", cli="append", flag="--slurm-option",
+                                  group="executors", metavar="KEY=VALUE", key="slurm_option",
+                                  must='a list of "KEY=VALUE" strings')
     detach: bool = setting(False, BOOLEAN,
                            "slurm: submit and return; follow with `mmerbench status`, gather with "
                            "`mmerbench collect`", cli="true", group="executors")
@@ -273,6 +302,8 @@ class RunConfig:
                              "above 0")
         if self.executor not in EXECUTORS:
             raise UsageError(f"--executor {self.executor!r} is not known; use one of {', '.join(EXECUTORS)}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"--precision {self.precision!r} is not known; use one of {', '.join(PRECISIONS)}")
         self.protocol_specs()
         return self
 

@@ -8,7 +8,9 @@ A deep method subclasses :class:`TorchMethod` and implements three things:
 
 and lists the loop's hyperparameters in its own ``__init__`` (``epochs``,
 ``batch_size``, ``lr``, ``weight_decay``, ``patience``, ``grad_clip``,
-``device``, ``random_state``, ``threshold``; optional ``amp``). The loop
+``device``, ``random_state``, ``threshold``). The run options ``precision``
+(fp32 | bf16 autocast) and ``compile`` (torch.compile) come from the run
+(:meth:`TorchMethod.set_run_options`), not from the hyperparameters. The loop
 seeds everything, selects the best epoch on validation miF1 (never the test
 split), stops early after ``patience`` epochs without improvement, restores
 the best weights and records a per-epoch curve in ``fit_info_["curve"]``.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +54,16 @@ def load_device(requested: str | None, fitted_on: str | None) -> torch.device:
                                     and (fitted.index or 0) < torch.cuda.device_count()):
             return fitted
     return torch.device("cpu")
+
+
+PRECISIONS = ("fp32", "bf16")
+COMPILE_BACKEND = "MMERBENCH_COMPILE_BACKEND"
+
+
+def compile_backend() -> str:
+    """torch.compile's backend: inductor, unless ``MMERBENCH_COMPILE_BACKEND`` names another (the tests use
+    "eager", which traces the model as compile does without generating kernels, in a fraction of the time)."""
+    return os.environ.get(COMPILE_BACKEND) or "inductor"
 
 
 def seed_everything(seed: int) -> None:
@@ -124,15 +137,62 @@ class TorchMethod(Method):
 
     # ---- the loop ----------------------------------------------------------------------
 
-    def _fit(self, train: Split, valid: Split | None) -> None:
+    # ---- run options: precision and compile (``mmerbench run --precision bf16 --compile``) ------------
+
+    # The run options this loop honours (a capability the planner reads: only these enter a job's key).
+    run_options = ("precision", "compile")
+    _precision = "fp32"
+    _compile = False
+
+    def set_run_options(self, precision: str = "fp32", compile: bool = False) -> "TorchMethod":
+        """How to compute, not what: bfloat16 autocast (``precision="bf16"``) and ``torch.compile``.
+
+        They change the numbers a little, so the planner keys them when they are not the default; they are
+        not hyperparameters (a method's ``get_params`` does not list them).
+        """
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision={precision!r} is not valid: use one of {', '.join(PRECISIONS)}")
+        self._precision, self._compile = precision, bool(compile)
+        return self
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    def _start_fit(self, train: Split):
+        """Seed, pick the device, build the model and its optimiser: ``(model, optimizer, scheduler)``.
+
+        ``model`` is the plain module (``model_``, checkpoints and saved weights use its state_dict);
+        with ``compile`` on, :meth:`_train_step` runs ``training_loss`` on a compiled view of it.
+        """
         seed_everything(int(self.random_state))
         self.device_ = resolve_device(getattr(self, "device", "auto"))
         model = self.build_model(train).to(self.device_)
         self.model_ = model
         self.on_fit_start(model, train)
-        batch_size = int(self.batch_size)
-        steps_per_epoch = math.ceil(len(train) / batch_size)
+        steps_per_epoch = math.ceil(len(train) / int(self.batch_size))
         optimizer, scheduler = self.configure_optimizer(model, steps_per_epoch * int(self.epochs))
+        # A compiled module's state_dict prefixes every key with ``_orig_mod.``: it is only ever stepped through.
+        self._stepped = (model, torch.compile(model, backend=compile_backend()) if self._compile else model)
+        return model, optimizer, scheduler
+
+    def _train_step(self, model: nn.Module, batch: Batch, optimizer, scheduler, epoch: int
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """One optimiser step on ``batch``: loss under the run's precision, backward, clip, step."""
+        stepped = self._stepped[1] if getattr(self, "_stepped", (None,))[0] is model else model
+        with self._autocast():
+            loss, terms = self.training_loss(stepped, batch, epoch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = getattr(self, "grad_clip", None)
+        if clip:
+            nn.utils.clip_grad_norm_(model.parameters(), float(clip))
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        return loss, terms
+
+    def _fit(self, train: Split, valid: Split | None) -> None:
+        model, optimizer, scheduler = self._start_fit(train)
+        batch_size = int(self.batch_size)
         shuffler = np.random.default_rng(int(self.random_state))
         patience = getattr(self, "patience", None)
         best_score, best_state, best_epoch, waited = -math.inf, None, 0, 0
@@ -157,16 +217,7 @@ class TorchMethod(Method):
             seen = 0
             for indices, chunk in train.batches(batch_size, shuffler.permutation(len(train))):
                 batch = Batch.from_split(chunk, indices, self.device_)
-                with self._autocast():
-                    loss, terms = self.training_loss(model, batch, epoch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                clip = getattr(self, "grad_clip", None)
-                if clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), float(clip))
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
+                loss, terms = self._train_step(model, batch, optimizer, scheduler, epoch)
                 seen += len(batch)
                 for key, value in {"loss": float(loss.detach()), **terms}.items():
                     sums[key] = sums.get(key, 0.0) + float(value) * len(batch)
@@ -195,6 +246,7 @@ class TorchMethod(Method):
                 break
         if best_state is not None:
             model.load_state_dict(best_state)
+        self._stepped = None  # the compiled view is a training detail (and holds compiled graphs)
         self.fit_info_.update(
             curve=curve,
             best_epoch=best_epoch if valid is not None else len(curve),
@@ -203,11 +255,20 @@ class TorchMethod(Method):
             device=str(self.device_),
             selection="best epoch on validation miF1" if valid is not None else "last epoch (no validation split)",
             parameters=sum(p.numel() for p in model.parameters()),
+            precision=self._autocast_precision(),
+            compiled=bool(self._compile),
         )
 
+    def _autocast_precision(self) -> str:
+        # ``amp=True`` (an older hyperparameter of some methods, kept so their keys stay) means bf16 on CUDA.
+        if self._precision == "fp32" and getattr(self, "amp", False) and self.device_.type == "cuda":
+            return "bf16"
+        return self._precision
+
     def _autocast(self):
-        if getattr(self, "amp", False) and self.device_.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        """The forward passes' autocast: bfloat16 under ``precision="bf16"`` (on CUDA and on the CPU), else off."""
+        if self._autocast_precision() == "bf16":
+            return torch.autocast(self.device_.type, dtype=torch.bfloat16)
         return torch.autocast("cpu", enabled=False)
 
     @torch.no_grad()
@@ -242,6 +303,8 @@ class TorchMethod(Method):
         if schema is None:
             raise ModelFileError(f"{directory}: the manifest has no train_schema, so the network cannot be rebuilt")
         self.device_ = load_device(device, self.fit_info_.get("device"))
+        if self.fit_info_.get("precision") in PRECISIONS:  # predict as it was fitted (and scored)
+            self._precision = self.fit_info_["precision"]
         model = self.build_model(schema_split(schema)).to(self.device_)
         read_torch_weights(Path(directory) / WEIGHTS, model, self.device_)
         model.eval()

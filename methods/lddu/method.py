@@ -19,7 +19,7 @@ Training
   ``weight_decay`` 0.0 | 0.01; cosine decay after a linear warm-up over
   ``warmup_fraction`` 0.1 of the steps (both); ``grad_clip`` 1.0 (code; paper
   silent); ``patience`` 5 (the code's EarlyStopping; paper silent);
-  ``amp``: bfloat16 autocast on CUDA (off by default, ignored on CPU).
+  ``amp``: bfloat16 autocast on CUDA (off by default, ignored on CPU); kept so that stored keys stay, prefer the run option ``--precision bf16`` (also on the CPU).
 Network (model.py)
 - ``hidden`` 256; ``layers`` 3; ``heads`` 8; ``feedforward`` 256 and
   ``encoder_dropout`` 0.3 (code; paper silent); ``attention_dropout`` on the

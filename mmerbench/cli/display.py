@@ -8,15 +8,18 @@ Plain lines are what logs and scripts read; their wording is stable:
   threshold tuned on validation)
   after each epoch of a deep job (the epoch's seconds, and the job's remaining
   epochs at its mean epoch time so far);
-- ``[2/9] br on synthetic seed 1: test miF1 ... | elapsed 0:42, run ~2:10 left`` when a job ends
-  (the run's estimate appears once one job has finished).
+- ``[2/9] br on synthetic seed 1: test miF1 ... | elapsed 0:42, run ~2:10 left`` when a job ends (the
+  run's estimate per method and preset, from this run's finished jobs or stored timings; a method with
+  neither is named: ``run ~0:20 left + lddu (paper): no timing yet``, or ``run: nothing to estimate
+  from yet (lddu)``).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 
-from mmerbench.cli.eta import RunClock, format_duration, job_remaining
+from mmerbench.cli.eta import RunClock, RunEstimate, format_duration, job_remaining
 
 
 def _valid_title(event: dict) -> str:
@@ -64,9 +67,22 @@ def _plan_line(event: dict) -> str:
 class _Timing:
     """What both displays keep: the run's clock and each running job's epoch times."""
 
-    def __init__(self):
-        self.clock = RunClock()
+    def __init__(self, now=time.monotonic):
+        self.now = now  # a fake clock in tests
+        self.clock = RunClock(now)
+        self.estimate = RunEstimate([], now=now)
         self.epoch_seconds: dict[str, list[float]] = {}
+
+    def run_planned(self, event: dict) -> None:
+        """The run starts now (not when the display was made), with its jobs and the stored timings."""
+        self.clock = RunClock(self.now)
+        self.estimate = RunEstimate(event.get("jobs", []), event.get("stored_seconds"), event.get("slots", 1),
+                                    now=self.now)
+
+    def run_text(self) -> str:
+        """``elapsed 0:42, run ~1:10 left``."""
+        left = self.estimate.describe()
+        return f"elapsed {format_duration(self.clock.elapsed())}" + (f", {left}" if left else "")
 
     def epoch_text(self, event: dict) -> str:
         """``2.1 s, job ~36.0 s left`` for an epoch event (empty when it carries no seconds)."""
@@ -80,6 +96,7 @@ class _Timing:
 
     def job_ended(self, record: dict) -> None:
         self.epoch_seconds.pop(_worker_label(record), None)
+        self.estimate.job_ended(record)
 
 
 def _worker_label(record: dict) -> str:
@@ -106,17 +123,19 @@ class PlainProgress:
     def __call__(self, event: dict) -> None:
         kind = event.get("kind")
         if kind == "plan":
-            self.timing.clock = RunClock()  # the run starts now, not when the display was made
+            self.timing.run_planned(event)
             for note in event.get("notes", ()):
                 self._print(note)
             self._print(_plan_line(event))
         elif kind in ("tune-round", "tune-final"):
             self._print(_tune_line(event))
+        elif kind == "job-start":  # its process started: the estimate counts its time from here
+            self.timing.estimate.job_started(event["job"])
         elif kind == "job-end":
             record = event["record"]
             self.timing.job_ended(record)
             self._print(f"[{event['done']}/{event['total']}] {_job_label(record)}: {_summary(record)} | "
-                        f"{self.timing.clock.describe(event['done'], event['total'])}")
+                        f"{self.timing.run_text()}")
         elif kind == "progress" and event.get("what") == "start":
             self._print(f"  started: {event['job']}")
         elif kind == "progress" and event.get("what") == "resumed":
@@ -157,18 +176,20 @@ class LiveProgress:
         kind = event.get("kind")
         console = self.progress.console
         if kind == "plan":
-            self.timing.clock = RunClock()
+            self.timing.run_planned(event)
             for note in event.get("notes", ()):
                 console.print(note)
             console.print(_plan_line(event))
             self.jobs_task = self.progress.add_task("jobs", total=event["todo"])
         elif kind in ("tune-round", "tune-final"):
             console.print(_tune_line(event), markup=False)
+        elif kind == "job-start":  # its process started: the estimate counts its time from here
+            self.timing.estimate.job_started(event["job"])
         elif kind == "job-end":
             record = event["record"]
             self.timing.job_ended(record)
             console.print(f"[{event['done']}/{event['total']}] {_job_label(record)}: {_summary(record)} | "
-                          f"{self.timing.clock.describe(event['done'], event['total'])}", markup=False)
+                          f"{self.timing.run_text()}", markup=False)
             if self.jobs_task is not None:
                 self.progress.advance(self.jobs_task)
             worker_label = _worker_label(record)

@@ -11,6 +11,7 @@ import socket
 
 from mmerbench.config import EXECUTORS, RunConfig
 from mmerbench.errors import UsageError
+from mmerbench.execution.sbatch_options import check_slurm_options
 
 RAY_INSTALL = 'pip install "mmerbench[ray]"'
 SLURM_INSTALL = 'pip install "mmerbench[slurm]"'
@@ -38,6 +39,8 @@ def check_executor_options(options: RunConfig, gpu_count: int) -> None:
         _check_ray(options)
     if options.executor in ("slurm", "slurm-local"):
         _check_submitit(options)
+    if options.executor in ("slurm", "slurm-local"):
+        check_slurm_options(options)
     if options.executor == "slurm" and shutil.which("sbatch") is None:
         raise UsageError("--executor slurm needs Slurm's `sbatch` on the PATH, and it is not there: run on a "
                          "Slurm login node, or use --executor slurm-local to try the same code path on this machine")

@@ -66,6 +66,9 @@ class Job:
     # set by `mmerbench tune --pruner` on a trial (not keyed: it decides only when a hopeless trial stops):
     # the pruner's settings and the per-epoch validation curves of the trials finished before this one
     pruning: dict[str, Any] | None = None
+    # how a deep method computes (--precision, --compile): only the options it honours and that are not
+    # the default, so that every job run with the defaults keeps its key
+    run_options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -115,8 +118,21 @@ def _key_of(fields: dict) -> str:
         keyed["dataset_version"] = fields["dataset_version"]
     if fields.get("tuning") is not None:  # only for `mmerbench tune`'s jobs, so that existing keys do not change
         keyed["tuning"] = dict(sorted(fields["tuning"].items()))
+    if fields.get("run_options"):  # only when not the defaults (fp32, not compiled), for the same reason
+        keyed["run_options"] = dict(sorted(fields["run_options"].items()))
     text = json.dumps(keyed, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+RUN_OPTION_DEFAULTS = {"precision": "fp32", "compile": False}
+
+
+def job_run_options(cls, precision: str = "fp32", compile: bool = False) -> dict[str, Any]:
+    """The run options a method of class ``cls`` honours (its ``run_options`` capability) that differ from
+    the defaults: ``{}`` for a classical method, or for a deep method run in fp32 without compile."""
+    asked = {"precision": precision, "compile": bool(compile)}
+    honoured = getattr(cls, "run_options", ())
+    return {name: value for name, value in asked.items() if name in honoured and value != RUN_OPTION_DEFAULTS[name]}
 
 
 def parse_threshold(text: str | float | None):
@@ -219,6 +235,10 @@ def reproduce_command(job: Job, device: str) -> str:
     parts.append(f"--threads {int(job.threads)}")
     if job.valid_seed is not None:
         parts.append("--resample-valid")
+    if job.run_options.get("precision"):
+        parts.append(f"--precision {shlex.quote(job.run_options['precision'])}")
+    if job.run_options.get("compile"):
+        parts.append("--compile")
     return " ".join(parts)
 
 

@@ -31,6 +31,7 @@ from mmerbench.execution.planning import (
     Job,
     check_dataset_params,
     job_key,
+    job_run_options,
     parse_threshold,
     reproduce_command,
     resolve_method,
@@ -38,7 +39,8 @@ from mmerbench.execution.planning import (
     threshold_policy,
 )
 from mmerbench.data.protocol_specs import protocol_versions
-from mmerbench.execution.pools import engine_log, make_pool, pool_kind
+from mmerbench.execution.job_timings import stored_seconds
+from mmerbench.execution.pools import engine_log, make_pool, pool_kind, warm_up
 from mmerbench.execution.provenance import job_provenance, run_provenance
 from mmerbench.execution.run_checks import check_device, check_results_path, check_seeds, check_splits_for_evaluation
 from mmerbench.execution.timeouts import check_timeout, timeout_record
@@ -84,6 +86,8 @@ def plan(
     device: str = "auto",
     resample_valid: bool = False,
     threads: int = 1,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> tuple[list[Job], list[str]]:
     """Resolve every job of a run (loading each dataset once for its fingerprint)."""
     if not methods:
@@ -147,6 +151,7 @@ def plan(
                     incompatible=incompatible,
                     threads=int(threads),
                     dataset_version=registry.dataset(dataset_name).version,
+                    run_options=job_run_options(cls, precision, compile),
                 )
                 job.key = job_key(job)
                 job.command = reproduce_command(job, device)
@@ -195,9 +200,12 @@ def run_config(config: RunConfig, *, dry_run: bool = False, on_event: Callable[[
     specs = config.protocol_specs()  # parsed once: a bad spec stops the run before anything is trained
     timeout = check_timeout(config.timeout_per_job)
     check_executor_options(config, cuda_device_count())  # before anything is written
+    if not dry_run:
+        warm_up(config)  # the local pool's warm server loads its imports while the run is planned
     planned, notes = plan(config.methods, config.datasets, config.seeds, preset=config.preset,
                           settings=config.settings, threshold=config.threshold, device=config.device,
-                          resample_valid=config.resample_valid, threads=config.threads)
+                          resample_valid=config.resample_valid, threads=config.threads,
+                          precision=config.precision, compile=config.compile)
     return run_planned(config, planned, notes, specs, timeout, dry_run=dry_run, on_event=on_event)
 
 
@@ -237,7 +245,11 @@ def run_planned(config: RunConfig, planned: list[Job], notes: list[str], specs=N
         if crowded and todo:
             notes.append(crowded)
         emit({"kind": "plan", "planned": len(planned), "todo": len(todo), "skipped": len(outcome.skipped),
-              "notes": notes, "incompatible": len(outcome.incompatible)})
+              "notes": notes, "incompatible": len(outcome.incompatible),
+              # what the run's estimate needs: the jobs to run, at once how many, how long such jobs took before
+              "jobs": [{"method": j.method, "preset": j.preset, "dataset": j.dataset, "seed": j.seed} for j in todo],
+              "slots": max(1, min(config.jobs, len(todo))),
+              "stored_seconds": stored_seconds(store, todo) if isinstance(store, ResultStore) else {}})
         if specs and outcome.skipped and not dry_run:
             # Finished jobs are not refitted: the conditions they lack run on their saved models.
             from mmerbench.execution.reevaluate import evaluate_finished

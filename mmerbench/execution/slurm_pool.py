@@ -17,27 +17,11 @@ from typing import Any, Callable, Iterator, Sequence
 from mmerbench.config import RunConfig
 from mmerbench.execution.job_files import published_record
 from mmerbench.execution.local_pool import Outcome
+from mmerbench.execution.sbatch_options import slurm_parameters
 
 SLURM_DIR = "slurm"
 SUBMISSION = "submission.json"
 POLL_SECONDS = 1.0
-
-
-def slurm_parameters(options: RunConfig) -> dict:
-    """submitit's SlurmExecutor parameters for the options of ``mmerbench run``."""
-    parameters = {
-        "time": int(options.slurm_time),
-        "cpus_per_task": max(1, int(round(options.cpus_per_job))),
-        "array_parallelism": int(options.slurm_array_parallelism),
-        "job_name": "mmerbench",
-    }
-    if options.slurm_partition:
-        parameters["partition"] = options.slurm_partition
-    if options.gpus_per_job:
-        parameters["gpus_per_node"] = 1  # Slurm allocates whole GPUs; a job uses one
-    if options.slurm_setup:
-        parameters["setup"] = list(options.slurm_setup)
-    return parameters
 
 
 def sbatch_script(options: RunConfig, n_jobs: int, folder: str | Path) -> str:

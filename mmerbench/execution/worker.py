@@ -44,6 +44,13 @@ def _configure_threads(threads: int) -> None:
         os.environ[variable] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
+    if "numpy" in sys.modules:  # BLAS was loaded before the variables above (a job forked from a warm server)
+        try:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(threads)
+        except ImportError:  # scikit-learn brings threadpoolctl; without it BLAS keeps its own count
+            pass
 
 
 def _forward_progress(queue, job_label: str):
@@ -61,6 +68,7 @@ def _base_record(order: JobOrder) -> dict:
     return {
         **{k: job[k] for k in ("key", "method", "method_version", "dataset", "dataset_fingerprint", "dataset_params",
                                "seed", "params", "preset", "overrides", "threshold_policy", "command", "notes")},
+        "run_options": dict(job.get("run_options") or {}),
         "dataset_file_fingerprint": job.get("dataset_file_fingerprint", ""),
         "valid_seed": job.get("valid_seed"),
         "dataset_version": job.get("dataset_version", "1"),
@@ -137,6 +145,8 @@ def _fit_and_evaluate(order: JobOrder, record: dict) -> None:
     job = order.job
     dataset = load_job_dataset(job)
     method = method_class(job["method"])(**job["params"])
+    if job.get("run_options"):  # planned only for a method that honours them (TorchMethod.set_run_options)
+        method.set_run_options(**job["run_options"])
     checkpoints = attach_checkpoints(method, order.results_dir, job["key"])
     started = time.perf_counter()
     method.fit(dataset.train, dataset.valid)

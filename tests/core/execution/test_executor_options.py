@@ -90,6 +90,58 @@ def test_the_sbatch_script_asks_for_what_was_requested(tmp_path):
         assert line in script, line
 
 
+@pytest.mark.parametrize("settings, line", [
+    ({"slurm_account": "proj-123"}, "#SBATCH --account=proj-123"),
+    ({"slurm_qos": "high"}, "#SBATCH --qos=high"),
+    ({"slurm_mem": "16G"}, "#SBATCH --mem=16G"),
+    ({"slurm_constraint": "a100|h100"}, "#SBATCH --constraint='a100|h100'"),  # quoted by submitit; sbatch unquotes
+    ({"slurm_gpu_type": "a100", "gpus_per_job": 1}, "#SBATCH --gres=gpu:a100:1"),
+    ({"slurm_options": ["mail-type=END"]}, "#SBATCH --mail-type=END"),
+    ({"slurm_options": ["--exclusive"]}, "#SBATCH --exclusive"),
+    ({"slurm_options": ["reservation=exam_week"]}, "#SBATCH --reservation=exam_week"),
+])
+def test_the_sbatch_script_asks_for_each_university_setting(tmp_path, settings, line):
+    from mmerbench.execution.slurm_pool import sbatch_script
+
+    script = sbatch_script(RunConfig(executor="slurm", **settings), 3, tmp_path)
+    assert line in script.splitlines()
+
+
+def test_a_typed_gpu_is_asked_for_once(tmp_path):
+    from mmerbench.execution.slurm_pool import sbatch_script
+
+    script = sbatch_script(RunConfig(executor="slurm", gpus_per_job=1, slurm_gpu_type="a100"), 3, tmp_path)
+    assert "--gpus-per-node" not in script  # --gres=gpu:a100:1 alone, not two GPU requests
+
+
+def test_the_university_settings_come_from_the_command_line_and_a_config_file(tmp_path):
+    from mmerbench.cli.main import build_parser
+
+    config = tmp_path / "run.toml"
+    config.write_text('methods = ["prior"]\nslurm_account = "proj"\nslurm_qos = "normal"\n'
+                      'slurm_option = ["mail-type=END"]\n')
+    chosen = RunConfig.from_args(build_parser().parse_args([
+        "run", "--config", str(config), "--slurm-qos", "high", "--slurm-mem", "8G", "--slurm-constraint", "v100",
+        "--slurm-gpu-type", "v100", "--slurm-option", "exclusive", "--slurm-option", "mail-user=a@b.c"]))
+    assert (chosen.slurm_account, chosen.slurm_qos, chosen.slurm_mem) == ("proj", "high", "8G")
+    assert (chosen.slurm_constraint, chosen.slurm_gpu_type) == ("v100", "v100")
+    assert chosen.slurm_options == ["exclusive", "mail-user=a@b.c"]  # the command line replaces the file's list
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--slurm-mem", "lots"], "--slurm-mem 'lots' is not a memory size"),
+    (["--slurm-account", "my account"], "--slurm-account 'my account' is not a Slurm name"),
+    (["--slurm-gpu-type", "a100"], "--slurm-gpu-type a100 asks for a GPU of that type, but --gpus-per-job is 0"),
+    (["--slurm-option", "array=0-3"], "mmerbench sets --array itself"),
+    (["--slurm-option", "qos=high"], "use --slurm-qos"),
+    (["--slurm-option", "mail-type="], "no value after '='"),
+    (["--slurm-option", "=END"], "is not an sbatch option name"),
+])
+def test_bad_slurm_settings_are_refused_before_anything_is_written(testing_plugin, tmp_path, capsys, options,
+                                                                   message):
+    assert message in refused(tmp_path, capsys, "--executor", "slurm-local", *options)
+
+
 @pytest.mark.parametrize("device, count, share, expected", [
     ("auto", 2, 0.0, ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]),    # one GPU per job in turn
     ("auto", 2, 0.5, ["cuda:0", "cuda:0", "cuda:1", "cuda:1"]),    # two jobs share each GPU

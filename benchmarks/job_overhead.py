@@ -1,0 +1,124 @@
+"""Where a small job's wall time goes, and 16 ``br`` jobs through the local pool against one Python loop.
+
+Stages (one ``br`` job on ``synthetic``, measured in a fresh interpreter, as a spawned worker pays them):
+interpreter start, mmerbench's worker imports, plugin discovery, the method's module (scikit-learn),
+dataset open + fingerprint check, fit, scoring (valid and test, beyond accuracy), model save, and in
+the driver the store commit of the record.
+
+Then the issue-24 target: ``mmerbench.run(["br"], ["synthetic"], seeds 0..15, jobs=2)`` with the warm
+pool (default) and with ``fresh_interpreter=True`` (a spawned interpreter per job, the pool before),
+against fitting the same 16 models (fit, then probabilities on valid and test) in one Python loop in
+this process, the dataset loaded once. Wall times; the machine's load averages are printed with them.
+
+    python benchmarks/job_overhead.py [--n-jobs 16] [--jobs 2] [--skip-stages]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+STAGES = r'''
+import json, sys, time, tempfile
+marks = [("start", time.perf_counter())]
+def mark(name): marks.append((name, time.perf_counter()))
+import mmerbench.execution.worker as worker
+from mmerbench.execution.job_order import JobOrder
+mark("worker imports")
+from mmerbench.plugins import get_registry
+get_registry()
+mark("plugin discovery")
+from mmerbench.api import method_class
+method_class("br")
+mark("method module (scikit-learn)")
+from mmerbench.execution.job_dataset import load_job_dataset
+job = json.loads(sys.argv[1])
+dataset = load_job_dataset(job)
+mark("dataset open + fingerprint check")
+method = method_class("br")(**job["params"])
+method.fit(dataset.train, dataset.valid)
+mark("fit")
+from mmerbench.evaluation.job_scores import beyond_accuracy
+arrays, metrics, per_label, outputs = worker._predict_and_score(method, dataset, job)
+beyond_accuracy(outputs, method.threshold_, single_label=dataset.single_label, modalities=list(dataset.modalities))
+mark("scoring")
+from mmerbench.execution.job_models import save_model_for_record
+save_model_for_record(tempfile.mkdtemp(), job["key"], method, True)
+mark("model save")
+print(json.dumps([(b[0], b[1] - a[1]) for a, b in zip(marks, marks[1:])]))
+'''
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def stages() -> None:
+    from mmerbench.execution.runner import plan
+    from mmerbench.store.results import ResultStore
+
+    (job,), _ = plan(["br"], ["synthetic"], [0], device="cpu")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    print(f"  {'interpreter start':<34} {time.perf_counter() - started:6.3f} s")
+    out = subprocess.run([sys.executable, "-c", STAGES, json.dumps(job.to_dict())], check=True,
+                         capture_output=True, text=True).stdout
+    for name, seconds in json.loads(out.strip().splitlines()[-1]):
+        print(f"  {name:<34} {seconds:6.3f} s")
+    with tempfile.TemporaryDirectory() as results, ResultStore(results) as store:
+        record = {**job.to_dict(), "status": "ok", "metrics": {"test": {"miF1": 0.5}}}
+        started = time.perf_counter()
+        store.put(record)
+        print(f"  {'store commit (driver)':<34} {time.perf_counter() - started:6.3f} s")
+
+
+def loop(n_jobs: int) -> float:
+    import mmerbench
+
+    dataset = mmerbench.load_dataset("synthetic")
+    started = time.perf_counter()
+    for seed in range(n_jobs):
+        method = mmerbench.make_method("br", random_state=seed)
+        method.fit(dataset.train, dataset.valid)
+        method.predict_proba(dataset.valid), method.predict_proba(dataset.test)
+    return time.perf_counter() - started
+
+
+def pool(n_jobs: int, jobs: int, fresh: bool) -> float:
+    import mmerbench
+
+    with tempfile.TemporaryDirectory() as results:
+        started = time.perf_counter()
+        outcome = mmerbench.run(["br"], ["synthetic"], list(range(n_jobs)), results=results, jobs=jobs, device="cpu",
+                                fresh_interpreter=fresh)
+        elapsed = time.perf_counter() - started
+    assert not outcome.failed and len(outcome.records) == n_jobs
+    return elapsed
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n-jobs", type=int, default=16)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--skip-stages", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.skip_stages:
+        print(f"one br job on synthetic, stage by stage in a fresh interpreter ({load()}):")
+        stages()
+    print(f"{args.n_jobs} br jobs on synthetic ({load()}):")
+    in_loop = loop(args.n_jobs)
+    print(f"  one Python loop (fit + valid/test probabilities) {in_loop:7.2f} s")
+    for fresh in (False, True):
+        seconds = pool(args.n_jobs, args.jobs, fresh)
+        name = "spawn per job (--fresh-interpreter)" if fresh else "warm pool (default)"
+        print(f"  mmerbench run --jobs {args.jobs}, {name:<36} {seconds:7.2f} s = {seconds / in_loop:.2f}x the loop, "
+              f"{(seconds - in_loop) / args.n_jobs:+.3f} s per job ({load()})")
+
+
+if __name__ == "__main__":
+    main()
