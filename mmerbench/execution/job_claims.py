@@ -77,6 +77,21 @@ def is_stale(path: Path, holder: dict) -> bool:
     return False
 
 
+def release_dead(results_dir, keys) -> list[str]:
+    """Remove the claims of ``keys`` whose holder is a dead process of this host (a worker the driver stopped,
+    or one that died), so that a stopped run leaves nothing behind; live or remote holders keep theirs."""
+    folder = Path(results_dir) / CLAIMS_DIR
+    removed = []
+    for key in keys:
+        path = folder / f"{key}.json"
+        holder = _read(path) if path.is_file() and not path.is_symlink() else None
+        if holder is not None and holder.get("host") == platform.node() and holder.get("pid") is not None \
+                and not _alive(holder["pid"]):
+            path.unlink(missing_ok=True)
+            removed.append(key)
+    return removed
+
+
 def try_claim(results_dir, key: str) -> dict | None:
     """Claim ``key`` for this process: None when claimed, else the live holder's description."""
     path = claim_path(results_dir, key)

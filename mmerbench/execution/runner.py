@@ -26,6 +26,7 @@ from mmerbench.errors import UnknownNameError, UsageError
 from mmerbench.execution.executor_options import check_executor_options
 from mmerbench.execution.job_claims import CLAIMED
 from mmerbench.execution.job_files import collect_published, discard_published
+from mmerbench.execution.job_claims import release_dead
 from mmerbench.execution.job_order import JobOrder
 from mmerbench.execution.planning import (
     Job,
@@ -364,6 +365,7 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
     finally:
         finished.close()  # terminates workers still running when the run stops early (Ctrl-C, store failure)
         remove_worker_temporaries(store.directory / "predictions", pool.started_pids)
+        release_dead(results, [job.key for job in todo])  # claims of workers stopped with the run
         stop.set()
         pump.join(timeout=2)
 
