@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import re
-import json
 import sys
 from pathlib import Path
 
