@@ -46,10 +46,31 @@ def git_revision() -> str | None:
     return revision.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+MAX_CHANGED_FILES = 20
+
+
+def git_changed_files() -> list[str]:
+    """The tracked files that differ from the revision ("-dirty"), so a reader can judge what the dirt was:
+    a comment in a config file or the code that computed the numbers. At most MAX_CHANGED_FILES paths,
+    then a count; [] for a clean checkout or an installed copy."""
+    root = PACKAGE_DIR.parent
+    if not (root / ".git").exists():
+        return []
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    paths = sorted(line[3:].strip() for line in status.stdout.splitlines() if line.strip())
+    if len(paths) > MAX_CHANGED_FILES:
+        return paths[:MAX_CHANGED_FILES] + [f"... and {len(paths) - MAX_CHANGED_FILES} more"]
+    return paths
+
+
 def run_provenance(requested_device: str, executor: str) -> dict:
     """The fields every record of this run carries about where and with what it ran."""
-    return {"versions": package_versions(), "git_revision": git_revision(), "host": platform.node(),
-            "requested_device": requested_device, "executor": executor}
+    return {"versions": package_versions(), "git_revision": git_revision(), "git_changed_files": git_changed_files(),
+            "host": platform.node(), "requested_device": requested_device, "executor": executor}
 
 
 def job_provenance(provenance: dict, job) -> dict:

@@ -254,8 +254,7 @@ def provenance(records: list[dict], dataset: str, metrics=None) -> str:
     resampled = any(r.get("valid_seed") is not None for r in ok)
     seeds = sorted({r["seed"] for r in ok})
     policies = sorted({r.get("threshold_policy", "") for r in ok})
-    revisions = sorted({str(r.get("git_revision") or "not recorded (installed copy not built from git)")
-                        for r in ok})
+    revisions = sorted({_revision_text(r) for r in ok})
     versions = ok[-1].get("versions", {})
     devices = sorted({str(r.get("device")) for r in ok})
     lines = [
@@ -477,3 +476,13 @@ def write_text_atomically(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
         raise MMERBenchError(f"cannot write {path}: {exc.strerror or exc}; nothing was written there "
                              "(free space or choose another --output-dir)") from None
+
+
+def _revision_text(record: dict) -> str:
+    """The record's git revision; a "-dirty" one names the tracked files that differed from it (when the
+    record kept them: records from before they were kept say only "-dirty")."""
+    revision = str(record.get("git_revision") or "not recorded (installed copy not built from git)")
+    changed = record.get("git_changed_files")
+    if revision.endswith("-dirty") and isinstance(changed, list) and changed:
+        revision += " (changed: " + ", ".join(str(path) for path in changed) + ")"
+    return revision

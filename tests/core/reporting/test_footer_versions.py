@@ -38,3 +38,32 @@ def test_condition_errors_are_grouped_per_method_and_seed_said_once():
     records.append({"method": "sgm", "seed": 1, "condition_errors": {}})
     assert condition_errors_by_method(records) == ["lsan (seeds 0, 1, 2): audio: needs text",
                                                    "sgm (seeds 0, 1): vision (seed 0): boom"]
+
+
+def test_a_dirty_revision_names_the_files_that_differed_and_a_colleagues_odd_field_is_ignored():
+    dirty = record("br", 0, git_revision="abc123-dirty", git_changed_files=["leaderboards/synthetic.toml"])
+    odd = record("br", 1, git_revision="def456-dirty", git_changed_files=7)  # not a list: say only "-dirty"
+    text = leaderboard_markdown([dirty, odd], "d")
+    assert "abc123-dirty (changed: leaderboards/synthetic.toml)" in text
+    assert "def456-dirty," in text or "def456-dirty\n" in text
+
+
+def test_the_changed_files_are_those_git_reports_for_the_checkout(tmp_path, monkeypatch):
+    import subprocess
+
+    from mmerbench.execution import provenance
+
+    package = tmp_path / "mmerbench"
+    package.mkdir()
+    (package / "a.py").write_text("x = 1\n")
+    (tmp_path / "config.toml").write_text("seeds = [0]\n")
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(git + ["add", "."], cwd=tmp_path, check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "x"], cwd=tmp_path, check=True)
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", package)
+    assert provenance.git_changed_files() == [] and not provenance.git_revision().endswith("-dirty")
+    (tmp_path / "config.toml").write_text("seeds = [1]\n")
+    (tmp_path / "untracked.txt").write_text("not part of the revision\n")
+    assert provenance.git_changed_files() == ["config.toml"] and provenance.git_revision().endswith("-dirty")
+    assert provenance.run_provenance("cpu", "local")["git_changed_files"] == ["config.toml"]  # every record keeps it
