@@ -345,13 +345,19 @@ class Leaderboard:
 
 def build_leaderboard(records: list[dict], dataset: str, *, with_reported: bool = False, legacy_pr: bool = False,
                       metrics=None, results_dir=None, ci: bool = False, robustness_options=None,
-                      significance_test: str | None = None) -> Leaderboard:
+                      significance_test: str | None = None, current_only: bool = False) -> Leaderboard:
     """The one place a table is assembled: rows, marks, notes, reported rows and robustness.
 
     ``significance_test`` names the test of the † marks (mmerbench.evaluation.significance.TESTS; default the
-    two-level seeds-and-samples bootstrap)."""
+    two-level seeds-and-samples bootstrap). ``current_only`` (published pages): only jobs of the installed
+    method versions, the others named in the footer (mmerbench.reporting.current_versions)."""
+    left_out = []
+    if current_only:
+        from mmerbench.reporting.current_versions import current_records
+
+        records, left_out = current_records(records, dataset)
     rows = build_rows(records, dataset)
-    footer = significance_footer(rows, records, results_dir, ci, metrics, significance_test)
+    footer = significance_footer(rows, records, results_dir, ci, metrics, significance_test) + left_out
     footer += uncertainty_source_note(records, dataset, metrics)
     reported = reported_rows(dataset) if with_reported else []
     notes, refusal = [], None
@@ -456,9 +462,9 @@ def publish(records: list[dict], dataset: str, directory: str | Path = "leaderbo
     check_name("dataset", dataset, "leaderboard --publish")  # the dataset name comes from the store
     Path(directory).mkdir(parents=True, exist_ok=True)
     path = contained(directory, f"{dataset}.md")
-    board = build_leaderboard(records, dataset, **options)
+    board = build_leaderboard(records, dataset, current_only=True, **options)
     seeds_text = io.StringIO()
-    write_seed_table(records, dataset, _metrics_for(board.rows, board.metrics), seeds_text, board.robustness_metric)
+    write_seed_table(board.records, dataset, _metrics_for(board.rows, board.metrics), seeds_text, board.robustness_metric)
     write_text_atomically(path, board_markdown(board))
     write_text_atomically(contained(directory, f"{dataset}-seeds.csv"), seeds_text.getvalue())
     return path

@@ -437,13 +437,16 @@ def write_report(results_dir, out_dir, dataset: str | None = None, progress=None
     if dataset is not None and dataset not in available:
         raise UnknownNameError("dataset in the results", dataset, available)
     datasets = [dataset] if dataset else available
-    ok = [r for r in records if r.get("status") == "ok" and r["dataset"] in datasets]
+    from mmerbench.reporting.current_versions import current_records
+
+    # a report sits beside the published pages: only what the installed methods re-create, the rest named
+    ok, left_out = current_records([r for r in records if r.get("status") == "ok" and r["dataset"] in datasets])
     total = len(ok) + 7 * len(datasets)
     own_progress = progress is None
     progress = progress or LineProgress(total)
     try:
         lines = ["# mmerbench report", "", f"Results: `{results_dir}`; {len(ok)} finished job(s) on "
-                 f"{', '.join(datasets)}.", ""]
+                 f"{', '.join(datasets)}.", "", *[part for note in left_out for part in (note + ".", "")]]
         report = Report(out_dir / "report.md")
         for name in datasets:
             section = _DatasetReport(results_dir, out_dir, name, ok, progress)

@@ -73,7 +73,7 @@ def fake_job(method: str, dataset: str, seed: int, labels: np.ndarray, strength:
     per_label = score(labels, threshold_predictions(proba, threshold), label_names=label_names)["per_label"]
     record = {
         # a key of the planner's form (20 hex digits): stores refuse any other
-        "key": hashlib.sha256(f"{method}-{dataset}-s{seed}".encode()).hexdigest()[:20], "method": method, "method_version": "1", "dataset": dataset,
+        "key": hashlib.sha256(f"{method}-{dataset}-s{seed}".encode()).hexdigest()[:20], "method": method, "method_version": _installed_version(method), "dataset": dataset,
         "dataset_fingerprint": f"fp-{dataset}", "dataset_params": {}, "seed": seed, "status": "ok", "preset": None,
         "overrides": {}, "threshold_policy": "valid", "threshold": threshold, "metrics": metrics,
         "per_label": {"test": per_label}, "label_names": list(label_names),
@@ -90,6 +90,14 @@ def fake_job(method: str, dataset: str, seed: int, labels: np.ndarray, strength:
     if own_uncertainty:
         arrays["test_uncertainty"] = (0.5 - np.abs(proba - 0.5)).astype(np.float32)
     return record, arrays
+
+
+def _installed_version(method: str) -> str:
+    """The installed method's version (published pages show only those), "1" for a name no plugin has."""
+    from mmerbench.plugins import get_registry
+
+    spec = get_registry().methods.get(method)
+    return str(spec.version) if spec is not None else "1"
 
 
 def make_fake_store(directory, methods: dict[str, float], datasets=("synthetic",), seeds=(0, 1, 2), n_test: int = 300,

@@ -44,7 +44,8 @@ def leaderboard_rows(records: list[dict], dataset: str, results_dir: Path) -> tu
     builder as `mmerbench leaderboard` and the published markdown)."""
     from mmerbench.reporting.leaderboard import build_leaderboard
 
-    board = build_leaderboard(records, dataset, results_dir=results_dir)  # no metrics given: no uncertainty note
+    # no metrics given: no uncertainty note; a published site shows only what the installed methods re-create
+    board = build_leaderboard(records, dataset, results_dir=results_dir, current_only=True)
     return board.rows, board.footer
 
 

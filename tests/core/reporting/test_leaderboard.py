@@ -7,11 +7,13 @@ import statistics
 
 import pytest
 
+from mmerbench.reporting.current_versions import installed_versions
 from mmerbench.reporting.leaderboard import build_rows, config_label, leaderboard_markdown, publish, render, reported_rows
 
 
-def _record(method, seed, mif1, hamming=0.2, preset=None, overrides=None, version="1", dataset="d", status="ok",
+def _record(method, seed, mif1, hamming=0.2, preset=None, overrides=None, version=None, dataset="d", status="ok",
             policy="valid"):
+    version = version or installed_versions().get(method, "1")  # published pages show only installed versions
     return {
         "key": f"{method}-{seed}-{preset}-{json.dumps(overrides)}-{version}", "method": method,
         "method_version": version, "dataset": dataset, "dataset_fingerprint": "fp123", "seed": seed,
