@@ -68,6 +68,12 @@ def modality_combinations(names) -> list[str]:
     return [n for n in combos if n != MISSING_MEAN] + [n for n in combos if n == MISSING_MEAN]
 
 
+def _evaluated_keys(records, dataset: str) -> set:
+    """Keys of the dataset's jobs that some protocol condition was applied to (scored or refused)."""
+    return {r.get("key") for r in records if r.get("dataset") == dataset
+            and (r.get("condition_errors") or any(name.startswith("test@") for name in r.get("metrics") or {}))}
+
+
 def _curves(names):
     """{family title: [(level, condition name), ...] sorted by level} for rate and noise conditions."""
     families: dict[str, list] = {}
@@ -229,7 +235,11 @@ def robustness_tables(records, dataset: str, metric: str = "mif1", reference: st
     clean_rows = build_rows(records, dataset, "test")
     clean = {row.label: row for row in clean_rows}
     by_condition = {name: {row.label: row for row in build_rows(records, dataset, name)} for name in names}
-    labels = sorted(clean)
+    evaluated = _evaluated_keys(records, dataset)
+    # A row none of whose jobs was run with a --protocol (e.g. tuned rows, run without one) would be a row of
+    # blanks beside rows whose conditions were refused; it is named in a note instead.
+    labels = sorted(label for label, row in clean.items() if evaluated.intersection(row.keys))
+    not_evaluated = sorted(set(clean) - set(labels))
     unmarked: dict[str, str] = {}
 
     def significance(condition: str):
@@ -310,6 +320,9 @@ def robustness_tables(records, dataset: str, metric: str = "mif1", reference: st
                      "never scores a method on a condition that can remove a modality it requires): "
                      f"{', '.join(older)}; `mmerbench evaluate --results DIR --protocol SPEC` scores their "
                      "conditions again.")
+    if not_evaluated:
+        notes.append("Rows run without a robustness protocol (not in these tables): "
+                     + markdown_line(", ".join(not_evaluated)) + ".")
     errors = sorted({(r["method"], c) for r in records if r.get("dataset") == dataset
                      for c in (r.get("condition_errors") or {})})
     if errors:

@@ -142,3 +142,15 @@ def test_realised_shares_are_averaged_over_seeds_once_per_seed():
     assert got["complete"] == pytest.approx(0.3) and got["dropped_by_modality"]["text"] == pytest.approx(0.5)
     assert got["seeds"] == 2
     assert realised_shares([record("br", 0, 0.6, {name: 0.4})], "d", name) is None  # stored before shares existed
+
+
+def test_a_row_never_run_with_a_protocol_is_named_not_drawn_as_blanks():
+    """Tuned rows (run without --protocol) beside rows whose conditions were scored or refused: the refused
+    row keeps its line (its blanks say 'refused'), the never-evaluated one is left out and named."""
+    refused = record("sgm", 0, 0.55, {}, errors={"test@audio": "sgm requires modality text",
+                                                 "test@missing-rate=0.5": "sgm requires modality text"})
+    plain = record("cc", 0, 0.58, {})
+    text = robustness_markdown(RECORDS + [refused, plain], "d")
+    assert lines_of(text, "sgm")  # refused conditions: still a row
+    assert not lines_of(text, "cc")
+    assert "Rows run without a robustness protocol (not in these tables): cc." in text
