@@ -47,6 +47,38 @@ def test_gradient_matches_finite_differences():
         assert torch.autograd.gradgradcheck(seeded, (x,))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
+def test_float_mask_gives_the_boolean_masks_numbers_bit_for_bit(dtype, p):
+    """The float mask (scale where kept, 0 where dropped) against the plain formula: the same uniform
+    draw compared with p, x * keep, then * 1 / (1 - p); forward and backward, signed zeros, infinities
+    and NaN included."""
+    special = torch.tensor([0.0, -0.0, float("inf"), float("-inf"), float("nan"), 1e-45, -3e38], dtype=dtype)
+    x = torch.cat([torch.randn(20_000, dtype=dtype) * 10, special]).requires_grad_(True)
+    upstream = torch.cat([torch.randn(20_000, dtype=dtype), special.flip(0)])
+    torch.manual_seed(11)
+    y = dropout(x, p)
+    (grad,) = torch.autograd.grad(y, x, upstream)
+    torch.manual_seed(11)
+    keep = torch.rand(x.shape, dtype=dtype) >= p
+    scale = 1.0 / (1.0 - p)
+    expected_y = x.detach().mul(keep).mul_(scale)
+    expected_grad = upstream.mul(keep).mul_(scale)
+    for ours, plain in ((y.detach(), expected_y), (grad, expected_grad)):
+        assert torch.equal(ours.view(torch.int32 if dtype == torch.float32 else torch.int64),
+                           plain.view(torch.int32 if dtype == torch.float32 else torch.int64))
+
+
+def test_a_uniform_exactly_at_p_is_kept_as_before(monkeypatch):
+    """keep = (u >= p): a draw equal to p (as the tensor's dtype holds it) is kept, one just below dropped."""
+    p = 0.3
+    at_p = torch.tensor(p, dtype=torch.float32)
+    draws = torch.stack([at_p, torch.nextafter(at_p, torch.tensor(0.0)), torch.nextafter(at_p, torch.tensor(1.0))])
+    monkeypatch.setattr(torch, "rand", lambda shape, dtype=None, device=None: draws.clone().to(dtype))
+    y = dropout(torch.ones(3), p)
+    assert torch.equal(y != 0, torch.tensor([True, False, True]))
+
+
 def test_eval_mode_and_p_zero_are_the_identity():
     x = torch.randn(4, 3, requires_grad=True)
     layer = Dropout(0.5).eval()
