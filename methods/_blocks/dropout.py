@@ -12,7 +12,9 @@ same random function as ``nn.Dropout``; only the random numbers differ.
 The mask is made once in forward and saved for backward, which multiplies
 the incoming gradient by the same mask and scale (in float32/float64 a float
 mask already holding the scale: see ``_MaskedScale``).
-Draws come from the default generator of the tensor's device, so seeding,
+Draws come from the default generator of the tensor's device (float32 on the
+CPU through ``uniform.py``: ``torch.rand``'s numbers at about half the
+generator's cost), so seeding,
 ``torch.random.fork_rng`` and activation checkpointing (which replays the RNG
 state) behave as with ``nn.Dropout``. Reduced-precision inputs (bfloat16,
 float16 under autocast) draw their uniforms in float32: a bfloat16 uniform has
@@ -27,7 +29,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mmerbench_methods._blocks.uniform import uniform_float32
+
 _EXACT_DTYPES = (torch.float32, torch.float64)
+
+
+def _uniform(shape: torch.Size, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``torch.rand(shape, dtype=dtype, device=device)``; float32 through ``uniform.py`` (the same numbers, cheaper)."""
+    if dtype == torch.float32:
+        return uniform_float32(shape, device)
+    return torch.rand(shape, dtype=dtype, device=device)
 
 
 def _check_probability(p: float) -> float:
@@ -55,11 +66,11 @@ class _MaskedScale(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
         scale = 1.0 / (1.0 - p)
         if x.dtype in _EXACT_DTYPES:
-            mask = torch.rand(x.shape, dtype=x.dtype, device=x.device).ge_(p).mul_(scale)  # s kept, 0 dropped
+            mask = _uniform(x.shape, x.dtype, x.device).ge_(p).mul_(scale)  # s kept, 0 dropped
             ctx.save_for_backward(mask)
             ctx.scale = None
             return x * mask
-        keep = torch.rand(x.shape, dtype=torch.float32, device=x.device) >= p  # bool: 1 byte per element saved
+        keep = _uniform(x.shape, torch.float32, x.device) >= p  # bool: 1 byte per element saved
         ctx.save_for_backward(keep)
         ctx.scale = scale
         return x.mul(keep).mul_(scale)  # two passes over x; the second in place on the fresh product
