@@ -15,9 +15,9 @@ How the numbers stay the same (PyTorch's CPU generator, ``at::CPUGeneratorImpl``
 - a full-range int64 draw is ``(w1 << 32) | w2`` for the next two words
   (``random64``), so in memory (little-endian) the second word comes first.
 
-So the int64 draws are viewed as 32-bit word pairs, each pair swapped back into
-draw order, masked to 24 bits and converted to float32 (exact below 2**24) and
-scaled by 2**-24 (exact): the floats ``torch.rand`` would have returned, and
+So each int64 draw is masked to two 24-bit halves, its halves swapped back into
+draw order (shifts and an or, whole-array passes), viewed as 32-bit integers,
+converted to float32 (exact below 2**24) and scaled by 2**-24 (exact): the floats ``torch.rand`` would have returned, and
 the generator is left in the same state (an odd element count takes its last
 element from ``torch.rand(1)``). Because this rests on two details of
 PyTorch's implementation, :func:`uniform_float32` checks them once per
@@ -41,11 +41,12 @@ def _paired_uniform_float32(count: int) -> torch.Tensor:
     out = torch.empty(count, dtype=torch.float32)
     pairs = count // 2
     if pairs:
-        words = torch.empty(pairs, dtype=torch.int64).random_(-(2 ** 63), None).view(torch.int32).view(pairs, 2)
-        words.bitwise_and_(_MANTISSA)  # in place; the sign bit goes with the top byte
-        ordered = out[: 2 * pairs].view(pairs, 2)
-        ordered[:, 0].copy_(words[:, 1])  # the first draw is the high half of each int64
-        ordered[:, 1].copy_(words[:, 0])
+        words = torch.empty(pairs, dtype=torch.int64).random_(-(2 ** 63), None)  # (w1 << 32) | w2
+        words.bitwise_and_(_MANTISSA << 32 | _MANTISSA)  # both halves to 24 bits: the top bit is now 0
+        first = words << 32  # w2's bits move up ...
+        words >>= 32  # ... w1's down (no sign to extend) ...
+        words |= first  # ... so that in memory w1's bits come first, as in draw order
+        out[: 2 * pairs].copy_(words.view(torch.int32))  # whole-array conversion, exact below 2**24
         out[: 2 * pairs].mul_(_SCALE)
     if count % 2:
         out[-1:] = torch.rand(1)  # one more word, in draw order: the generator ends where torch.rand's would
