@@ -525,3 +525,12 @@ def test_adam_runs_in_the_fused_kernel_on_cpu_with_the_plain_update(dataset, opt
         plain.step()
     for ours, theirs in zip(model.parameters(), twin):
         assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+
+
+def test_the_pre_ln_encoders_take_the_cheaper_input_projection_backward(dataset):
+    """LDDU's pre-LN encoders run their input LayerNorm and projection through norm_linear.py (version 4 on);
+    the released code's BERT-style encoder has no such option."""
+    _, model = prepared(dataset)
+    assert all(encoder.fused_input_projection for encoder in model.encoders.values())
+    _, bert = prepared(dataset, encoder_style="bert")
+    assert not any(getattr(encoder, "fused_input_projection", False) for encoder in bert.encoders.values())
