@@ -72,10 +72,13 @@ in the uniform draw's buffer (a boolean mask cost a conversion inside each
 product, forward and backward); the float32 uniforms are drawn two per int64
 word (``methods/_blocks/uniform.py``: torch.rand's numbers at about half the
 serial generator's cost, which more threads do not reduce); an unpadded batch
-skips the attention mask; SupCon's class sums no longer copy the queue; and
-LDDU's Adam runs in PyTorch's fused kernel (5 against 17 ms a step, other
-rounding: lddu version 4). Together about 0.09 CPU seconds a step at 1 thread
-(in-process A/B, alternated steps, on a loaded machine).
+skips the attention mask; SupCon's class sums no longer copy the queue; and,
+changing rounding only (lddu version 4), LDDU's Adam runs in PyTorch's fused
+kernel (5 against 17 ms a step) and its encoders' input LayerNorm and
+projection take ``methods/_blocks/norm_linear.py``'s backward (one matrix
+product instead of two: 1.4 GFLOP less a step). Together about 0.1 CPU
+seconds a step at 1 thread (in-process A/B, alternated steps, on a loaded
+machine).
 
 Timings on a shared CPU are noisy: other processes compete for the cores.
 The last line is ``JSON {"seconds_per_step": ..., "peak_rss_mb": ...}``.
