@@ -40,6 +40,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mmerbench_methods._blocks.dropout import Dropout, dropout
+from mmerbench_methods._blocks.masking import unpadded_on_cpu
 
 # Bytes one chunk's float32 attention map may take on the CPU dropout path.
 DEFAULT_CHUNK_BYTES = 512 * 1024 * 1024
@@ -152,11 +153,10 @@ class MultiheadAttention(nn.Module):
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                 key_mask: torch.Tensor) -> torch.Tensor:
-        # Every key valid (no padding in the batch), on the CPU: no mask and no zeroing. The numbers are
-        # the masked call's (a mask of zeros added to the scores and outputs multiplied by 1 change no
-        # bit), without building the (B, 1, 1, Tk) additive mask, the kernel's masked path and a pass over
-        # the output. The check reads the mask, which on an accelerator would wait for it: only the CPU.
-        unpadded = key_mask.device.type == "cpu" and bool(key_mask.all())
+        # Every key valid (no padding in the batch), on the CPU: no mask and no zeroing, the same numbers
+        # without building the (B, 1, 1, Tk) additive mask, the kernel's masked path and a pass over the
+        # output (see masking.unpadded_on_cpu).
+        unpadded = unpadded_on_cpu(key_mask)
         attendable, has_key = (None, None) if unpadded else key_padding_fallback(key_mask)
         out = masked_attention(self._heads(query, 0), self._heads(key, 1), self._heads(value, 2), attendable,
                                self.dropout if self.training else 0.0, self.chunk_bytes)

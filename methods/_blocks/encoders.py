@@ -9,6 +9,7 @@ from torch import nn
 
 from mmerbench_methods._blocks.attention import TransformerEncoder
 from mmerbench_methods._blocks.dropout import Dropout
+from mmerbench_methods._blocks.masking import unpadded_on_cpu
 from mmerbench_methods._blocks.norm_linear import norm_then_linear
 
 
@@ -65,7 +66,8 @@ class ModalityEncoder(nn.Module):
         h = self.dropout(self.positions(projected))
         if self.encoder is not None:
             h = self.encoder(h, mask)  # a sample with no valid step gets zeros, not NaN
-        return self.output_norm(h) * mask.unsqueeze(-1).to(h.dtype)
+        h = self.output_norm(h)
+        return h if unpadded_on_cpu(mask) else h * mask.unsqueeze(-1).to(h.dtype)  # x * 1 changes no bit
 
 
 class BertStyleEncoder(nn.Module):
@@ -119,4 +121,4 @@ class BertStyleEncoder(nn.Module):
         h = self.dropout(self.embedding_norm(h))
         if self.encoder is not None:
             h = self.encoder(h, mask)
-        return h * mask.unsqueeze(-1).to(h.dtype)
+        return h if unpadded_on_cpu(mask) else h * mask.unsqueeze(-1).to(h.dtype)  # x * 1 changes no bit

@@ -17,9 +17,9 @@ How the numbers stay the same (PyTorch's CPU generator, ``at::CPUGeneratorImpl``
 
 So each int64 draw is masked to two 24-bit halves, its halves swapped back into
 draw order (shifts and an or, whole-array passes), viewed as 32-bit integers,
-converted to float32 (exact below 2**24) and scaled by 2**-24 (exact): the floats ``torch.rand`` would have returned, and
-the generator is left in the same state (an odd element count takes its last
-element from ``torch.rand(1)``). Because this rests on two details of
+converted to float32 (exact below 2**24) and scaled by 2**-24 (exact): the
+floats ``torch.rand`` would have returned, and the generator is left in the
+same state (an odd element count takes its last element from ``torch.rand(1)``). Because this rests on two details of
 PyTorch's implementation, :func:`uniform_float32` checks them once per
 process against ``torch.rand`` itself (under ``fork_rng``, so the check
 leaves no trace) and falls back to ``torch.rand`` if they ever differ.

@@ -41,7 +41,8 @@ def test_gradcheck_on_the_parameters():
     def f(norm_weight, norm_bias, weight, bias):
         return norm_linear_module._NormThenLinear.apply(x, norm_weight, norm_bias, weight, bias, 1e-5)
 
-    inputs = tuple(p.detach().clone().requires_grad_(True) for p in (norm.weight, norm.bias, linear.weight, linear.bias))
+    parameters = (norm.weight, norm.bias, linear.weight, linear.bias)
+    inputs = tuple(p.detach().clone().requires_grad_(True) for p in parameters)
     assert torch.autograd.gradcheck(f, inputs)
 
 

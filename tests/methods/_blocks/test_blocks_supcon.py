@@ -213,7 +213,8 @@ def test_class_sums_without_the_concatenation_change_no_bit(queue_anchors, monke
     queue = torch.nn.functional.normalize(torch.randn(700, 32), dim=1)
     queue_classes = torch.randint(-3, 9, (700,))  # some queue classes the batch lacks
     anchors = torch.rand(96) > 0.3
-    kwargs = dict(anchors=anchors, queue_embeddings=queue, queue_classes=queue_classes, queue_anchors=queue_anchors)
+    kwargs = {"anchors": anchors, "queue_embeddings": queue, "queue_classes": queue_classes,
+              "queue_anchors": queue_anchors}
     loss = supervised_contrastive_loss(embeddings, classes, **kwargs)
     (grad,) = torch.autograd.grad(loss, embeddings)
 

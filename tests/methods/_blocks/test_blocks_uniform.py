@@ -22,7 +22,8 @@ def test_same_numbers_and_generator_state_as_torch_rand(shape):
     assert uniform_module._same_as_rand is True
     torch.manual_seed(12)
     paired = uniform_module._paired_uniform_float32(plain.numel())
-    assert torch.equal(paired.view(torch.int32), plain.reshape(-1).view(torch.int32)) and torch.equal(torch.rand(5), after_plain)
+    assert torch.equal(paired.view(torch.int32), plain.reshape(-1).view(torch.int32))
+    assert torch.equal(torch.rand(5), after_plain)
 
 
 def test_draws_continue_the_stream_in_order():
