@@ -90,7 +90,8 @@ def dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.T
         scores = (scores.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool
                   else scores + attn_mask)
     weights = torch.softmax(scores, dim=-1)
-    return dropout(weights, dropout_p) @ value
+    # the (..., Tq, Tk) map's mask is kept for backward: 1 byte per entry (the float mask would take 4)
+    return dropout(weights, dropout_p, compact_mask=True) @ value
 
 
 def _sdpa(query, key, value, attn_mask, dropout_p: float) -> torch.Tensor:

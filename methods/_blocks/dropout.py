@@ -58,14 +58,16 @@ class _MaskedScale(torch.autograd.Function):
     this project's CPUs, in forward and again in backward). The numbers are the boolean form's,
     bit for bit: x * (1 * s) = (x * 1) * s and x * 0 = (x * 0) * s, signed zeros and NaN included
     (``tests/methods/_blocks/test_blocks_dropout.py`` checks it). The saved mask takes 4 (or 8)
-    bytes per element instead of 1. Reduced-precision inputs keep the boolean mask: their product
-    rounds to their own dtype after each factor, which a float32 mask would change.
+    bytes per element instead of 1, so callers whose tensors are large maps kept for backward
+    (attention probabilities: B x heads x Tq x Tk) ask for the boolean mask (``compact``).
+    Reduced-precision inputs keep the boolean mask too: their product rounds to their own dtype
+    after each factor, which a float32 mask would change.
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, p: float, compact: bool = False) -> torch.Tensor:
         scale = 1.0 / (1.0 - p)
-        if x.dtype in _EXACT_DTYPES:
+        if x.dtype in _EXACT_DTYPES and not compact:
             mask = _uniform(x.shape, x.dtype, x.device).ge_(p).mul_(scale)  # s kept, 0 dropped
             ctx.save_for_backward(mask)
             ctx.scale = None
@@ -79,18 +81,22 @@ class _MaskedScale(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         (mask,) = ctx.saved_tensors
         if ctx.scale is None:
-            return grad * mask, None
-        return grad.mul(mask).mul_(ctx.scale), None
+            return grad * mask, None, None
+        return grad.mul(mask).mul_(ctx.scale), None, None
 
 
-def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
-    """Drop each element of ``x`` with probability ``p`` while ``training`` (``F.dropout``'s contract)."""
+def dropout(x: torch.Tensor, p: float, training: bool = True, compact_mask: bool = False) -> torch.Tensor:
+    """Drop each element of ``x`` with probability ``p`` while ``training`` (``F.dropout``'s contract).
+
+    ``compact_mask``: keep a 1-byte boolean mask for backward instead of the faster float one (the same
+    numbers), for large tensors such as attention maps.
+    """
     p = _check_probability(p)
     if not training or p == 0.0:
         return x
     if p == 1.0:
         return x * 0.0
-    return _MaskedScale.apply(x, p)
+    return _MaskedScale.apply(x, p, bool(compact_mask))
 
 
 class Dropout(nn.Dropout):

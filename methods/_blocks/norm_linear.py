@@ -16,7 +16,7 @@ So backward costs one matrix product instead of two, and no pass over the
 (N, in) LayerNorm backward: at LDDU's released sizes (text features of 768)
 about 1.4 GFLOP of a step's 85. The model is the same; the gradients agree with
 autograd's to float rounding (another order of additions; tests in float64 and
-``gradcheck``). When ``x`` needs a gradient, autograd's ops run the same forward.
+``gradcheck``). When ``x`` needs a gradient, or under autocast, autograd's ops run the same forward.
 """
 
 from __future__ import annotations
@@ -50,12 +50,14 @@ def norm_then_linear(x: torch.Tensor, norm: nn.LayerNorm, linear: nn.Linear) -> 
     """``linear(norm(x))`` for a LayerNorm over the last axis with affine parameters and a Linear with bias.
 
     The forward is the same formula on every path (``x_hat * gamma + beta``, then the Linear); an ``x``
-    that needs a gradient goes through autograd's ops instead of the backward above.
+    that needs a gradient, or autocast, goes through autograd's ops instead of the backward above.
     """
     if norm.weight is None or norm.bias is None or linear.bias is None or len(norm.normalized_shape) != 1:
         raise ValueError("norm_then_linear needs a LayerNorm over the last axis with weight and bias, and a Linear "
                          "with bias")
-    if x.requires_grad:
+    # Under autocast the Linear runs in reduced precision while the backward above would mix dtypes:
+    # autograd's ops then, as for an x that needs a gradient.
+    if x.requires_grad or torch.is_autocast_enabled(x.device.type):
         normalized = F.layer_norm(x, x.shape[-1:], None, None, norm.eps)
         return F.linear(torch.addcmul(norm.bias, normalized, norm.weight), linear.weight, linear.bias)
     return _NormThenLinear.apply(x, norm.weight, norm.bias, linear.weight, linear.bias, norm.eps)

@@ -153,7 +153,7 @@ def test_cpu_dropout_path_is_scaled_dot_product_attention_without_the_mask(case,
     keep[..., 0] = True
     kwargs = {"none": {}, "bool": {"attn_mask": keep}, "additive": {"attn_mask": torch.randn(1, 3, 5, 7).double()},
               "causal": {"is_causal": True}, "scale": {"scale": 0.123}}[case]
-    monkeypatch.setattr(attention_module, "dropout", lambda x, p: x)
+    monkeypatch.setattr(attention_module, "dropout", lambda x, p, **options: x)
     ours = dot_product_attention(query, key, value, dropout_p=0.4, **kwargs)
     theirs = F.scaled_dot_product_attention(query, key, value, **kwargs)
     assert torch.allclose(ours, theirs, atol=1e-12)
@@ -163,9 +163,9 @@ def test_cpu_dropout_path_drops_attention_weights_with_the_shared_dropout():
     query, key, value = _qkv()
     calls = []
 
-    def recording(x, p):
-        calls.append((tuple(x.shape), p))
-        return dropout(x, p)
+    def recording(x, p, **options):
+        calls.append((tuple(x.shape), p, options))
+        return dropout(x, p, **options)
 
     torch.manual_seed(9)
     out = attention_module.dot_product_attention(query, key, value, dropout_p=0.5)
@@ -176,4 +176,25 @@ def test_cpu_dropout_path_drops_attention_weights_with_the_shared_dropout():
         attention_module.dot_product_attention(query, key, value, dropout_p=0.5)
     finally:
         attention_module.dropout = original
-    assert calls == [((2, 3, 5, 7), 0.5)]  # the (B, heads, Tq, Tk) probabilities, once
+    # the (B, heads, Tq, Tk) probabilities, once, with the 1-byte mask (the map is kept for backward)
+    assert calls == [((2, 3, 5, 7), 0.5, {"compact_mask": True})]
+
+
+def _saved_dtypes(function):
+    dtypes = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: dtypes.append(t.dtype) or t, lambda t: t):
+        function()
+    return dtypes
+
+
+def test_compact_mask_keeps_one_byte_per_element_and_the_same_numbers():
+    x = torch.randn(40, 30, requires_grad=True)
+    upstream = torch.randn(40, 30)
+    results = {}
+    for compact in (False, True):
+        torch.manual_seed(16)
+        holder = {}
+        dtypes = _saved_dtypes(lambda: holder.setdefault("y", dropout(x, 0.3, compact_mask=compact)))
+        assert dtypes == ([torch.bool] if compact else [torch.float32])
+        results[compact] = (holder["y"].detach(), torch.autograd.grad(holder["y"], x, upstream)[0])
+    assert torch.equal(results[False][0], results[True][0]) and torch.equal(results[False][1], results[True][1])

@@ -87,3 +87,19 @@ def test_the_encoder_uses_it_only_when_asked(monkeypatch):
     assert calls == [1]  # the fused encoder's call only
     fused.train()(x, mask).sum().backward()
     assert all(p.grad is not None for p in (fused.input_norm.weight, fused.input_norm.bias, fused.project.weight))
+
+
+def test_under_autocast_it_trains_in_reduced_precision_like_the_plain_modules():
+    """bfloat16 autocast (the run option --precision bf16): autograd's ops, finite gradients close to the
+    plain modules' under the same autocast."""
+    norm, linear = _modules(dtype=torch.float32)
+    x = torch.randn(6, 4, 12)
+    parameters = [norm.weight, norm.bias, linear.weight, linear.bias]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = norm_then_linear(x, norm, linear)
+        plain = linear(norm(x))
+    assert ours.dtype == plain.dtype == torch.bfloat16
+    grads = torch.autograd.grad(ours.float().sum(), parameters)
+    plain_grads = torch.autograd.grad(plain.float().sum(), parameters)
+    for a, b in zip(grads, plain_grads):
+        assert torch.isfinite(a).all() and torch.allclose(a, b, rtol=0.05, atol=0.05)
