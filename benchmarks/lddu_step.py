@@ -66,6 +66,19 @@ short for it to run near the products' speed, and the math path is slower
 still), the dropout's uniform draws about 6% (serial: PyTorch's CPU generator
 is one stream), the paper's SupCon at queue 8192 about 3% (about 250 anchors
 x 9344 rows; 2.6 GFLOP).
+Then (issue 24, LDDU at its targets), every change but the last leaving every
+number as it was, bit for bit: the dropout mask is a float tensor made in place
+in the uniform draw's buffer (a boolean mask cost a conversion inside each
+product, forward and backward); the float32 uniforms are drawn two per int64
+word (``methods/_blocks/uniform.py``: torch.rand's numbers at about half the
+serial generator's cost, which more threads do not reduce); an unpadded batch
+skips the attention mask; SupCon's class sums no longer copy the queue; and,
+changing rounding only (lddu version 4), LDDU's Adam runs in PyTorch's fused
+kernel (5 against 17 ms a step) and its encoders' input LayerNorm and
+projection take ``methods/_blocks/norm_linear.py``'s backward (one matrix
+product instead of two: 1.4 GFLOP less a step). Together about 0.1 CPU
+seconds a step at 1 thread (in-process A/B, alternated steps, on a loaded
+machine).
 
 Timings on a shared CPU are noisy: other processes compete for the cores.
 The last line is ``JSON {"seconds_per_step": ..., "peak_rss_mb": ...}``.

@@ -40,6 +40,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mmerbench_methods._blocks.dropout import Dropout, dropout
+from mmerbench_methods._blocks.masking import unpadded_on_cpu
 
 # Bytes one chunk's float32 attention map may take on the CPU dropout path.
 DEFAULT_CHUNK_BYTES = 512 * 1024 * 1024
@@ -89,7 +90,8 @@ def dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.T
         scores = (scores.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool
                   else scores + attn_mask)
     weights = torch.softmax(scores, dim=-1)
-    return dropout(weights, dropout_p) @ value
+    # the (..., Tq, Tk) map's mask is kept for backward: 1 byte per entry (the float mask would take 4)
+    return dropout(weights, dropout_p, compact_mask=True) @ value
 
 
 def _sdpa(query, key, value, attn_mask, dropout_p: float) -> torch.Tensor:
@@ -152,12 +154,16 @@ class MultiheadAttention(nn.Module):
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                 key_mask: torch.Tensor) -> torch.Tensor:
-        attendable, has_key = key_padding_fallback(key_mask)
+        # Every key valid (no padding in the batch), on the CPU: no mask and no zeroing, the same numbers
+        # without building the (B, 1, 1, Tk) additive mask, the kernel's masked path and a pass over the
+        # output (see masking.unpadded_on_cpu).
+        unpadded = unpadded_on_cpu(key_mask)
+        attendable, has_key = (None, None) if unpadded else key_padding_fallback(key_mask)
         out = masked_attention(self._heads(query, 0), self._heads(key, 1), self._heads(value, 2), attendable,
                                self.dropout if self.training else 0.0, self.chunk_bytes)
         batch, _, steps, _ = out.shape
         out = self.out_proj(out.transpose(1, 2).reshape(batch, steps, self.dim))
-        return out * has_key[:, None, None].to(out.dtype)
+        return out if unpadded else out * has_key[:, None, None].to(out.dtype)
 
 
 class TransformerEncoderLayer(nn.Module):

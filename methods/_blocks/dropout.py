@@ -9,9 +9,12 @@ compared with ``p`` keeps each element with probability exactly 1 - p (the
 draw is uniform on [0, 1), so ``P(u >= p) = 1 - p``), so the layer is the
 same random function as ``nn.Dropout``; only the random numbers differ.
 
-The mask is made once in forward and saved (one byte per element) for
-backward, which multiplies the incoming gradient by the same mask and scale.
-Draws come from the default generator of the tensor's device, so seeding,
+The mask is made once in forward and saved for backward, which multiplies
+the incoming gradient by the same mask and scale (in float32/float64 a float
+mask already holding the scale: see ``_MaskedScale``).
+Draws come from the default generator of the tensor's device (float32 on the
+CPU through ``uniform.py``: ``torch.rand``'s numbers at about half the
+generator's cost), so seeding,
 ``torch.random.fork_rng`` and activation checkpointing (which replays the RNG
 state) behave as with ``nn.Dropout``. Reduced-precision inputs (bfloat16,
 float16 under autocast) draw their uniforms in float32: a bfloat16 uniform has
@@ -26,7 +29,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mmerbench_methods._blocks.uniform import uniform_float32
+
 _EXACT_DTYPES = (torch.float32, torch.float64)
+
+
+def _uniform(shape: torch.Size, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``torch.rand(shape, dtype=dtype, device=device)``; float32 through ``uniform.py`` (the same numbers, cheaper)."""
+    if dtype == torch.float32:
+        return uniform_float32(shape, device)
+    return torch.rand(shape, dtype=dtype, device=device)
 
 
 def _check_probability(p: float) -> float:
@@ -37,31 +49,54 @@ def _check_probability(p: float) -> float:
 
 
 class _MaskedScale(torch.autograd.Function):
-    """y = x * keep / (1 - p) with keep = (u >= p), u uniform on [0, 1); the same keep in backward."""
+    """y = x * keep / (1 - p) with keep = (u >= p), u uniform on [0, 1); the same keep in backward.
+
+    In float32 and float64 the mask is kept as a float tensor holding 1 / (1 - p) where kept and 0
+    where dropped, made in place in the uniform draw's own buffer (``ge_`` then ``mul_``: no new
+    tensor). Multiplying by it is then one same-dtype product per pass, where a boolean mask costs a
+    dtype conversion of the whole mask inside every product (about five times the product itself on
+    this project's CPUs, in forward and again in backward). The numbers are the boolean form's,
+    bit for bit: x * (1 * s) = (x * 1) * s and x * 0 = (x * 0) * s, signed zeros and NaN included
+    (``tests/methods/_blocks/test_blocks_dropout.py`` checks it). The saved mask takes 4 (or 8)
+    bytes per element instead of 1, so callers whose tensors are large maps kept for backward
+    (attention probabilities: B x heads x Tq x Tk) ask for the boolean mask (``compact``).
+    Reduced-precision inputs keep the boolean mask too: their product rounds to their own dtype
+    after each factor, which a float32 mask would change.
+    """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
-        draw_dtype = x.dtype if x.dtype in _EXACT_DTYPES else torch.float32
-        keep = torch.rand(x.shape, dtype=draw_dtype, device=x.device) >= p  # bool: 1 byte per element saved
+    def forward(ctx, x: torch.Tensor, p: float, compact: bool = False) -> torch.Tensor:
         scale = 1.0 / (1.0 - p)
+        if x.dtype in _EXACT_DTYPES and not compact:
+            mask = _uniform(x.shape, x.dtype, x.device).ge_(p).mul_(scale)  # s kept, 0 dropped
+            ctx.save_for_backward(mask)
+            ctx.scale = None
+            return x * mask
+        keep = _uniform(x.shape, torch.float32, x.device) >= p  # bool: 1 byte per element saved
         ctx.save_for_backward(keep)
         ctx.scale = scale
         return x.mul(keep).mul_(scale)  # two passes over x; the second in place on the fresh product
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (keep,) = ctx.saved_tensors
-        return grad.mul(keep).mul_(ctx.scale), None
+        (mask,) = ctx.saved_tensors
+        if ctx.scale is None:
+            return grad * mask, None, None
+        return grad.mul(mask).mul_(ctx.scale), None, None
 
 
-def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
-    """Drop each element of ``x`` with probability ``p`` while ``training`` (``F.dropout``'s contract)."""
+def dropout(x: torch.Tensor, p: float, training: bool = True, compact_mask: bool = False) -> torch.Tensor:
+    """Drop each element of ``x`` with probability ``p`` while ``training`` (``F.dropout``'s contract).
+
+    ``compact_mask``: keep a 1-byte boolean mask for backward instead of the faster float one (the same
+    numbers), for large tensors such as attention maps.
+    """
     p = _check_probability(p)
     if not training or p == 0.0:
         return x
     if p == 1.0:
         return x * 0.0
-    return _MaskedScale.apply(x, p)
+    return _MaskedScale.apply(x, p, bool(compact_mask))
 
 
 class Dropout(nn.Dropout):

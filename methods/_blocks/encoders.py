@@ -9,6 +9,8 @@ from torch import nn
 
 from mmerbench_methods._blocks.attention import TransformerEncoder
 from mmerbench_methods._blocks.dropout import Dropout
+from mmerbench_methods._blocks.masking import unpadded_on_cpu
+from mmerbench_methods._blocks.norm_linear import norm_then_linear
 
 
 class SinusoidalPositions(nn.Module):
@@ -41,8 +43,12 @@ class ModalityEncoder(nn.Module):
 
     def __init__(self, input_dim: int, dim: int, layers: int, heads: int, dropout: float = 0.1,
                  feedforward: int | None = None, max_steps: int = 4096, activation: str = "relu",
-                 attention_dropout: float | None = None):
+                 attention_dropout: float | None = None, fused_input_projection: bool = False):
         super().__init__()
+        # True: input LayerNorm and projection through ``norm_linear.py`` (one matrix product less in
+        # backward; the same model, other float rounding). Off by default, so that the methods built on
+        # this encoder keep their numbers; a method turns it on with a version bump.
+        self.fused_input_projection = bool(fused_input_projection)
         self.input_norm = nn.LayerNorm(input_dim)
         self.project = nn.Linear(input_dim, dim)
         self.positions = SinusoidalPositions(dim, max_steps)
@@ -55,10 +61,13 @@ class ModalityEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T, input_dim), (B, T) bool -> (B, T, dim)."""
-        h = self.dropout(self.positions(self.project(self.input_norm(x))))
+        projected = (norm_then_linear(x, self.input_norm, self.project) if self.fused_input_projection
+                     else self.project(self.input_norm(x)))
+        h = self.dropout(self.positions(projected))
         if self.encoder is not None:
             h = self.encoder(h, mask)  # a sample with no valid step gets zeros, not NaN
-        return self.output_norm(h) * mask.unsqueeze(-1).to(h.dtype)
+        h = self.output_norm(h)
+        return h if unpadded_on_cpu(mask) else h * mask.unsqueeze(-1).to(h.dtype)  # x * 1 changes no bit
 
 
 class BertStyleEncoder(nn.Module):
@@ -112,4 +121,4 @@ class BertStyleEncoder(nn.Module):
         h = self.dropout(self.embedding_norm(h))
         if self.encoder is not None:
             h = self.encoder(h, mask)
-        return h * mask.unsqueeze(-1).to(h.dtype)
+        return h if unpadded_on_cpu(mask) else h * mask.unsqueeze(-1).to(h.dtype)  # x * 1 changes no bit

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from mmerbench_methods._blocks.attention import key_padding_fallback
 from mmerbench_methods._blocks.dropout import Dropout
-from mmerbench_methods._blocks.masking import masked_softmax
+from mmerbench_methods._blocks.masking import masked_softmax, unpadded_on_cpu
 
 
 class LabelWiseAttention(nn.Module):
@@ -79,8 +79,11 @@ class LabelWiseAttention(nn.Module):
         # so zero the values there too; a sample without any frame then gets a
         # zero context whichever step it is allowed to attend to.
         values = keys if self.project_values else frames
-        values = values.masked_fill(~mask.unsqueeze(-1), 0.0)
-        context = attend(queries, keys, values, mask, self.scale)  # (B, q, d_a) or (B, q, frame_dim)
+        unpadded = unpadded_on_cpu(mask)  # nothing to zero or mask: the same numbers, fewer passes
+        if not unpadded:
+            values = values.masked_fill(~mask.unsqueeze(-1), 0.0)
+        # (B, q, d_a), or (B, q, frame_dim) without the value projection
+        context = attend(queries, keys, values, None if unpadded else mask, self.scale)
         weights = None
         if need_weights:
             scores = torch.einsum("bqa,bta->bqt", queries, keys) * self.scale
@@ -117,7 +120,7 @@ class MLPLabelAttention(nn.Module):
         return self.output_projection(self.dropout(context))
 
 
-def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
+def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None,
            scale: float) -> torch.Tensor:
     """softmax(scale * Q K^T, masked) V with ``scaled_dot_product_attention``: (B, q, a), (B, T, a), (B, T, v).
 
@@ -125,10 +128,9 @@ def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask
     fused kernels return NaN for a row with nothing to attend to); callers
     zero the values at padded steps, so its context is exactly 0.
     """
-    allowed, _ = key_padding_fallback(mask)
+    attn_mask = None if mask is None else key_padding_fallback(mask)[0][:, None, None, :]  # None: every frame valid
     return F.scaled_dot_product_attention(
-        queries.unsqueeze(1), keys.unsqueeze(1), values.unsqueeze(1),
-        attn_mask=allowed[:, None, None, :], scale=scale,
+        queries.unsqueeze(1), keys.unsqueeze(1), values.unsqueeze(1), attn_mask=attn_mask, scale=scale,
     ).squeeze(1)
 
 

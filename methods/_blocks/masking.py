@@ -5,6 +5,16 @@ from __future__ import annotations
 import torch
 
 
+def unpadded_on_cpu(mask: torch.Tensor) -> bool:
+    """True when every step of a CPU (B, T) mask is valid: masking and zeroing may then be skipped.
+
+    Skipping changes no number (a mask of zeros added to scores, values filled nowhere, outputs
+    multiplied by 1), and saves passes over (B, T, D) tensors in forward and backward. Reading the
+    mask would make an accelerator wait for it, so there the answer is always False.
+    """
+    return mask.device.type == "cpu" and bool(mask.all())
+
+
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over valid steps: (B, T, D) -> (B, D); an all-missing row gives zeros."""
     weights = mask.to(x.dtype).unsqueeze(-1)  # (B, T, 1)

@@ -150,10 +150,14 @@ def supervised_contrastive_loss(
     # sum_p logits_ap = scale * e_a . (sum of a's class's rows - e_a): the same
     # number and gradient as summing the logits over a positives mask, without
     # building the (A, N + K) mask.
-    contrast = torch.cat([embeddings, queue_embeddings]) if has_queue else embeddings  # (N + K, E)
     class_ids, class_index = torch.unique(contrast_classes, return_inverse=True)  # (C,), (N + K,)
-    class_sums = torch.zeros(class_ids.numel(), contrast.shape[1], device=contrast.device, dtype=torch.float32)
-    class_sums = class_sums.index_add(0, class_index, contrast.float())  # (C, E)
+    class_sums = torch.zeros(class_ids.numel(), embeddings.shape[1], device=embeddings.device, dtype=torch.float32)
+    class_sums = class_sums.index_add(0, class_index[:n], embeddings.float())  # (C, E)
+    if has_queue:
+        # The queue's rows after the batch's, in row order: each class's sum adds the same numbers in the
+        # same order as one index_add over [batch; queue] would, without that (N + K, E) copy, and
+        # backward gathers gradient rows for the N batch rows only (the queue is detached).
+        class_sums = class_sums.index_add(0, class_index[n:], queue_embeddings.float())
     anchor_class = class_index[anchor_rows]  # (A,)
     anchors_float = anchor_embeddings.float()
     positive_logits = scale * (anchors_float * (class_sums[anchor_class] - anchors_float)).sum(1)  # (A,)

@@ -145,6 +145,7 @@ OCL_SIGNALS = ("paper", "reference-code")
 OPTIMIZERS = ("adam", "adamw", "bertadam")
 EMOTION_SPACE_ABLATIONS = ("mlp-attention", "mean-pool")
 QUEUE_STARTS = ("empty", "random")
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
 
 def random_queue_rows(capacity: int, dim: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,7 +160,9 @@ def random_queue_rows(capacity: int, dim: int, device) -> tuple[torch.Tensor, to
 
 class LDDU(TorchMethod):
     name = "lddu"
-    version = "3"  # 3: dropout masks from _blocks.dropout (a new random stream)
+    # 3: dropout masks from _blocks.dropout (a new random stream); 4: Adam/AdamW in the fused kernel
+    # (the same update, other float rounding)
+    version = "4"
     published_threshold = 0.21  # the released code's fixed threshold; the paper states none
     presets = {
         "paper": {},
@@ -333,7 +336,12 @@ class LDDU(TorchMethod):
             return optimizer, torch.optim.lr_scheduler.LambdaLR(
                 optimizer, lambda step: warmup_cosine_factor(step, total_steps, fraction))
         kind = torch.optim.AdamW if self.optimizer == "adamw" else torch.optim.Adam
-        optimizer = kind(model.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
+        parameters = list(model.parameters())
+        # PyTorch's fused kernel: one pass per parameter instead of about ten small operations each
+        # (at the released sizes 5 ms against 17 ms a step on one CPU thread); the same update up to
+        # float rounding. Offered on CPU and CUDA; elsewhere the default implementation.
+        fused = bool(parameters) and all(p.device.type in FUSED_ADAM_DEVICES for p in parameters)
+        optimizer = kind(parameters, lr=float(self.lr), weight_decay=float(self.weight_decay), fused=fused or None)
         warmup = max(1, int(round(float(self.warmup_fraction) * total_steps))) if self.warmup_fraction > 0 else 0
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_factor(warmup, total_steps, "cosine"))
 

@@ -131,10 +131,12 @@ class LDDUModel(nn.Module):
 
         # 1. per-modality input LayerNorm + Transformer
         encoder = BertStyleEncoder if config.encoder_style == "bert" else ModalityEncoder
+        # the pre-LN encoder's input LayerNorm and projection with the cheaper backward of norm_linear.py
+        extra = {} if config.encoder_style == "bert" else {"fused_input_projection": True}
         self.encoders = nn.ModuleDict({
             name: encoder(dim_in, d, config.layers, config.heads, config.encoder_dropout,
                           feedforward=config.feedforward, max_steps=config.max_steps,
-                          attention_dropout=config.attention_dropout)
+                          attention_dropout=config.attention_dropout, **extra)
             for name, dim_in in config.modality_dims.items()
         })
         # 2. emotion space: shared label embeddings, one attention per modality

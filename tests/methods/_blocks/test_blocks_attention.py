@@ -106,3 +106,49 @@ def test_seeded_construction_draws_the_same_weights_as_pytorchs_modules():
     assert torch.equal(torch.rand(1), after_reference)  # the same number of random draws
     assert reference.state_dict().keys() == ours.state_dict().keys()
     assert all(torch.equal(reference.state_dict()[k], ours.state_dict()[k]) for k in reference.state_dict())
+
+
+def _masked_forward(block, x, key_mask):
+    """The block's forward as written before the unpadded shortcut: always the mask, always the zeroing."""
+    attendable, has_key = key_padding_fallback(key_mask)
+    out = masked_attention(block._heads(x, 0), block._heads(x, 1), block._heads(x, 2), attendable,
+                           block.dropout if block.training else 0.0, block.chunk_bytes)
+    batch, _, steps, _ = out.shape
+    out = block.out_proj(out.transpose(1, 2).reshape(batch, steps, block.dim))
+    return out * has_key[:, None, None].to(out.dtype)
+
+
+@pytest.mark.parametrize("attention_dropout", [0.0, 0.3])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_unpadded_batch_gives_the_masked_numbers_bit_for_bit(attention_dropout, threads):
+    """With every key valid the block skips the mask and the zeroing; forward and backward equal the
+    masked formula's (the path a batch with padding takes) bit for bit."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(1)
+        block = MultiheadAttention(64, 8, dropout=attention_dropout).train()
+        x = torch.randn(16, 50, 64, requires_grad=True)
+        upstream = torch.randn(16, 50, 64)
+        full = torch.ones(16, 50, dtype=torch.bool)
+        results = []
+        for forward in (block, lambda a, b, c, mask: _masked_forward(block, a, mask)):
+            torch.manual_seed(2)  # the same attention-dropout draws in both
+            out = forward(x, x, x, full)
+            results.append((out.detach(), torch.autograd.grad(out, [x, *block.parameters()], upstream)))
+        (out_a, grads_a), (out_b, grads_b) = results
+        assert torch.equal(out_a, out_b) and all(torch.equal(a, b) for a, b in zip(grads_a, grads_b))
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_an_unpadded_batch_calls_attention_without_a_mask_and_a_padded_one_with_it(monkeypatch):
+    block = MultiheadAttention(8, 2).eval()
+    seen = []
+    real = attention_module.masked_attention
+    monkeypatch.setattr(attention_module, "masked_attention",
+                        lambda q, k, v, key_mask, *args: seen.append(key_mask) or real(q, k, v, key_mask, *args))
+    x = torch.randn(3, 5, 8)
+    block(x, x, x, torch.ones(3, 5, dtype=torch.bool))
+    block(x, x, x, _mask([5, 3, 0], 5))
+    assert seen[0] is None and seen[1] is not None and seen[1].shape == (3, 5)

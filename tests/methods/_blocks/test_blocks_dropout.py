@@ -9,6 +9,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mmerbench_methods._blocks import attention as attention_module
+from mmerbench_methods._blocks import dropout as dropout_module
 from mmerbench_methods._blocks.attention import dot_product_attention
 from mmerbench_methods._blocks.dropout import Dropout, dropout
 
@@ -45,6 +46,38 @@ def test_gradient_matches_finite_differences():
     with torch.random.fork_rng():
         assert torch.autograd.gradcheck(seeded, (x,))
         assert torch.autograd.gradgradcheck(seeded, (x,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
+def test_float_mask_gives_the_boolean_masks_numbers_bit_for_bit(dtype, p):
+    """The float mask (scale where kept, 0 where dropped) against the plain formula: the same uniform
+    draw compared with p, x * keep, then * 1 / (1 - p); forward and backward, signed zeros, infinities
+    and NaN included."""
+    special = torch.tensor([0.0, -0.0, float("inf"), float("-inf"), float("nan"), 1e-45, -3e38], dtype=dtype)
+    x = torch.cat([torch.randn(20_000, dtype=dtype) * 10, special]).requires_grad_(True)
+    upstream = torch.cat([torch.randn(20_000, dtype=dtype), special.flip(0)])
+    torch.manual_seed(11)
+    y = dropout(x, p)
+    (grad,) = torch.autograd.grad(y, x, upstream)
+    torch.manual_seed(11)
+    keep = torch.rand(x.shape, dtype=dtype) >= p
+    scale = 1.0 / (1.0 - p)
+    expected_y = x.detach().mul(keep).mul_(scale)
+    expected_grad = upstream.mul(keep).mul_(scale)
+    for ours, plain in ((y.detach(), expected_y), (grad, expected_grad)):
+        assert torch.equal(ours.view(torch.int32 if dtype == torch.float32 else torch.int64),
+                           plain.view(torch.int32 if dtype == torch.float32 else torch.int64))
+
+
+def test_a_uniform_exactly_at_p_is_kept_as_before(monkeypatch):
+    """keep = (u >= p): a draw equal to p (as the tensor's dtype holds it) is kept, one just below dropped."""
+    p = 0.3
+    at_p = torch.tensor(p, dtype=torch.float32)
+    draws = torch.stack([at_p, torch.nextafter(at_p, torch.tensor(0.0)), torch.nextafter(at_p, torch.tensor(1.0))])
+    monkeypatch.setattr(dropout_module, "_uniform", lambda shape, dtype, device: draws.clone().to(dtype))
+    y = dropout(torch.ones(3), p)
+    assert torch.equal(y != 0, torch.tensor([True, False, True]))
 
 
 def test_eval_mode_and_p_zero_are_the_identity():
@@ -120,7 +153,7 @@ def test_cpu_dropout_path_is_scaled_dot_product_attention_without_the_mask(case,
     keep[..., 0] = True
     kwargs = {"none": {}, "bool": {"attn_mask": keep}, "additive": {"attn_mask": torch.randn(1, 3, 5, 7).double()},
               "causal": {"is_causal": True}, "scale": {"scale": 0.123}}[case]
-    monkeypatch.setattr(attention_module, "dropout", lambda x, p: x)
+    monkeypatch.setattr(attention_module, "dropout", lambda x, p, **options: x)
     ours = dot_product_attention(query, key, value, dropout_p=0.4, **kwargs)
     theirs = F.scaled_dot_product_attention(query, key, value, **kwargs)
     assert torch.allclose(ours, theirs, atol=1e-12)
@@ -130,9 +163,9 @@ def test_cpu_dropout_path_drops_attention_weights_with_the_shared_dropout():
     query, key, value = _qkv()
     calls = []
 
-    def recording(x, p):
-        calls.append((tuple(x.shape), p))
-        return dropout(x, p)
+    def recording(x, p, **options):
+        calls.append((tuple(x.shape), p, options))
+        return dropout(x, p, **options)
 
     torch.manual_seed(9)
     out = attention_module.dot_product_attention(query, key, value, dropout_p=0.5)
@@ -143,4 +176,25 @@ def test_cpu_dropout_path_drops_attention_weights_with_the_shared_dropout():
         attention_module.dot_product_attention(query, key, value, dropout_p=0.5)
     finally:
         attention_module.dropout = original
-    assert calls == [((2, 3, 5, 7), 0.5)]  # the (B, heads, Tq, Tk) probabilities, once
+    # the (B, heads, Tq, Tk) probabilities, once, with the 1-byte mask (the map is kept for backward)
+    assert calls == [((2, 3, 5, 7), 0.5, {"compact_mask": True})]
+
+
+def _saved_dtypes(function):
+    dtypes = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: dtypes.append(t.dtype) or t, lambda t: t):
+        function()
+    return dtypes
+
+
+def test_compact_mask_keeps_one_byte_per_element_and_the_same_numbers():
+    x = torch.randn(40, 30, requires_grad=True)
+    upstream = torch.randn(40, 30)
+    results = {}
+    for compact in (False, True):
+        torch.manual_seed(16)
+        holder = {}
+        dtypes = _saved_dtypes(lambda: holder.setdefault("y", dropout(x, 0.3, compact_mask=compact)))
+        assert dtypes == ([torch.bool] if compact else [torch.float32])
+        results[compact] = (holder["y"].detach(), torch.autograd.grad(holder["y"], x, upstream)[0])
+    assert torch.equal(results[False][0], results[True][0]) and torch.equal(results[False][1], results[True][1])

@@ -193,3 +193,43 @@ def test_supcon_gradient_equals_the_masked_formulas(queue_anchors):
     # The loss computes its softmax in float32 (also under autocast): float32 tolerances.
     assert float(got.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
     assert torch.allclose(got_grad, expected_grad, rtol=1e-5, atol=1e-6)
+
+
+def _class_sums_over_the_concatenation(embeddings, classes, queue, queue_classes):
+    """The per-class row sums as one index_add over [batch; queue] (how the loss first computed them)."""
+    contrast = torch.cat([embeddings, queue])
+    _, index = torch.unique(torch.cat([classes, queue_classes]), return_inverse=True)
+    sums = torch.zeros(int(index.max()) + 1, contrast.shape[1])
+    return sums.index_add_(0, index, contrast.float())  # in place on fresh zeros: what index_add computes
+
+
+@pytest.mark.parametrize("queue_anchors", [False, True])
+def test_class_sums_without_the_concatenation_change_no_bit(queue_anchors, monkeypatch):
+    """The loss adds the batch's rows, then the queue's, into the class sums: loss and gradient equal the
+    one-index_add-over-the-concatenation form bit for bit (the same additions in the same order)."""
+    torch.manual_seed(5)
+    embeddings = torch.nn.functional.normalize(torch.randn(96, 32), dim=1).requires_grad_(True)
+    classes = torch.randint(0, 9, (96,))
+    queue = torch.nn.functional.normalize(torch.randn(700, 32), dim=1)
+    queue_classes = torch.randint(-3, 9, (700,))  # some queue classes the batch lacks
+    anchors = torch.rand(96) > 0.3
+    kwargs = {"anchors": anchors, "queue_embeddings": queue, "queue_classes": queue_classes,
+              "queue_anchors": queue_anchors}
+    loss = supervised_contrastive_loss(embeddings, classes, **kwargs)
+    (grad,) = torch.autograd.grad(loss, embeddings)
+
+    real_index_add = torch.Tensor.index_add
+    calls = []
+
+    def one_index_add(self, dim, index, source):  # the first call gets the whole concatenation, the second none
+        calls.append(source.shape[0])
+        if len(calls) == 1:
+            return _class_sums_over_the_concatenation(source, classes, queue, queue_classes)
+        return self
+
+    monkeypatch.setattr(torch.Tensor, "index_add", one_index_add)
+    plain_loss = supervised_contrastive_loss(embeddings, classes, **kwargs)
+    monkeypatch.setattr(torch.Tensor, "index_add", real_index_add)
+    (plain_grad,) = torch.autograd.grad(plain_loss, embeddings)
+    assert calls == [96, 700]
+    assert torch.equal(loss, plain_loss) and torch.equal(grad, plain_grad)

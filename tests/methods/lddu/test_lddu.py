@@ -505,3 +505,32 @@ def test_random_queue_start_is_the_released_codes_full_queue_of_rows_that_match_
             outputs = model(batch.features, batch.masks)
             losses[start] = float(method.contrastive_loss(outputs, batch.labels))
     assert losses["random"] < losses["empty"]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_adam_runs_in_the_fused_kernel_on_cpu_with_the_plain_update(dataset, optimizer):
+    """Adam and AdamW take PyTorch's fused kernel on the CPU (speed); a few steps of it agree with the
+    default implementation to float rounding (the update is the same formula)."""
+    method, model = prepared(dataset, optimizer=optimizer, weight_decay=0.01, lr=1e-2)
+    fused, _ = method.configure_optimizer(model, total_steps=10)
+    assert fused.defaults["fused"] is True
+    twin = [p.detach().clone().requires_grad_(True) for p in model.parameters()]
+    plain = (torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam)(twin, lr=1e-2, weight_decay=0.01)
+    generator = torch.Generator().manual_seed(4)
+    for _ in range(3):
+        for ours, theirs in zip(model.parameters(), twin):
+            ours.grad = torch.randn(ours.shape, generator=generator)
+            theirs.grad = ours.grad.clone()
+        fused.step()
+        plain.step()
+    for ours, theirs in zip(model.parameters(), twin):
+        assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+
+
+def test_the_pre_ln_encoders_take_the_cheaper_input_projection_backward(dataset):
+    """LDDU's pre-LN encoders run their input LayerNorm and projection through norm_linear.py (version 4 on);
+    the released code's BERT-style encoder has no such option."""
+    _, model = prepared(dataset)
+    assert all(encoder.fused_input_projection for encoder in model.encoders.values())
+    _, bert = prepared(dataset, encoder_style="bert")
+    assert not any(getattr(encoder, "fused_input_projection", False) for encoder in bert.encoders.values())
