@@ -9,10 +9,17 @@ from __future__ import annotations
 
 
 def installed_versions() -> dict[str, str]:
-    """Each registered method's version, as the installed plugins declare it."""
+    """Each registered method's version as its jobs record it: the class's ``version`` (what the runner
+    writes into every record), else the version its plugin registered when the class does not load."""
     from mmerbench.plugins import get_registry
 
-    return {name: str(spec.version) for name, spec in get_registry().methods.items()}
+    versions = {}
+    for name, spec in get_registry().methods.items():
+        try:
+            versions[name] = str(getattr(spec.load(), "version", spec.version))
+        except Exception:  # a broken plugin: its registered version is all there is to go by
+            versions[name] = str(spec.version)
+    return versions
 
 
 def current_records(records: list[dict], dataset: str | None = None) -> tuple[list[dict], list[str]]:
