@@ -89,16 +89,57 @@ def loop(n_jobs: int) -> float:
     return time.perf_counter() - started
 
 
-def pool(n_jobs: int, jobs: int, fresh: bool) -> float:
+def pool(n_jobs: int, jobs: int, fresh: bool, spans_file: str | None = None) -> float:
     import mmerbench
+    from mmerbench.spans import ENV
 
-    with tempfile.TemporaryDirectory() as results:
-        started = time.perf_counter()
-        outcome = mmerbench.run(["br"], ["synthetic"], list(range(n_jobs)), results=results, jobs=jobs, device="cpu",
-                                fresh_interpreter=fresh)
-        elapsed = time.perf_counter() - started
+    if spans_file:
+        os.environ[ENV] = spans_file
+    try:
+        with tempfile.TemporaryDirectory() as results:
+            run_cpu = time.process_time()
+            started, started_at = time.perf_counter(), time.time()
+            outcome = mmerbench.run(["br"], ["synthetic"], list(range(n_jobs)), results=results, jobs=jobs,
+                                    device="cpu", fresh_interpreter=fresh)
+            elapsed = time.perf_counter() - started
+            run_cpu = time.process_time() - run_cpu
+    finally:
+        os.environ.pop(ENV, None)
     assert not outcome.failed and len(outcome.records) == n_jobs
+    if spans_file:
+        report_spans(spans_file, started_at, elapsed, run_cpu, outcome.records)
     return elapsed
+
+
+def report_spans(path: str, started_at: float, elapsed: float, driver_cpu: float, records: list[dict]) -> None:
+    """Where the run's wall and CPU seconds went, summed per stage over the driver and the job processes."""
+    spans = [json.loads(line) for line in open(path, encoding="utf-8")]
+    totals: dict[str, list[float]] = {}
+    for each in spans:
+        total = totals.setdefault(each["name"], [0, 0.0, 0.0])
+        total[0] += 1
+        total[1] += each["wall"]
+        total[2] += each["cpu"]
+    print(f"    stages (count, wall summed, CPU summed); the run: {elapsed:.2f} s wall, driver CPU {driver_cpu:.2f} s, "
+          f"job processes' CPU {sum(r.get('cpu_seconds') or 0 for r in records):.2f} s (their own rusage)")
+    for name, (count, wall, cpu) in sorted(totals.items(), key=lambda item: item[1][1] > 0 and -item[1][1]):
+        print(f"      {name:<46} x{count:<3} wall {wall:7.3f} s  CPU {cpu:7.3f} s")
+    firsts = sorted(each["start"] for each in spans if each["name"] == "job process: first line")
+    sent = sorted(each["start"] + each["wall"] for each in spans if each["name"] == "job process: send result")
+    if firsts and sent:
+        print(f"    timeline: run start -> first job process runs {firsts[0] - started_at:.3f} s; "
+              f"last result sent -> run returns {started_at + elapsed - sent[-1]:.3f} s")
+    starts = {}
+    for each in spans:
+        if each["name"] == "driver: start a job process":
+            starts[each["tag"]] = each["start"]
+    wholes = sorted(each["start"] for each in spans if each["name"] == "job: whole (claim to release)")
+    if starts and firsts and len(firsts) == len(starts):
+        gaps = [first - start for first, start in zip(firsts, sorted(starts.values()))]
+        print(f"    driver asks for a process -> its first line runs: mean {sum(gaps) / len(gaps):.3f} s")
+    if firsts and wholes and len(firsts) == len(wholes):
+        gaps = [whole - first for first, whole in zip(firsts, wholes)]
+        print(f"    first line -> job starts (unpickling, environment, initializer): mean {sum(gaps) / len(gaps):.3f} s")
 
 
 def main(argv=None) -> None:
@@ -106,15 +147,22 @@ def main(argv=None) -> None:
     parser.add_argument("--n-jobs", type=int, default=16)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--skip-stages", action="store_true")
+    parser.add_argument("--spans", action="store_true",
+                        help="time the stages of the warm pool's run (MMERBENCH_SPANS) and print where the time went")
+    parser.add_argument("--skip-fresh", action="store_true", help="leave out the spawn-per-job pool (slow)")
     args = parser.parse_args(argv)
     if not args.skip_stages:
         print(f"one br job on synthetic, stage by stage in a fresh interpreter ({load()}):")
         stages()
     print(f"{args.n_jobs} br jobs on synthetic ({load()}):")
+    cpu = time.process_time()
     in_loop = loop(args.n_jobs)
-    print(f"  one Python loop (fit + valid/test probabilities) {in_loop:7.2f} s")
-    for fresh in (False, True):
-        seconds = pool(args.n_jobs, args.jobs, fresh)
+    print(f"  one Python loop (fit + valid/test probabilities) {in_loop:7.2f} s (CPU {time.process_time() - cpu:.2f} s)")
+    for fresh in (False, True)[:1 if args.skip_fresh else 2]:
+        spans_file = None
+        if args.spans and not fresh:
+            spans_file = tempfile.mktemp(suffix=".jsonl", prefix="mmerbench-spans-")
+        seconds = pool(args.n_jobs, args.jobs, fresh, spans_file)
         name = "spawn per job (--fresh-interpreter)" if fresh else "warm pool (default)"
         print(f"  mmerbench run --jobs {args.jobs}, {name:<36} {seconds:7.2f} s = {seconds / in_loop:.2f}x the loop, "
               f"{(seconds - in_loop) / args.n_jobs:+.3f} s per job ({load()})")

@@ -11,6 +11,7 @@ calls go on in fresh processes.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -19,6 +20,8 @@ from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any, Callable, Iterator, Sequence
+
+from mmerbench.spans import mark, span
 
 
 @dataclass
@@ -38,6 +41,7 @@ def _child(connection, initializer, initargs, function, args) -> None:
     # Ctrl-C reaches the whole foreground process group; the parent decides what stops (it terminates its
     # children when the run stops), so a worker never turns a Ctrl-C into a failed job of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    mark("job process: first line", parent=os.getppid())
     try:
         if initializer is not None:
             initializer(*initargs)
@@ -45,7 +49,8 @@ def _child(connection, initializer, initargs, function, args) -> None:
     except BaseException:  # noqa: BLE001 - reported to the parent as the call's failure
         message = ("raised", traceback.format_exc())
     try:
-        connection.send(message)
+        with span("job process: send result"):
+            connection.send(message)
     except Exception:  # a result that cannot be pickled: say so rather than die silently
         connection.send(("raised", traceback.format_exc()))
     connection.close()
@@ -91,7 +96,9 @@ class FreshProcessPool:
                         _receive(state)
                 for sentinel in [s for s in ready if s in running]:
                     state = running.pop(sentinel)
-                    yield self._finish(state)
+                    with span("driver: collect a finished job"):
+                        ended = self._finish(state)
+                    yield ended
         finally:
             if running:  # only when the caller stopped early (Ctrl-C, SIGTERM, a store failure)
                 _stop_all(list(running.values()))
@@ -100,7 +107,8 @@ class FreshProcessPool:
         reader, writer = self.context.Pipe(duplex=False)
         process = self.context.Process(target=_child, args=(writer, self.initializer, self.initargs, function, args),
                                        daemon=False)
-        process.start()
+        with span("driver: start a job process", tag=repr(tag)):
+            process.start()
         writer.close()  # the child holds the only writing end, so its death closes the pipe
         self.started_pids.append(process.pid)
         self.on_start(tag)

@@ -10,6 +10,7 @@ import traceback
 from datetime import datetime, timezone
 
 from mmerbench import progress
+from mmerbench.spans import span
 from mmerbench.execution.checkpoints import attach_checkpoints
 from mmerbench.execution.job_claims import claimed_record, finished_elsewhere, held
 from mmerbench.execution.job_models import save_model_for_record
@@ -143,19 +144,23 @@ def _fit_and_evaluate(order: JobOrder, record: dict) -> None:
     from mmerbench.execution.protocols import PROTOCOL_VERSION, evaluate_conditions
 
     job = order.job
-    dataset = load_job_dataset(job)
+    with span("job: dataset open + fingerprint"):
+        dataset = load_job_dataset(job)
     method = method_class(job["method"])(**job["params"])
     if job.get("run_options"):  # planned only for a method that honours them (TorchMethod.set_run_options)
         method.set_run_options(**job["run_options"])
     checkpoints = attach_checkpoints(method, order.results_dir, job["key"])
     started = time.perf_counter()
-    method.fit(dataset.train, dataset.valid)
+    with span("job: fit"):
+        method.fit(dataset.train, dataset.valid)
     record["fit_seconds"] = time.perf_counter() - started
     started = time.perf_counter()
-    arrays, metrics, per_label, outputs = _predict_and_score(method, dataset, job)
+    with span("job: predict + score"):
+        arrays, metrics, per_label, outputs = _predict_and_score(method, dataset, job)
     record["predict_seconds"] = time.perf_counter() - started
-    extra = beyond_accuracy(outputs, method.threshold_, single_label=dataset.single_label,
-                            modalities=list(dataset.modalities))
+    with span("job: scores beyond accuracy"):
+        extra = beyond_accuracy(outputs, method.threshold_, single_label=dataset.single_label,
+                                modalities=list(dataset.modalities))
     for split_name, scores in extra.pop("metrics").items():
         metrics[split_name].update(scores)
     record.update(extra)
@@ -180,9 +185,10 @@ def _fit_and_evaluate(order: JobOrder, record: dict) -> None:
     )
     if record["curve"] and "test_proba" in arrays:  # a deep job: did it learn more than the prior?
         record["warnings"] = _collapse_warnings(method, dataset, arrays)
-    with ResultStore.files_only(order.results_dir) as store:  # only the driver opens the database
+    with span("job: save predictions"), ResultStore.files_only(order.results_dir) as store:  # only the driver opens the database
         store.save_predictions(job["key"], arrays)
-    record.update(save_model_for_record(order.results_dir, job["key"], method, order.save_models))
+    with span("job: save model"):
+        record.update(save_model_for_record(order.results_dir, job["key"], method, order.save_models))
     if checkpoints is not None and not order.keep_checkpoints:  # the job is done: its checkpoint served
         checkpoints.remove()
 
@@ -196,7 +202,7 @@ def run_job(order: JobOrder, claimed: bool = False) -> dict:
     if claimed:
         return _run_claimed(order)
     try:
-        with held(order.results_dir, order.key) as holder:
+        with span("job: whole (claim to release)"), held(order.results_dir, order.key) as holder:
             if holder is not None:
                 return claimed_record(order.job, holder, order.results_dir)
             return _run_claimed(order)
@@ -210,7 +216,8 @@ def _run_claimed(order: JobOrder) -> dict:
     if not order.rerun and finished_elsewhere(order.results_dir, order.key):
         return claimed_record(order.job, {"pid": "another run", "host": "this results folder",
                                           "started_at": "before this job started"}, order.results_dir)
-    _configure_threads(order.threads)
+    with span("job: configure threads"):
+        _configure_threads(order.threads)
     listeners = [_forward_progress(_progress_queue, order.label)] if _progress_queue is not None else []
     pruner = None
     record = _base_record(order)
