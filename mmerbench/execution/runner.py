@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import queue as queue_module
 import sys
 import threading
 from dataclasses import dataclass, field, replace
@@ -351,6 +350,7 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
                              f"them with `mmerbench status --results {results}` and gather them with "
                              f"`mmerbench collect --results {results}`")
         stop.set()
+        events.put(None)
         return
     finished = pool.run(calls)
     try:
@@ -379,17 +379,20 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
             finished.close()  # terminates workers still running when the run stops early (Ctrl-C, store failure)
             remove_worker_temporaries(store.directory / "predictions", pool.started_pids)
             release_dead(results, [job.key for job in todo])  # claims of workers stopped with the run
-            stop.set()
+            events.put(None)  # after every event of the run's workers (they have ended): the pump stops there
             pump.join(timeout=2)
+            stop.set()
 
 
 def _pump_events(events, emit, stop: threading.Event) -> None:
-    while not stop.is_set():
+    """Forward the workers' progress events until the driver puts ``None`` (the run's end): a blocking read, so
+    an event is shown when it comes and the run's end waits for no polling interval."""
+    while True:
         try:
-            event = events.get(timeout=0.2)
-        except queue_module.Empty:
-            continue
+            event = events.get()
         except (EOFError, OSError, BrokenPipeError):
+            return
+        if event is None or stop.is_set():
             return
         # The worker's own kind (e.g. "epoch") moves to "what"; the display sees a progress event.
         emit({**event, "what": event.get("kind"), "kind": "progress"})
