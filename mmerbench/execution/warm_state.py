@@ -12,6 +12,9 @@ write. The server imports the worker's modules (its preload); the last module it
   A job takes one only when its fingerprint is the one the job was planned on
   (:class:`~mmerbench.execution.job_dataset.JobDatasets`), and loads the dataset itself otherwise;
   a dataset read lazily from its HDF5 file is not kept (an open HDF5 file is not shared across a fork);
+- inspects the thread pools of the native libraries loaded so far (threadpoolctl), so that a job sets its
+  thread count on them without inspecting every loaded library again (:func:`thread_controller`); a library
+  a job loads later reads the thread count from the environment the job sets first;
 - freezes the garbage collector's view of everything loaded so far (``gc.freeze``), so that a job's
   collections do not write to, and so copy, every page of the server's heap.
 
@@ -30,6 +33,7 @@ DATASETS_ENV = "MMERBENCH_WARM_DATASETS"  # set only while the driver starts the
 
 _preloaded: dict[tuple[str, str], Any] = {}  # (dataset name, its parameters as JSON) -> Dataset
 _registry_environment: dict[str, str | None] | None = None  # the plugin environment the registry was built in
+_thread_controller = None  # threadpoolctl's view of the native thread pools loaded in the server
 _notes: list[str] = []  # why something was not prepared (read by tests; the jobs never depend on it)
 
 
@@ -60,6 +64,7 @@ def prepare() -> None:
         _notes.append(f"registry: {type(exc).__name__}: {exc}")
     for name, params in _requested_datasets():
         _preload(name, params)
+    _inspect_thread_pools()
     gc.collect()
     gc.freeze()
 
@@ -92,6 +97,21 @@ def _in_memory(dataset) -> bool:
 
     splits = [split for split in (dataset.train, dataset.valid, dataset.test) if split is not None]
     return all(isinstance(array, np.ndarray) for split in splits for array in split.features.values())
+
+
+def _inspect_thread_pools() -> None:
+    global _thread_controller
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        _thread_controller = ThreadpoolController()
+    except Exception as exc:  # noqa: BLE001 - scikit-learn brings threadpoolctl; without it a job inspects itself
+        _notes.append(f"thread pools: {type(exc).__name__}: {exc}")
+
+
+def thread_controller():
+    """threadpoolctl's controller of the server's native thread pools, or None outside a warm server's job."""
+    return _thread_controller
 
 
 def preloaded(name: str, params: dict | None):

@@ -46,6 +46,12 @@ def _configure_threads(threads: int) -> None:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     if "numpy" in sys.modules:  # BLAS was loaded before the variables above (a job forked from a warm server)
+        from mmerbench.execution.warm_state import thread_controller
+
+        controller = thread_controller()
+        if controller is not None:  # the warm server inspected the libraries it loaded: no second inspection
+            controller.limit(limits=threads)
+            return
         try:
             from threadpoolctl import threadpool_limits
 

@@ -157,6 +157,21 @@ def test_a_job_keeps_the_servers_registry_only_in_the_plugin_environment_it_was_
     plugins.reset_registry()
 
 
+def _thread_counts_after_configuring(threads: int) -> dict:
+    from threadpoolctl import threadpool_info
+
+    from mmerbench.execution.worker import _configure_threads
+
+    _configure_threads(threads)
+    return {info["filepath"]: info["num_threads"] for info in threadpool_info()}
+
+
+def test_a_forked_job_runs_its_native_thread_pools_with_its_thread_count(fresh_server):
+    (outcome,) = WarmForkPool(1, preload=["numpy", "sklearn.linear_model"]).run(
+        [(0, _thread_counts_after_configuring, (1,))])
+    assert outcome.value and set(outcome.value.values()) == {1}, outcome.value  # BLAS and OpenMP alike
+
+
 def test_stage_spans_are_written_only_when_asked_also_by_the_job_processes(fresh_server, tmp_path, monkeypatch):
     from mmerbench.spans import ENV, span
 
