@@ -77,43 +77,75 @@ def stages() -> None:
         print(f"  {'store commit (driver)':<34} {time.perf_counter() - started:6.3f} s")
 
 
-def loop(n_jobs: int) -> float:
+def loop(n_jobs: int, threads: int | None = None) -> tuple[float, float]:
+    """(wall, CPU) seconds of the loop; ``threads`` limits its BLAS/OpenMP pools (None: their defaults)."""
+    from threadpoolctl import threadpool_limits
+
     import mmerbench
 
     dataset = mmerbench.load_dataset("synthetic")
-    started = time.perf_counter()
-    for seed in range(n_jobs):
-        method = mmerbench.make_method("br", random_state=seed)
-        method.fit(dataset.train, dataset.valid)
-        method.predict_proba(dataset.valid), method.predict_proba(dataset.test)
-    return time.perf_counter() - started
+    with threadpool_limits(threads):
+        cpu, started = time.process_time(), time.perf_counter()
+        for seed in range(n_jobs):
+            method = mmerbench.make_method("br", random_state=seed)
+            method.fit(dataset.train, dataset.valid)
+            method.predict_proba(dataset.valid), method.predict_proba(dataset.test)
+        return time.perf_counter() - started, time.process_time() - cpu
 
 
-def pool(n_jobs: int, jobs: int, fresh: bool, spans_file: str | None = None) -> float:
+def _server_cpu() -> float:
+    """CPU seconds of this process's warm server and of the jobs it forked and reaped (0 when none runs)."""
+    from multiprocessing import forkserver
+
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pool(n_jobs: int, jobs: int, fresh: bool, spans_file: str | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run: the driver, its spawned children, its warm server and the jobs
+    the server forked (the server's own start included when this run started it)."""
     import mmerbench
-    from mmerbench.spans import ENV
 
     if spans_file:
+        from mmerbench.spans import ENV
+
         os.environ[ENV] = spans_file
     try:
         with tempfile.TemporaryDirectory() as results:
-            run_cpu = time.process_time()
+            driver_cpu, children_cpu, server_cpu = time.process_time(), _children_cpu(), _server_cpu()
             started, started_at = time.perf_counter(), time.time()
             outcome = mmerbench.run(["br"], ["synthetic"], list(range(n_jobs)), results=results, jobs=jobs,
                                     device="cpu", fresh_interpreter=fresh)
             elapsed = time.perf_counter() - started
-            run_cpu = time.process_time() - run_cpu
+            driver_cpu = time.process_time() - driver_cpu
+            cpu = driver_cpu + _children_cpu() - children_cpu + _server_cpu() - server_cpu
     finally:
-        os.environ.pop(ENV, None)
+        if spans_file:
+            os.environ.pop(ENV, None)
     assert not outcome.failed and len(outcome.records) == n_jobs
     if spans_file:
-        report_spans(spans_file, started_at, elapsed, run_cpu, outcome.records)
-    return elapsed
+        report_spans(spans_file, started_at, elapsed, driver_cpu, outcome.records)
+    return elapsed, cpu
 
 
 def report_spans(path: str, started_at: float, elapsed: float, driver_cpu: float, records: list[dict]) -> None:
     """Where the run's wall and CPU seconds went, summed per stage over the driver and the job processes."""
-    spans = [json.loads(line) for line in open(path, encoding="utf-8")]
+    with open(path, encoding="utf-8") as lines:
+        spans = [json.loads(line) for line in lines]
     totals: dict[str, list[float]] = {}
     for each in spans:
         total = totals.setdefault(each["name"], [0, 0.0, 0.0])
@@ -121,25 +153,20 @@ def report_spans(path: str, started_at: float, elapsed: float, driver_cpu: float
         total[1] += each["wall"]
         total[2] += each["cpu"]
     print(f"    stages (count, wall summed, CPU summed); the run: {elapsed:.2f} s wall, driver CPU {driver_cpu:.2f} s, "
-          f"job processes' CPU {sum(r.get('cpu_seconds') or 0 for r in records):.2f} s (their own rusage)")
+          "job processes' CPU"
+          f" {sum(r.get('cpu_seconds') or 0 for r in records):.2f} s (their own rusage)")
     for name, (count, wall, cpu) in sorted(totals.items(), key=lambda item: item[1][1] > 0 and -item[1][1]):
         print(f"      {name:<46} x{count:<3} wall {wall:7.3f} s  CPU {cpu:7.3f} s")
-    firsts = sorted(each["start"] for each in spans if each["name"] == "job process: first line")
+    asked = sorted(each["start"] for each in spans if each["name"] == "driver: start a job process")
+    begun = sorted(each["start"] for each in spans if each["name"] == "job: whole (claim to release)")
     sent = sorted(each["start"] + each["wall"] for each in spans if each["name"] == "job process: send result")
-    if firsts and sent:
-        print(f"    timeline: run start -> first job process runs {firsts[0] - started_at:.3f} s; "
+    if begun and sent:
+        print(f"    timeline: run start -> first job begins {begun[0] - started_at:.3f} s; "
               f"last result sent -> run returns {started_at + elapsed - sent[-1]:.3f} s")
-    starts = {}
-    for each in spans:
-        if each["name"] == "driver: start a job process":
-            starts[each["tag"]] = each["start"]
-    wholes = sorted(each["start"] for each in spans if each["name"] == "job: whole (claim to release)")
-    if starts and firsts and len(firsts) == len(starts):
-        gaps = [first - start for first, start in zip(firsts, sorted(starts.values()))]
-        print(f"    driver asks for a process -> its first line runs: mean {sum(gaps) / len(gaps):.3f} s")
-    if firsts and wholes and len(firsts) == len(wholes):
-        gaps = [whole - first for first, whole in zip(firsts, wholes)]
-        print(f"    first line -> job starts (unpickling, environment, initializer): mean {sum(gaps) / len(gaps):.3f} s")
+    if asked and len(asked) == len(begun):
+        gaps = sorted(b - a for a, b in zip(asked, begun))
+        print(f"    driver asks for a job process -> the job begins in it: median {gaps[len(gaps) // 2]:.3f} s, "
+              f"max {gaps[-1]:.3f} s (the first jobs wait for a cold server)")
 
 
 WHOLE_LOOP = r'''
@@ -193,9 +220,11 @@ def main(argv=None) -> None:
         print(f"one br job on synthetic, stage by stage in a fresh interpreter ({load()}):")
         stages()
     print(f"{args.n_jobs} br jobs on synthetic ({load()}):")
-    cpu = time.process_time()
-    in_loop = loop(args.n_jobs)
-    print(f"  one Python loop (fit + valid/test probabilities) {in_loop:7.2f} s (CPU {time.process_time() - cpu:.2f} s)")
+    in_loop, loop_cpu = loop(args.n_jobs)
+    print(f"  one Python loop (fit + valid/test probabilities)          {in_loop:7.2f} s (CPU {loop_cpu:6.2f} s)")
+    one_thread, one_thread_cpu = loop(args.n_jobs, threads=1)  # as each job runs (--threads 1): for the CPU figures
+    print(f"  the same loop, 1 BLAS/OpenMP thread (as a job runs)      {one_thread:7.2f} s "
+          f"(CPU {one_thread_cpu:6.2f} s)")
     # The loop above excludes its imports and the dataset's load; the first run pays its warm server's
     # start (a fresh interpreter importing scikit-learn, skops and, through skops, torch; then the plugins and
     # the dataset). The second run in this process finds the server running, as every run of a session after
@@ -207,9 +236,10 @@ def main(argv=None) -> None:
         spans_file = None
         if args.spans and not fresh:
             spans_file = tempfile.mktemp(suffix=".jsonl", prefix="mmerbench-spans-")
-        seconds = pool(args.n_jobs, args.jobs, fresh, spans_file)
+        seconds, cpu = pool(args.n_jobs, args.jobs, fresh, spans_file)
         print(f"  mmerbench.run(jobs={args.jobs}), {name:<36} {seconds:7.2f} s = {seconds / in_loop:.2f}x the loop, "
-              f"{(seconds - in_loop) / args.n_jobs:+.3f} s per job ({load()})")
+              f"{(seconds - in_loop) / args.n_jobs:+.3f} s per job; CPU {cpu:6.2f} s = "
+              f"{(cpu - one_thread_cpu) / args.n_jobs:+.3f} s per job over the 1-thread loop ({load()})")
     if not args.skip_whole:
         print(f"{args.n_jobs} br jobs on synthetic, everything from a fresh interpreter ({load()}):")
         whole(args.n_jobs, args.jobs)

@@ -11,7 +11,6 @@ calls go on in fresh processes.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import threading
 import time
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any, Callable, Iterator, Sequence
 
-from mmerbench.spans import mark, span
+from mmerbench.spans import span
 
 
 @dataclass
@@ -41,7 +40,6 @@ def _child(connection, initializer, initargs, function, args) -> None:
     # Ctrl-C reaches the whole foreground process group; the parent decides what stops (it terminates its
     # children when the run stops), so a worker never turns a Ctrl-C into a failed job of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    mark("job process: first line", parent=os.getppid())
     try:
         if initializer is not None:
             initializer(*initargs)

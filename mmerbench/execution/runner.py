@@ -21,13 +21,14 @@ from typing import Any, Callable, Sequence
 from mmerbench.api import load_dataset, method_class
 from mmerbench.compatibility import dataset_incompatibility
 from mmerbench.config import RunConfig
+from mmerbench.data.protocol_specs import protocol_versions
 from mmerbench.data.validation import recarve_validation
 from mmerbench.errors import UnknownNameError, UsageError
 from mmerbench.execution.executor_options import check_executor_options
-from mmerbench.execution.job_claims import CLAIMED
+from mmerbench.execution.job_claims import CLAIMED, release_dead
 from mmerbench.execution.job_files import collect_published, discard_published
-from mmerbench.execution.job_claims import release_dead
 from mmerbench.execution.job_order import JobOrder
+from mmerbench.execution.job_timings import stored_seconds
 from mmerbench.execution.planning import (
     Job,
     check_dataset_params,
@@ -39,11 +40,14 @@ from mmerbench.execution.planning import (
     split_settings,
     threshold_policy,
 )
-from mmerbench.data.protocol_specs import protocol_versions
-from mmerbench.execution.job_timings import stored_seconds
 from mmerbench.execution.pools import engine_log, make_pool, pool_kind, warm_up
 from mmerbench.execution.provenance import job_provenance, run_provenance
-from mmerbench.execution.run_checks import check_device, check_results_path, check_seeds, check_splits_for_evaluation
+from mmerbench.execution.run_checks import (
+    check_device,
+    check_results_path,
+    check_seeds,
+    check_splits_for_evaluation,
+)
 from mmerbench.execution.timeouts import check_timeout, timeout_record
 from mmerbench.execution.worker import init_worker
 from mmerbench.execution.worker_death import death_record

@@ -10,12 +10,12 @@ import traceback
 from datetime import datetime, timezone
 
 from mmerbench import progress
-from mmerbench.spans import span
 from mmerbench.execution.checkpoints import attach_checkpoints
 from mmerbench.execution.job_claims import claimed_record, finished_elsewhere, held
 from mmerbench.execution.job_models import save_model_for_record
 from mmerbench.execution.job_order import JobOrder
 from mmerbench.execution.trial_job import PRUNED_STATUS, fit_and_score_trial, is_trial
+from mmerbench.spans import span
 from mmerbench.store.results import ResultStore
 
 
@@ -99,10 +99,11 @@ def _base_record(order: JobOrder) -> dict:
 
 def _predict_and_score(method, dataset, job: dict) -> tuple[dict, dict, dict, dict]:
     """Probabilities, predictions and accuracy scores on valid and test: (arrays, metrics, per_label, outputs)."""
+    import numpy as np
+
     from mmerbench.evaluation.job_scores import own_uncertainty, split_outputs
     from mmerbench.evaluation.metrics import score
     from mmerbench.execution.proba_check import check_probabilities
-    import numpy as np
 
     arrays, metrics, per_label = {}, {}, {}
     outputs = {}  # split -> probabilities, labels, uncertainty, true noise: for the scores beyond accuracy
@@ -191,7 +192,8 @@ def _fit_and_evaluate(order: JobOrder, record: dict) -> None:
     )
     if record["curve"] and "test_proba" in arrays:  # a deep job: did it learn more than the prior?
         record["warnings"] = _collapse_warnings(method, dataset, arrays)
-    with span("job: save predictions"), ResultStore.files_only(order.results_dir) as store:  # only the driver opens the database
+    # only the driver opens the database
+    with span("job: save predictions"), ResultStore.files_only(order.results_dir) as store:
         store.save_predictions(job["key"], arrays)
     with span("job: save model"):
         record.update(save_model_for_record(order.results_dir, job["key"], method, order.save_models))

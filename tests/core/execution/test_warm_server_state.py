@@ -143,7 +143,7 @@ def test_a_job_that_crashes_in_a_forked_child_leaves_a_failure_record_and_the_ot
 
 
 def test_a_job_keeps_the_servers_registry_only_in_the_plugin_environment_it_was_built_in(monkeypatch):
-    import mmerbench.plugins as plugins
+    from mmerbench import plugins
 
     monkeypatch.setenv("MMERBENCH_PLUGINS", PLUGINS)
     registry = plugins.get_registry()
