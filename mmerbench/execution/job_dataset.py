@@ -11,6 +11,7 @@ import json
 
 from mmerbench.api import load_dataset
 from mmerbench.data.validation import recarve_validation
+from mmerbench.execution import warm_state
 
 
 class DatasetChangedError(RuntimeError):
@@ -27,19 +28,32 @@ class JobDatasets:
         params = job.get("dataset_params") or {}
         valid_seed = job.get("valid_seed")
         key = (job["dataset"], json.dumps(params, sort_keys=True), valid_seed)
+        expected = job.get("dataset_fingerprint")
         if key not in self._loaded:
-            dataset = load_dataset(job["dataset"], **params)
-            if valid_seed is not None:  # --resample-valid: this seed re-drew the carved validation split
-                dataset = recarve_validation(dataset, valid_seed)
+            dataset = self._warm(job["dataset"], params, valid_seed, expected)
+            if dataset is None:
+                dataset = load_dataset(job["dataset"], **params)
+                if valid_seed is not None:  # --resample-valid: this seed re-drew the carved validation split
+                    dataset = recarve_validation(dataset, valid_seed)
             self._loaded[key] = dataset
         dataset = self._loaded[key]
-        expected = job.get("dataset_fingerprint")
         if expected and dataset.fingerprint != expected:
             raise DatasetChangedError(
                 f"dataset {job['dataset']} changed since job {job['key']} was planned "
                 f"(splits fingerprint {dataset.fingerprint}, expected {expected}; "
                 f"file fingerprint {dataset.fingerprints['file']})")
         return dataset
+
+    @staticmethod
+    def _warm(name: str, params: dict, valid_seed, expected):
+        """The dataset a warm server loaded (and checked) before forking this job, when it is the very data the
+        job was planned on; None otherwise (none loaded, or the file changed since: loaded again, and checked)."""
+        dataset = warm_state.preloaded(name, params)
+        if dataset is None:
+            return None
+        if valid_seed is not None:
+            dataset = recarve_validation(dataset, valid_seed)
+        return dataset if expected and dataset.fingerprint == expected else None
 
 
 def load_job_dataset(job: dict):

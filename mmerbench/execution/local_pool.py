@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any, Callable, Iterator, Sequence
 
+from mmerbench.spans import span
+
 
 @dataclass
 class Outcome:
@@ -45,7 +47,8 @@ def _child(connection, initializer, initargs, function, args) -> None:
     except BaseException:  # noqa: BLE001 - reported to the parent as the call's failure
         message = ("raised", traceback.format_exc())
     try:
-        connection.send(message)
+        with span("job process: send result"):
+            connection.send(message)
     except Exception:  # a result that cannot be pickled: say so rather than die silently
         connection.send(("raised", traceback.format_exc()))
     connection.close()
@@ -91,7 +94,9 @@ class FreshProcessPool:
                         _receive(state)
                 for sentinel in [s for s in ready if s in running]:
                     state = running.pop(sentinel)
-                    yield self._finish(state)
+                    with span("driver: collect a finished job"):
+                        ended = self._finish(state)
+                    yield ended
         finally:
             if running:  # only when the caller stopped early (Ctrl-C, SIGTERM, a store failure)
                 _stop_all(list(running.values()))
@@ -100,7 +105,8 @@ class FreshProcessPool:
         reader, writer = self.context.Pipe(duplex=False)
         process = self.context.Process(target=_child, args=(writer, self.initializer, self.initargs, function, args),
                                        daemon=False)
-        process.start()
+        with span("driver: start a job process", tag=repr(tag)):
+            process.start()
         writer.close()  # the child holds the only writing end, so its death closes the pipe
         self.started_pids.append(process.pid)
         self.on_start(tag)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from mmerbench.config import RunConfig
 from mmerbench.execution.engine_log import engine_log_path
 from mmerbench.execution.executor_options import job_device
 from mmerbench.execution.job_files import run_and_publish
 from mmerbench.execution.local_pool import FreshProcessPool, Outcome
+from mmerbench.execution.planning import check_dataset_params, split_settings
 from mmerbench.execution.warm_pool import WarmForkPool, start_warm_server
 from mmerbench.execution.worker import run_job
 
@@ -73,7 +74,10 @@ def engine_log(config: RunConfig, results) -> Path | None:
     return engine_log_path(results, "ray") if config.executor == "ray" else None
 
 
-def make_pool(config: RunConfig, workers: int, keys, results, on_start, timeout, initializer, initargs):
+def make_pool(config: RunConfig, workers: int, keys, results, on_start, timeout, initializer, initargs,
+              datasets: Sequence[tuple[str, dict]] = ()):
+    """The pool of ``--executor``; ``datasets`` (``[(name, params), ...]``, the jobs' data) are what a local
+    warm server that is not running yet loads once for all the jobs it forks."""
     if config.executor == "ray":
         from mmerbench.execution.ray_pool import RayPool
 
@@ -86,14 +90,24 @@ def make_pool(config: RunConfig, workers: int, keys, results, on_start, timeout,
     if config.fresh_interpreter:
         return FreshProcessPool(workers, initializer, initargs, on_start=on_start, timeout=timeout)
     return WarmForkPool(workers, initializer, initargs, on_start=on_start, timeout=timeout,
-                        preload=method_modules(config.methods))
+                        preload=method_modules(config.methods), datasets=datasets)
 
 
 def warm_up(config: RunConfig) -> None:
     """Before planning: start what the pool will need (the local pool's warm server), so that it loads its
-    imports while the driver loads the datasets."""
+    imports and the run's datasets while the driver plans."""
     if config.executor == "local" and not config.fresh_interpreter:
-        start_warm_server(method_modules(config.methods))
+        start_warm_server(method_modules(config.methods), run_datasets(config))
+
+
+def run_datasets(config: RunConfig) -> list[tuple[str, dict]]:
+    """``[(name, params), ...]`` of the run's datasets as planning will resolve them; [] when the settings do not
+    resolve (planning then says why: preloading is an optimisation and never the place of an error)."""
+    try:
+        _, per_dataset = split_settings(dict(config.settings or {}), list(config.methods), list(config.datasets))
+        return [(name, check_dataset_params(name, per_dataset[name])) for name in dict.fromkeys(config.datasets)]
+    except Exception:  # noqa: BLE001
+        return []
 
 
 def method_modules(names) -> list[str]:

@@ -9,9 +9,9 @@ and the others go on; it is retried on the next run.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
-import queue as queue_module
 import sys
 import threading
 from dataclasses import dataclass, field, replace
@@ -21,13 +21,14 @@ from typing import Any, Callable, Sequence
 from mmerbench.api import load_dataset, method_class
 from mmerbench.compatibility import dataset_incompatibility
 from mmerbench.config import RunConfig
+from mmerbench.data.protocol_specs import protocol_versions
 from mmerbench.data.validation import recarve_validation
 from mmerbench.errors import UnknownNameError, UsageError
 from mmerbench.execution.executor_options import check_executor_options
-from mmerbench.execution.job_claims import CLAIMED
+from mmerbench.execution.job_claims import CLAIMED, release_dead
 from mmerbench.execution.job_files import collect_published, discard_published
-from mmerbench.execution.job_claims import release_dead
 from mmerbench.execution.job_order import JobOrder
+from mmerbench.execution.job_timings import stored_seconds
 from mmerbench.execution.planning import (
     Job,
     check_dataset_params,
@@ -39,16 +40,20 @@ from mmerbench.execution.planning import (
     split_settings,
     threshold_policy,
 )
-from mmerbench.data.protocol_specs import protocol_versions
-from mmerbench.execution.job_timings import stored_seconds
 from mmerbench.execution.pools import engine_log, make_pool, pool_kind, warm_up
 from mmerbench.execution.provenance import job_provenance, run_provenance
-from mmerbench.execution.run_checks import check_device, check_results_path, check_seeds, check_splits_for_evaluation
+from mmerbench.execution.run_checks import (
+    check_device,
+    check_results_path,
+    check_seeds,
+    check_splits_for_evaluation,
+)
 from mmerbench.execution.timeouts import check_timeout, timeout_record
 from mmerbench.execution.worker import init_worker
 from mmerbench.execution.worker_death import death_record
 from mmerbench.plugin_sources import plugin_sources
 from mmerbench.plugins import get_registry
+from mmerbench.spans import span
 from mmerbench.store.failure import commit_or_stop, remove_worker_temporaries
 from mmerbench.store.results import ResultStore
 
@@ -202,12 +207,15 @@ def run_config(config: RunConfig, *, dry_run: bool = False, on_event: Callable[[
     timeout = check_timeout(config.timeout_per_job)
     check_executor_options(config, cuda_device_count())  # before anything is written
     if not dry_run:
-        warm_up(config)  # the local pool's warm server loads its imports while the run is planned
-    planned, notes = plan(config.methods, config.datasets, config.seeds, preset=config.preset,
+        with span("driver: warm up (start the server)"):
+            warm_up(config)  # the local pool's warm server loads its imports while the run is planned
+    with span("driver: plan"):
+        planned, notes = plan(config.methods, config.datasets, config.seeds, preset=config.preset,
                           settings=config.settings, threshold=config.threshold, device=config.device,
                           resample_valid=config.resample_valid, threads=config.threads,
                           precision=config.precision, compile=config.compile)
-    return run_planned(config, planned, notes, specs, timeout, dry_run=dry_run, on_event=on_event)
+    with span("driver: run planned jobs"):
+        return run_planned(config, planned, notes, specs, timeout, dry_run=dry_run, on_event=on_event)
 
 
 def run_planned(config: RunConfig, planned: list[Job], notes: list[str], specs=None, timeout=None, *,
@@ -259,9 +267,11 @@ def run_planned(config: RunConfig, planned: list[Job], notes: list[str], specs=N
                                                    specs)
         if dry_run or not todo:
             return outcome
-        provenance = run_provenance(config.device, config.executor)
+        with span("driver: provenance"):
+            provenance = run_provenance(config.device, config.executor)
         provenance["protocol_versions"] = protocol_versions(specs)
-        sources = plugin_sources(get_registry(), config.methods, config.datasets)
+        with span("driver: plugin sources"):
+            sources = plugin_sources(get_registry(), config.methods, config.datasets)
         provenance["plugin_sources"] = sources  # cut to each job's method and dataset in _execute
         reruns = {job.key for job in todo if job.key in stored_ok}  # --no-resume or another thread count
         _execute(todo, store, replace(config, timeout_per_job=timeout), specs, provenance, emit, outcome, reruns)
@@ -325,7 +335,10 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
         emit({"kind": "job-start", "job": todo[index].to_dict(), "index": index + 1, "total": len(todo)})
 
     # Each job runs in its own fresh process (local) or task (Ray, Slurm): a worker that dies fails only its job.
-    pool = make_pool(config, workers, [job.key for job in todo], results, started, timeout, init_worker, (events,))
+    datasets = list({(job.dataset, json.dumps(job.dataset_params, sort_keys=True)): (job.dataset, job.dataset_params)
+                     for job in todo}.values())
+    pool = make_pool(config, workers, [job.key for job in todo], results, started, timeout, init_worker, (events,),
+                     datasets=datasets)
     protocols = [spec.text for spec in specs]  # with the provenance: what every record of the run says
 
     def recorded(job: Job) -> dict:
@@ -341,6 +354,7 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
                              f"them with `mmerbench status --results {results}` and gather them with "
                              f"`mmerbench collect --results {results}`")
         stop.set()
+        events.put(None)
         return
     finished = pool.run(calls)
     try:
@@ -360,23 +374,29 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
                 continue
             record.pop("origin", None)  # this run's own job
             # An ok row stored meanwhile by a concurrent run stays, unless this run planned the re-run.
-            commit_or_stop(record, store, outcome.records, keep_ok=job.key not in reruns)
-            emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
+            with span("driver: store commit"):
+                commit_or_stop(record, store, outcome.records, keep_ok=job.key not in reruns)
+            with span("driver: job-end event (display)"):
+                emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
     finally:
-        finished.close()  # terminates workers still running when the run stops early (Ctrl-C, store failure)
-        remove_worker_temporaries(store.directory / "predictions", pool.started_pids)
-        release_dead(results, [job.key for job in todo])  # claims of workers stopped with the run
-        stop.set()
-        pump.join(timeout=2)
+        with span("driver: end of run (clean-up, event pump)"):
+            finished.close()  # terminates workers still running when the run stops early (Ctrl-C, store failure)
+            remove_worker_temporaries(store.directory / "predictions", pool.started_pids)
+            release_dead(results, [job.key for job in todo])  # claims of workers stopped with the run
+            events.put(None)  # after every event of the run's workers (they have ended): the pump stops there
+            pump.join(timeout=2)
+            stop.set()
 
 
 def _pump_events(events, emit, stop: threading.Event) -> None:
-    while not stop.is_set():
+    """Forward the workers' progress events until the driver puts ``None`` (the run's end): a blocking read, so
+    an event is shown when it comes and the run's end waits for no polling interval."""
+    while True:
         try:
-            event = events.get(timeout=0.2)
-        except queue_module.Empty:
-            continue
+            event = events.get()
         except (EOFError, OSError, BrokenPipeError):
+            return
+        if event is None or stop.is_set():
             return
         # The worker's own kind (e.g. "epoch") moves to "what"; the display sees a progress event.
         emit({**event, "what": event.get("kind"), "kind": "progress"})

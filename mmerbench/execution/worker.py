@@ -15,6 +15,7 @@ from mmerbench.execution.job_claims import claimed_record, finished_elsewhere, h
 from mmerbench.execution.job_models import save_model_for_record
 from mmerbench.execution.job_order import JobOrder
 from mmerbench.execution.trial_job import PRUNED_STATUS, fit_and_score_trial, is_trial
+from mmerbench.spans import span
 from mmerbench.store.results import ResultStore
 
 
@@ -45,6 +46,12 @@ def _configure_threads(threads: int) -> None:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     if "numpy" in sys.modules:  # BLAS was loaded before the variables above (a job forked from a warm server)
+        from mmerbench.execution.warm_state import thread_controller
+
+        controller = thread_controller()
+        if controller is not None:  # the warm server inspected the libraries it loaded: no second inspection
+            controller.limit(limits=threads)
+            return
         try:
             from threadpoolctl import threadpool_limits
 
@@ -92,10 +99,11 @@ def _base_record(order: JobOrder) -> dict:
 
 def _predict_and_score(method, dataset, job: dict) -> tuple[dict, dict, dict, dict]:
     """Probabilities, predictions and accuracy scores on valid and test: (arrays, metrics, per_label, outputs)."""
+    import numpy as np
+
     from mmerbench.evaluation.job_scores import own_uncertainty, split_outputs
     from mmerbench.evaluation.metrics import score
     from mmerbench.execution.proba_check import check_probabilities
-    import numpy as np
 
     arrays, metrics, per_label = {}, {}, {}
     outputs = {}  # split -> probabilities, labels, uncertainty, true noise: for the scores beyond accuracy
@@ -143,19 +151,23 @@ def _fit_and_evaluate(order: JobOrder, record: dict) -> None:
     from mmerbench.execution.protocols import PROTOCOL_VERSION, evaluate_conditions
 
     job = order.job
-    dataset = load_job_dataset(job)
+    with span("job: dataset open + fingerprint"):
+        dataset = load_job_dataset(job)
     method = method_class(job["method"])(**job["params"])
     if job.get("run_options"):  # planned only for a method that honours them (TorchMethod.set_run_options)
         method.set_run_options(**job["run_options"])
     checkpoints = attach_checkpoints(method, order.results_dir, job["key"])
     started = time.perf_counter()
-    method.fit(dataset.train, dataset.valid)
+    with span("job: fit"):
+        method.fit(dataset.train, dataset.valid)
     record["fit_seconds"] = time.perf_counter() - started
     started = time.perf_counter()
-    arrays, metrics, per_label, outputs = _predict_and_score(method, dataset, job)
+    with span("job: predict + score"):
+        arrays, metrics, per_label, outputs = _predict_and_score(method, dataset, job)
     record["predict_seconds"] = time.perf_counter() - started
-    extra = beyond_accuracy(outputs, method.threshold_, single_label=dataset.single_label,
-                            modalities=list(dataset.modalities))
+    with span("job: scores beyond accuracy"):
+        extra = beyond_accuracy(outputs, method.threshold_, single_label=dataset.single_label,
+                                modalities=list(dataset.modalities))
     for split_name, scores in extra.pop("metrics").items():
         metrics[split_name].update(scores)
     record.update(extra)
@@ -180,9 +192,11 @@ def _fit_and_evaluate(order: JobOrder, record: dict) -> None:
     )
     if record["curve"] and "test_proba" in arrays:  # a deep job: did it learn more than the prior?
         record["warnings"] = _collapse_warnings(method, dataset, arrays)
-    with ResultStore.files_only(order.results_dir) as store:  # only the driver opens the database
+    # only the driver opens the database
+    with span("job: save predictions"), ResultStore.files_only(order.results_dir) as store:
         store.save_predictions(job["key"], arrays)
-    record.update(save_model_for_record(order.results_dir, job["key"], method, order.save_models))
+    with span("job: save model"):
+        record.update(save_model_for_record(order.results_dir, job["key"], method, order.save_models))
     if checkpoints is not None and not order.keep_checkpoints:  # the job is done: its checkpoint served
         checkpoints.remove()
 
@@ -196,7 +210,7 @@ def run_job(order: JobOrder, claimed: bool = False) -> dict:
     if claimed:
         return _run_claimed(order)
     try:
-        with held(order.results_dir, order.key) as holder:
+        with span("job: whole (claim to release)"), held(order.results_dir, order.key) as holder:
             if holder is not None:
                 return claimed_record(order.job, holder, order.results_dir)
             return _run_claimed(order)
@@ -210,7 +224,8 @@ def _run_claimed(order: JobOrder) -> dict:
     if not order.rerun and finished_elsewhere(order.results_dir, order.key):
         return claimed_record(order.job, {"pid": "another run", "host": "this results folder",
                                           "started_at": "before this job started"}, order.results_dir)
-    _configure_threads(order.threads)
+    with span("job: configure threads"):
+        _configure_threads(order.threads)
     listeners = [_forward_progress(_progress_queue, order.label)] if _progress_queue is not None else []
     pruner = None
     record = _base_record(order)

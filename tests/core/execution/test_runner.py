@@ -252,6 +252,7 @@ def test_worker_epoch_reports_reach_the_plain_display():
     deadline = time.time() + 5
     while "epoch" not in stream.getvalue() and time.time() < deadline:
         time.sleep(0.05)
-    stop.set()
-    pump.join()
+    events.put(None)  # the run's end marker (the driver puts it once its workers have ended)
+    pump.join(timeout=10)
+    assert not pump.is_alive()
     assert "lddu on tiny seed 0: epoch 2/5, loss 0.5000, valid miF1@0.5 0.250" in stream.getvalue()
