@@ -108,8 +108,9 @@ class _Writer:
 def _dataset_pages(writer: _Writer, dataset: str, folder: str, records: list[dict], results_dir: Path,
                    robustness_options: dict) -> dict:
     """Write a dataset's leaderboard, row pages and sample viewer; return its line of the index."""
+    rows, footer = sources.leaderboard_rows(records, dataset, results_dir)  # names the versions it leaves out
+    records = sources.current_records(records)  # every other table, figure and page shows the same jobs
     mine = [r for r in records if r["dataset"] == dataset]
-    rows, footer = sources.leaderboard_rows(records, dataset, results_dir)
     pages = _unique_pages([row.label for row in rows])
     robustness = sources.robustness_markdown(records, dataset, **robustness_options)
     table = leaderboard_table(rows, pages, robustness)
@@ -195,7 +196,7 @@ def build_site(results_dirs, out, title: str = "mmerbench leaderboard", robustne
         folders = _unique_pages(datasets)
         entries = [_dataset_pages(writer, d, folders[d].removesuffix(".html"), records, where[d], options)
                    for d in datasets]
-        writer.page("index.html", "index.html", entries=entries, across=_across_datasets(tmp, records, datasets),
+        writer.page("index.html", "index.html", entries=entries, across=_across_datasets(tmp, sources.current_records(records), datasets),
                     results=[str(d) for d in results_dirs])
         (tmp / MARKER).write_text("written by `mmerbench site`; the command replaces this folder when re-run\n")
         if out.exists():

@@ -39,6 +39,13 @@ def thresholded(proba: np.ndarray, threshold, single_label: bool) -> np.ndarray:
 # ------------------------------------------------------------------ leaderboard rows and their text
 
 
+def current_records(records: list[dict]) -> list[dict]:
+    """The jobs of the installed method versions (a published site shows only what they re-create)."""
+    from mmerbench.reporting.current_versions import current_records as current
+
+    return current(records)[0]
+
+
 def leaderboard_rows(records: list[dict], dataset: str, results_dir: Path) -> tuple[list, list[str]]:
     """The dataset's rows with significance marks set, and the footer lines explaining the marks (the same
     builder as `mmerbench leaderboard` and the published markdown)."""
