@@ -37,22 +37,22 @@ def git_revision() -> str | None:
         return build_info().get("git_revision")
     try:
         revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
     if revision.returncode != 0:
         return None
-    return revision.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    changed = _changed_paths()
+    if changed is None:  # dirty or not cannot be told: no revision rather than a clean one it may not be
+        return None
+    return revision.stdout.strip() + ("-dirty" if changed else "")
 
 
 MAX_CHANGED_FILES = 20
 
 
-def git_changed_files() -> list[str]:
-    """The tracked files that differ from the revision ("-dirty"), so a reader can judge what the dirt was:
-    a comment in a config file or the code that computed the numbers. At most MAX_CHANGED_FILES paths,
-    then a count; [] for a clean checkout or an installed copy."""
+def _changed_paths() -> list[str] | None:
+    """Every tracked file that differs from HEAD ([] for a clean checkout or an installed copy; None when
+    git cannot tell)."""
     root = PACKAGE_DIR.parent
     if not (root / ".git").exists():
         return []
@@ -60,8 +60,15 @@ def git_changed_files() -> list[str]:
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                 capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
-        return []
-    paths = sorted(line[3:].strip() for line in status.stdout.splitlines() if line.strip())
+        return None
+    return sorted(line[3:].strip() for line in status.stdout.splitlines() if line.strip())
+
+
+def git_changed_files() -> list[str]:
+    """The tracked files that differ from the revision ("-dirty"), so a reader can judge what the dirt was:
+    a comment in a config file or the code that computed the numbers. At most MAX_CHANGED_FILES paths,
+    then a count."""
+    paths = _changed_paths() or []
     if len(paths) > MAX_CHANGED_FILES:
         return paths[:MAX_CHANGED_FILES] + [f"... and {len(paths) - MAX_CHANGED_FILES} more"]
     return paths
