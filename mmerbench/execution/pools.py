@@ -90,14 +90,14 @@ def make_pool(config: RunConfig, workers: int, keys, results, on_start, timeout,
     if config.fresh_interpreter:
         return FreshProcessPool(workers, initializer, initargs, on_start=on_start, timeout=timeout)
     return WarmForkPool(workers, initializer, initargs, on_start=on_start, timeout=timeout,
-                        preload=method_modules(config.methods), datasets=datasets)
+                        methods=config.methods, datasets=datasets, threads=config.threads)
 
 
 def warm_up(config: RunConfig) -> None:
     """Before planning: start what the pool will need (the local pool's warm server), so that it loads its
     imports and the run's datasets while the driver plans."""
     if config.executor == "local" and not config.fresh_interpreter:
-        start_warm_server(method_modules(config.methods), run_datasets(config))
+        start_warm_server(config.methods, run_datasets(config), config.threads)
 
 
 def run_datasets(config: RunConfig) -> list[tuple[str, dict]]:
@@ -108,26 +108,3 @@ def run_datasets(config: RunConfig) -> list[tuple[str, dict]]:
         return [(name, check_dataset_params(name, per_dataset[name])) for name in dict.fromkeys(config.datasets)]
     except Exception:  # noqa: BLE001
         return []
-
-
-def method_modules(names) -> list[str]:
-    """The modules of the run's methods (the driver imported them while planning): the warm server loads them
-    once, with their heavy imports (scikit-learn, torch), instead of every job."""
-    from mmerbench.api import method_class
-
-    modules = []
-    for name in names:
-        try:
-            cls = method_class(name)
-        except Exception:  # noqa: BLE001 - a name planning refused never reaches a pool; preload is an optimisation
-            continue
-        modules.append(cls.__module__)
-        # A deep method: torch's optimisers import torch._dynamo on first use (measured 7.3 s of a tiny deep
-        # job's 7.9 s under load). Any other is saved with skops, whose import walks scikit-learn's estimators
-        # (measured 2.8 s of a br job's model save). Once in the server rather than in every job.
-        modules.append(TORCH_FIRST_USE if getattr(cls, "run_options", None) else SKOPS_SAVE)
-    return list(dict.fromkeys(modules))
-
-
-TORCH_FIRST_USE = "torch._dynamo"
-SKOPS_SAVE = "skops.io"

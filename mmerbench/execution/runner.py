@@ -25,6 +25,7 @@ from mmerbench.data.protocol_specs import protocol_versions
 from mmerbench.data.validation import recarve_validation
 from mmerbench.errors import UnknownNameError, UsageError
 from mmerbench.execution.executor_options import check_executor_options
+from mmerbench.execution.gpu_count import cuda_device_count
 from mmerbench.execution.job_claims import CLAIMED, release_dead
 from mmerbench.execution.job_files import collect_published, discard_published
 from mmerbench.execution.job_order import JobOrder
@@ -70,15 +71,6 @@ class RunResult:
     @property
     def failed(self) -> list[dict]:
         return [r for r in self.records if r["status"] != "ok"]
-
-
-def cuda_device_count() -> int:
-    try:
-        import torch
-
-        return torch.cuda.device_count()
-    except ImportError:  # pragma: no cover
-        return 0
 
 
 def plan(

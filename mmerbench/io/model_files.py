@@ -193,10 +193,10 @@ _SAFETENSORS_DTYPES = {"float32": "F32", "float64": "F64", "float16": "F16", "bf
 
 
 def write_skops(path: Path, objects: dict[str, Any]) -> None:
-    import skops.io
+    from mmerbench.io.skops_import import skops_io
 
     try:
-        skops.io.dump(objects, str(path))
+        skops_io().dump(objects, str(path))
     except Exception as exc:
         raise ModelFileError(
             f"cannot save the scikit-learn objects to {path} with skops ({type(exc).__name__}: {exc})"
@@ -209,14 +209,15 @@ def read_skops(path: Path, trusted: Iterable[str] = ()) -> Any:
     ``trusted``: the types the method class declares (its ``skops_trusted_types``) beyond skops's own
     default trust list; the core trusts nothing by name.
     """
-    import skops.io
+    from mmerbench.io.skops_import import skops_io
 
+    skops = skops_io()
     if not Path(path).is_file():
         raise ModelFileError(f"{path}: no such file")
     allowed = set(trusted)
     _check_skops_members(Path(path))
     try:
-        untrusted = skops.io.get_untrusted_types(file=str(path))
+        untrusted = skops.get_untrusted_types(file=str(path))
     except Exception as exc:
         raise ModelFileError(f"{path}: not a valid skops file ({type(exc).__name__}: {exc})") from None
     refused = sorted(set(untrusted) - allowed)
@@ -226,7 +227,7 @@ def read_skops(path: Path, trusted: Iterable[str] = ()) -> Any:
             f"Trusted beyond scikit-learn's own: {', '.join(sorted(allowed))}"
         )
     try:
-        return skops.io.load(str(path), trusted=list(untrusted))
+        return skops.load(str(path), trusted=list(untrusted))
     except Exception as exc:
         raise ModelFileError(f"{path}: cannot be loaded with skops ({type(exc).__name__}: {exc})") from None
 

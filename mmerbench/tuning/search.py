@@ -19,7 +19,8 @@ from mmerbench.config import RunConfig
 from mmerbench.errors import UsageError
 from mmerbench.execution.planning import Job
 from mmerbench.execution.pruning import pruning_context
-from mmerbench.execution.runner import cuda_device_count, plan, run_planned
+from mmerbench.execution.gpu_count import cuda_device_count
+from mmerbench.execution.runner import plan, run_planned
 from mmerbench.search_spaces import method_space, space_key
 from mmerbench.store.results import ResultStore
 from mmerbench.tuning.optuna_space import new_study, optuna_distributions

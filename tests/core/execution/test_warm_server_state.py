@@ -119,15 +119,11 @@ def test_a_job_that_crashes_in_a_forked_child_leaves_a_failure_record_and_the_ot
         fresh_server, tmp_path, monkeypatch):
     # The server starts with the run's modules and dataset but the tiny datasets' plugin only, so its registry
     # lacks the fault methods: a job whose plugin environment is not the server's discovers its own plugins.
-    from mmerbench.execution.pools import method_modules
     from mmerbench.plugins import reset_registry
 
-    monkeypatch.setenv("MMERBENCH_PLUGINS", FAULT_PLUGINS)
-    reset_registry()
-    modules = method_modules(["dying", "prior"])
     monkeypatch.setenv("MMERBENCH_PLUGINS", PLUGINS)
     reset_registry()
-    WarmForkPool(1, preload=modules, datasets=[("tiny", {})])
+    WarmForkPool(1, methods=["prior"], datasets=[("tiny", {})], preload=["mmerbench_test_plugins.fault_methods"])
     monkeypatch.setenv("MMERBENCH_PLUGINS", FAULT_PLUGINS)
     reset_registry()
     try:
