@@ -6,6 +6,7 @@ Heavy libraries are imported inside the command handlers only, so that ``mmerben
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 from contextlib import contextmanager
@@ -98,5 +99,17 @@ def main(argv: list[str] | None = None) -> int:
         return Terminated.exit_code
 
 
+def command() -> int:
+    """The `mmerbench` command (the console script): :func:`main`, then the heap frozen before the exit.
+
+    At exit the interpreter's last garbage collection walks every object that scikit-learn, SciPy and pandas
+    created when imported: 0.25 s of a 3 s command on a 2-core machine. Frozen objects are left out of it (their
+    modules are still torn down, and everything that a command writes is closed by then). Only here, not in
+    :func:`main`, which tests and notebooks call in a process that goes on."""
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

@@ -112,7 +112,7 @@ def _predict_and_score(method, dataset, job: dict) -> tuple[dict, dict, dict, di
             continue
         proba = method.predict_proba(split)
         check_probabilities(proba, len(split), dataset.label_names, job["method"], split_name)
-        predictions = method.predict(split)
+        predictions = _predictions(method, split, proba)
         # Scores come from exactly what is stored (float32), so that `mmerbench evaluate`, which rescores
         # from the stored files, reproduces them to the bit.
         arrays[f"{split_name}_proba"] = proba.astype("float32")
@@ -131,6 +131,19 @@ def _predict_and_score(method, dataset, job: dict) -> tuple[dict, dict, dict, di
             own_per_modality = arrays[f"{split_name}_uncertainty_per_modality"].astype(np.float64)
         outputs[split_name] = split_outputs(split, stored_proba, own, own_per_modality)
     return arrays, metrics, per_label, outputs
+
+
+def _predictions(method, split, proba):
+    """The method's 0/1 predictions of ``split``: ``Method.predict`` is its probabilities thresholded at
+    ``threshold_``, so a method that keeps it gets them from ``proba`` (just computed) instead of a second pass
+    over the split — the same numbers, as the plugin contract requires ``predict_proba`` to be deterministic
+    and ``predict`` to agree with it (``check_predict_threshold``). A method with its own ``predict`` is asked."""
+    from mmerbench.evaluation.metrics import threshold_predictions
+    from mmerbench.method import Method
+
+    if isinstance(method, Method) and type(method).predict is Method.predict:
+        return threshold_predictions(proba, method.threshold_, method.single_label_)
+    return method.predict(split)
 
 
 def _collapse_warnings(method, dataset, arrays: dict) -> list[str]:
