@@ -6,6 +6,11 @@ dies (SIGKILL from the OOM killer, a segfault in a native library,
 can tell which job was the culprit. Here every call owns its process, so a
 death is attributed to exactly one call, with its exit code, and the other
 calls go on in fresh processes.
+
+A job reports progress to the driver on its own pipe, the one its result comes back on
+(:func:`send_event`), never on a channel shared with other jobs: a lock shared between processes stays
+locked when the process holding it dies (SIGKILL, ``os._exit``, a timeout's kill), and every other job
+would then hang at its next report or at its exit.
 """
 
 from __future__ import annotations
@@ -22,6 +27,24 @@ from typing import Any, Callable, Iterator, Sequence
 
 from mmerbench.spans import span
 
+_channel = None  # in a job process: its own connection to the driver (results and progress events)
+_channel_lock = threading.Lock()  # a job's threads take turns on it (a thread lock dies with its process)
+
+
+def in_job_process() -> bool:
+    """True in a job process of a local pool (its events reach the driver)."""
+    return _channel is not None
+
+
+def send_event(event: Any) -> bool:
+    """In a job process of a local pool: send ``event`` to the driver's ``on_event`` now, on this job's own pipe
+    (blocks while the pipe is full, until the driver reads). False anywhere else (Ray, Slurm, in-process)."""
+    if _channel is None:
+        return False
+    with _channel_lock:
+        _channel.send(("event", event))
+    return True
+
 
 @dataclass
 class Outcome:
@@ -37,21 +60,24 @@ class Outcome:
 
 
 def _child(connection, initializer, initargs, function, args) -> None:
+    global _channel
     # Ctrl-C reaches the whole foreground process group; the parent decides what stops (it terminates its
     # children when the run stops), so a worker never turns a Ctrl-C into a failed job of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _channel = connection
     try:
         if initializer is not None:
             initializer(*initargs)
         message = ("returned", function(*args))
     except BaseException:  # noqa: BLE001 - reported to the parent as the call's failure
         message = ("raised", traceback.format_exc())
-    try:
-        with span("job process: send result"):
-            connection.send(message)
-    except Exception:  # a result that cannot be pickled: say so rather than die silently
-        connection.send(("raised", traceback.format_exc()))
-    connection.close()
+    with _channel_lock:
+        try:
+            with span("job process: send result"):
+                connection.send(message)
+        except Exception:  # a result that cannot be pickled: say so rather than die silently
+            connection.send(("raised", traceback.format_exc()))
+        connection.close()
 
 
 class FreshProcessPool:
@@ -61,11 +87,15 @@ class FreshProcessPool:
     must be picklable (``spawn``). Closing the generator early (the caller
     stops the run) terminates the processes still running. A call running
     longer than ``timeout`` seconds is stopped and reported ``timed_out``.
+    ``on_event(tag, event)`` is called, in the caller's thread, for each event a call's process sends
+    (:func:`send_event`), in the order sent, before that call's outcome.
     """
 
     def __init__(self, workers: int, initializer: Callable | None = None, initargs: tuple = (),
-                 on_start: Callable[[Any], None] | None = None, timeout: float | None = None):
+                 on_start: Callable[[Any], None] | None = None, timeout: float | None = None,
+                 on_event: Callable[[Any, Any], None] | None = None):
         self.workers = max(1, int(workers))
+        self.on_event = on_event or (lambda tag, event: None)
         self.timeout = timeout
         self.initializer = initializer
         self.initargs = initargs
@@ -91,7 +121,7 @@ class FreshProcessPool:
                         yield self._stop_late(state)
                 for state in running.values():
                     if state["reader"] in ready:
-                        _receive(state)
+                        self._receive(state)
                 for sentinel in [s for s in ready if s in running]:
                     state = running.pop(sentinel)
                     with span("driver: collect a finished job"):
@@ -131,11 +161,24 @@ class FreshProcessPool:
         state["reader"].close()
         return Outcome(state["tag"], process.pid, False, exitcode=process.exitcode, timed_out=True)
 
-    @staticmethod
-    def _finish(state: dict) -> Outcome:
+    def _receive(self, state: dict) -> None:
+        """Read what the call's process has sent so far: its events (handed on) and, at the end, its result.
+        A process that died mid-send leaves no result."""
+        reader = state["reader"]
+        try:
+            while state["message"] is None and reader.poll():
+                message = reader.recv()
+                if isinstance(message, tuple) and len(message) == 2 and message[0] == "event":
+                    self.on_event(state["tag"], message[1])
+                else:
+                    state["message"] = message
+        except (EOFError, OSError):
+            state["closed"] = True
+
+    def _finish(self, state: dict) -> Outcome:
         process = state["process"]
         if state["message"] is None:  # the result may arrive together with the exit
-            _receive(state)
+            self._receive(state)
         process.join()
         state["reader"].close()
         message = state["message"]
@@ -181,14 +224,3 @@ class _signals_deferred:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
         return False
-
-
-def _receive(state: dict) -> None:
-    """Read the child's message if one is there; a child that died mid-send leaves none."""
-    reader = state["reader"]
-    try:
-        if reader.poll():
-            state["message"] = reader.recv()
-    except (EOFError, OSError):
-        state["message"] = None
-        state["closed"] = True

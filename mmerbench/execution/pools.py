@@ -74,10 +74,11 @@ def engine_log(config: RunConfig, results) -> Path | None:
     return engine_log_path(results, "ray") if config.executor == "ray" else None
 
 
-def make_pool(config: RunConfig, workers: int, keys, results, on_start, timeout, initializer, initargs,
-              datasets: Sequence[tuple[str, dict]] = ()):
+def make_pool(config: RunConfig, workers: int, keys, results, on_start, timeout,
+              on_event: Callable | None = None, datasets: Sequence[tuple[str, dict]] = ()):
     """The pool of ``--executor``; ``datasets`` (``[(name, params), ...]``, the jobs' data) are what a local
-    warm server that is not running yet loads once for all the jobs it forks."""
+    warm server that is not running yet loads once for all the jobs it forks. ``on_event(tag, event)`` receives
+    the progress events of a local pool's jobs (each on its own pipe); remote engines send none."""
     if config.executor == "ray":
         from mmerbench.execution.ray_pool import RayPool
 
@@ -88,8 +89,8 @@ def make_pool(config: RunConfig, workers: int, keys, results, on_start, timeout,
 
         return SlurmPool(config, results, keys, on_start=on_start, timeout=timeout)
     if config.fresh_interpreter:
-        return FreshProcessPool(workers, initializer, initargs, on_start=on_start, timeout=timeout)
-    return WarmForkPool(workers, initializer, initargs, on_start=on_start, timeout=timeout,
+        return FreshProcessPool(workers, on_start=on_start, timeout=timeout, on_event=on_event)
+    return WarmForkPool(workers, on_start=on_start, timeout=timeout, on_event=on_event,
                         methods=config.methods, datasets=datasets, threads=config.threads)
 
 

@@ -10,10 +10,8 @@ and the others go on; it is retried on the next run.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import sys
-import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -50,7 +48,6 @@ from mmerbench.execution.run_checks import (
     check_splits_for_evaluation,
 )
 from mmerbench.execution.timeouts import check_timeout, timeout_record
-from mmerbench.execution.worker import init_worker
 from mmerbench.execution.worker_death import death_record
 from mmerbench.plugin_sources import plugin_sources
 from mmerbench.plugins import get_registry
@@ -317,19 +314,13 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
     kind = pool_kind(config)
     threads = kind.threads_per_job(config)
     gpus = cuda_device_count() if config.device == "auto" else 0
-    spawn = multiprocessing.get_context("spawn")
-    events = spawn.Queue()  # the workers report progress on it (passed at their creation)
-    stop = threading.Event()
-    pump = threading.Thread(target=_pump_events, args=(events, emit, stop), daemon=True)
-    pump.start()
-
     def started(index: int) -> None:
         emit({"kind": "job-start", "job": todo[index].to_dict(), "index": index + 1, "total": len(todo)})
 
     # Each job runs in its own fresh process (local) or task (Ray, Slurm): a worker that dies fails only its job.
     datasets = list({(job.dataset, json.dumps(job.dataset_params, sort_keys=True)): (job.dataset, job.dataset_params)
                      for job in todo}.values())
-    pool = make_pool(config, workers, [job.key for job in todo], results, started, timeout, init_worker, (events,),
+    pool = make_pool(config, workers, [job.key for job in todo], results, started, timeout, on_event=_progress(emit),
                      datasets=datasets)
     protocols = [spec.text for spec in specs]  # with the provenance: what every record of the run says
 
@@ -345,8 +336,6 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
         outcome.notes.append(f"submitted {len(calls)} job(s) ({config.executor}, logs under {pool.folder}); follow "
                              f"them with `mmerbench status --results {results}` and gather them with "
                              f"`mmerbench collect --results {results}`")
-        stop.set()
-        events.put(None)
         return
     finished = pool.run(calls)
     try:
@@ -371,27 +360,19 @@ def _execute(todo: list[Job], store, config: RunConfig, specs, provenance: dict,
             with span("driver: job-end event (display)"):
                 emit({"kind": "job-end", "record": record, "done": done, "total": len(todo)})
     finally:
-        with span("driver: end of run (clean-up, event pump)"):
+        with span("driver: end of run (clean-up)"):
             finished.close()  # terminates workers still running when the run stops early (Ctrl-C, store failure)
             remove_worker_temporaries(store.directory / "predictions", pool.started_pids)
             release_dead(results, [job.key for job in todo])  # claims of workers stopped with the run
-            events.put(None)  # after every event of the run's workers (they have ended): the pump stops there
-            pump.join(timeout=2)
-            stop.set()
 
 
-def _pump_events(events, emit, stop: threading.Event) -> None:
-    """Forward the workers' progress events until the driver puts ``None`` (the run's end): a blocking read, so
-    an event is shown when it comes and the run's end waits for no polling interval."""
-    while True:
-        try:
-            event = events.get()
-        except (EOFError, OSError, BrokenPipeError):
-            return
-        if event is None or stop.is_set():
-            return
+def _progress(emit: Callable[[dict], None]) -> Callable[[Any, dict], None]:
+    """The pool's ``on_event``: a job's progress event (sent on its own pipe) shown as the run's progress."""
+    def on_event(tag, event: dict) -> None:
         # The worker's own kind (e.g. "epoch") moves to "what"; the display sees a progress event.
         emit({**event, "what": event.get("kind"), "kind": "progress"})
+
+    return on_event
 
 
 if __name__ == "__main__":  # pragma: no cover

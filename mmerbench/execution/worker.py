@@ -29,15 +29,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-_progress_queue = None
-
-
-def init_worker(progress_queue) -> None:
-    """Pool initializer: remember the queue on which this worker reports progress."""
-    global _progress_queue
-    _progress_queue = progress_queue
-
-
 def _configure_threads(threads: int) -> None:
     # Set before torch / BLAS are imported (they read these at start-up); a
     # worker that imports torch for nothing would pay a second for it.
@@ -60,11 +51,14 @@ def _configure_threads(threads: int) -> None:
             pass
 
 
-def _forward_progress(queue, job_label: str):
+def _forward_progress(job_label: str):
+    """The job's progress events, to the driver on the job's own pipe (a local pool's job; elsewhere none)."""
+    from mmerbench.execution.local_pool import send_event
+
     def listener(event: dict) -> None:
         try:
-            queue.put({"job": job_label, **event})
-        except Exception:  # progress must never break a job
+            send_event({"job": job_label, **event})
+        except Exception:  # progress must never break a job (a driver gone, an event that cannot be pickled)
             pass
 
     return listener
@@ -239,7 +233,9 @@ def _run_claimed(order: JobOrder) -> dict:
                                           "started_at": "before this job started"}, order.results_dir)
     with span("job: configure threads"):
         _configure_threads(order.threads)
-    listeners = [_forward_progress(_progress_queue, order.label)] if _progress_queue is not None else []
+    from mmerbench.execution.local_pool import in_job_process
+
+    listeners = [_forward_progress(order.label)] if in_job_process() else []
     pruner = None
     record = _base_record(order)
     try:

@@ -236,23 +236,12 @@ def test_kill_9_mid_run_keeps_every_finished_job_exactly_once(tmp_path):
 
 def test_worker_epoch_reports_reach_the_plain_display():
     import io
-    import queue
-    import threading
 
     from mmerbench.cli.display import PlainProgress
-    from mmerbench.execution.runner import _pump_events
+    from mmerbench.execution.runner import _progress
 
-    events: queue.Queue = queue.Queue()
-    events.put({"job": "lddu on tiny seed 0", "kind": "epoch", "epoch": 2, "epochs": 5,
-                "train_loss": 0.5, "valid_mif1": 0.25})
     stream = io.StringIO()
-    stop = threading.Event()
-    pump = threading.Thread(target=_pump_events, args=(events, PlainProgress(stream), stop))
-    pump.start()
-    deadline = time.time() + 5
-    while "epoch" not in stream.getvalue() and time.time() < deadline:
-        time.sleep(0.05)
-    events.put(None)  # the run's end marker (the driver puts it once its workers have ended)
-    pump.join(timeout=10)
-    assert not pump.is_alive()
+    on_event = _progress(PlainProgress(stream))  # what the pool calls with each event a job sends
+    on_event(0, {"job": "lddu on tiny seed 0", "kind": "epoch", "epoch": 2, "epochs": 5, "train_loss": 0.5,
+                 "valid_mif1": 0.25})
     assert "lddu on tiny seed 0: epoch 2/5, loss 0.5000, valid miF1@0.5 0.250" in stream.getvalue()

@@ -184,3 +184,55 @@ def test_stage_spans_are_written_only_when_asked_also_by_the_job_processes(fresh
     assert "not asked" not in names
     assert len({line["pid"] for line in lines if line["name"] == "job: fit"}) == 2  # one process per job
     assert os.getpid() in {line["pid"] for line in lines if line["name"] == "driver: plan"}
+
+
+def _thread_counts_as_loaded() -> dict:
+    from threadpoolctl import threadpool_info
+
+    return {info["filepath"]: info["num_threads"] for info in threadpool_info()}
+
+
+def _server_pid() -> int:
+    return os.getppid()  # a forked job's parent is the server
+
+
+def test_the_server_loads_the_native_libraries_with_the_runs_thread_count(fresh_server):
+    # Before a job configures anything: the pools were started with the run's count, not the machine's (a pool
+    # started wider and lowered later keeps spinning threads beside every call). OpenBLAS caps a count at the
+    # machine's cores, so 1 thread on a machine with more is the count that tells.
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: every native pool starts with 1 thread anyway")
+    (outcome,) = WarmForkPool(1, threads=1, preload=["numpy", "sklearn.linear_model"]).run(
+        [(0, _thread_counts_as_loaded, ())])
+    assert outcome.value and set(outcome.value.values()) == {1}, outcome.value
+
+
+def test_a_run_with_another_thread_count_gets_a_new_server(fresh_server):
+    first = WarmForkPool(1, threads=1).run([(0, _server_pid, ())])
+    (first,) = [o.value for o in first]
+    (same,) = [o.value for o in WarmForkPool(1, threads=1).run([(0, _server_pid, ())])]
+    (other,) = [o.value for o in WarmForkPool(1, threads=2).run([(0, _server_pid, ())])]
+    assert same == first and other != first
+
+
+def test_the_driver_starts_the_server_without_importing_the_methods():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from mmerbench.execution.warm_pool import WarmForkPool\n"
+            "def imported(): import sys; return 'sklearn' in sys.modules and 'skops.io' in sys.modules\n"
+            "if __name__ == '__main__':\n"
+            "    pool = WarmForkPool(1, methods=['br'])\n"
+            "    driver = 'sklearn' in sys.modules\n"
+            "    import __main__\n"
+            "    (outcome,) = pool.run([(0, __main__.imported, ())])\n"
+            "    print(driver, outcome.value)\n")
+    script = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"warm_server_probe_{os.getpid()}.py")
+    with open(script, "w", encoding="utf-8") as handle:
+        handle.write(code)
+    try:
+        out = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300, check=True)
+    finally:
+        os.remove(script)
+    assert out.stdout.split() == ["False", "True"]  # not in the driver; in the server (so in every job)
