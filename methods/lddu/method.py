@@ -161,8 +161,10 @@ def random_queue_rows(capacity: int, dim: int, device) -> tuple[torch.Tensor, to
 class LDDU(TorchMethod):
     name = "lddu"
     # 3: dropout masks from _blocks.dropout (a new random stream); 4: Adam/AdamW in the fused kernel
-    # (the same update, other float rounding)
-    version = "4"
+    # (the same update, other float rounding); 5: dropout masks from PCG64 (another random stream), the
+    # encoders' self-attention from one packed projection, on the CPU through short_self_attention.py
+    # (the same model, other float rounding)
+    version = "5"
     published_threshold = 0.21  # the released code's fixed threshold; the paper states none
     presets = {
         "paper": {},
