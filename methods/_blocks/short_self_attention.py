@@ -35,14 +35,16 @@ DEFAULT_MAP_BYTES = 32 * 1024 * 1024
 
 
 def applies(batch: int, heads: int, steps: int, dtype: torch.dtype, device: torch.device, dropout_p: float,
-            map_bytes: int = DEFAULT_MAP_BYTES) -> bool:
+            map_bytes: int | None = None) -> bool:
     """Whether a self-attention call should take :func:`short_self_attention`: on the CPU, in float32 or
-    float64, without dropout on the probabilities or autocast, and with a small enough map."""
+    float64, without dropout on the probabilities or autocast, and with a map of at most ``map_bytes``
+    (default ``DEFAULT_MAP_BYTES``)."""
     if dropout_p > 0.0 or device.type != "cpu" or dtype not in (torch.float32, torch.float64):
         return False
     if torch.is_autocast_enabled("cpu"):
         return False
-    return batch * heads * steps * steps * torch.finfo(dtype).bits // 8 <= map_bytes
+    limit = DEFAULT_MAP_BYTES if map_bytes is None else map_bytes
+    return batch * heads * steps * steps * torch.finfo(dtype).bits // 8 <= limit
 
 
 class _ShortSelfAttention(torch.autograd.Function):
