@@ -24,6 +24,11 @@ where PyTorch's math path would draw it with ``bernoulli_``, :func:`dot_product_
 same math (scores, mask, softmax, dropout, weighted sum) with the shared cheap dropout of
 ``dropout.py``, so every dropout mask a method draws on the CPU comes from one place.
 
+A method may opt into a faster CPU path for self-attention on short sequences
+(``MultiheadAttention(fused_qkv=True)``: one packed projection, then the batched products of
+``short_self_attention.py``, which keep a small map for backward); every other call goes
+through :func:`masked_attention` as above.
+
 Padding rule, in one place (:func:`key_padding_fallback`): keys at padded steps
 get no weight; a sample with no valid key at all (a missing modality) attends
 to its first step instead of producing NaN, and its output is zeroed by the
@@ -39,9 +44,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from mmerbench_methods._blocks import short_self_attention as short
 from mmerbench_methods._blocks.dropout import Dropout, dropout
 from mmerbench_methods._blocks.masking import unpadded_on_cpu
-from mmerbench_methods._blocks import short_self_attention as short
 
 # Bytes one chunk's float32 attention map may take on the CPU dropout path.
 DEFAULT_CHUNK_BYTES = 512 * 1024 * 1024

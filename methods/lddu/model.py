@@ -62,7 +62,8 @@ class LDDUConfig:
     feedforward: int = 256  # Transformer feed-forward width (the released code: 256)
     encoder_dropout: float = 0.3  # dropout inside the encoders (the released code: 0.3)
     # dropout on the encoders' attention probabilities (the released code: 0.3). At 0 the CPU's
-    # fused attention kernels apply (they take no dropout): no (B, heads, T, T) map is kept.
+    # fused attention kernel applies to long sequences (no (B, heads, T, T) map is kept) and batched
+    # products to short ones (a small map kept for backward: _blocks/short_self_attention.py).
     attention_dropout: float = 0.0
     # recompute each modality's encoder in backward instead of keeping its activations: the same
     # numbers (dropout's random state is replayed), about one more encoder forward per step, and a
