@@ -79,6 +79,20 @@ projection take ``methods/_blocks/norm_linear.py``'s backward (one matrix
 product instead of two: 1.4 GFLOP less a step). Together about 0.1 CPU
 seconds a step at 1 thread (in-process A/B, alternated steps, on a loaded
 machine).
+Then (lddu version 5, both changing LDDU's numbers and nobody else's): CPU
+flash attention hardly gains from a second thread at T = 50 (about 21 ms per
+layer, forward and backward, on one thread, 15-16 ms on two), so LDDU's
+encoders project queries, keys and values with one product and attend
+through batched products that keep the 5 MB probability map for backward
+(``methods/_blocks/short_self_attention.py``; long sequences keep the fused
+kernel); and its dropout masks come from NumPy's PCG64 seeded by one draw of
+torch's generator per mask, each 32-bit word compared with an integer
+threshold in one pass (``methods/_blocks/pcg_masks.py``; the serial draw about
+a third cheaper, the passes that made float uniforms gone). In-process A/B at
+2 threads (alternated steps, 8 each, medians): 0.766 -> 0.719 s/step wall,
+1.500 -> 1.401 CPU s (-6%; -10% in a noisier sitting); at 1 thread
+1.288 -> 1.259 CPU s (-2%: the attention gain is mostly the second thread's).
+Peak RSS about 90 MB higher (the kept maps and per-head copies), 1333-1379 MB.
 
 Timings on a shared CPU are noisy: other processes compete for the cores.
 The last line is ``JSON {"seconds_per_step": ..., "peak_rss_mb": ...}``.
