@@ -28,6 +28,7 @@ shapes, dtype, device and dropout only, never on values.
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
 # Bytes of probabilities one call may keep for backward: LDDU's released sizes (64 x 8 x 50 x 50 floats)
 # take 5 MB, the paper preset's batch of 128 10 MB; 500-frame unaligned batches keep the fused kernel.
@@ -66,6 +67,7 @@ class _ShortSelfAttention(torch.autograd.Function):
         return out.view(batch, heads, steps, -1).transpose(1, 2).reshape(batch, steps, width)
 
     @staticmethod
+    @once_differentiable  # backward writes into preallocated buffers: no graph of its own
     def backward(ctx, grad: torch.Tensor):
         per_head, probabilities = ctx.saved_tensors
         _, batch, heads, steps, head_width = per_head.shape
