@@ -23,14 +23,25 @@ kept when w >= round(p * 2**32) - 2**31, so with probability
 uniforms have 24 bits, so the shared dropout's is 1 - p to within 2**-24).
 PCG64's stream for a given seed is one of NumPy's stable interfaces (its
 bit generators' output does not change between releases).
+
+A large mask is drawn by two threads: the first half of its words from the
+seeded PCG64, the second from the same generator jumped ahead (an independent
+stream, ``PCG64.jumped``), in a helper thread while this one draws the first
+(NumPy releases the GIL while it draws). Which words a mask gets depends on
+its seed and size only, never on timing or on the number of threads.
 """
 
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
 _WORD = 2 ** 32
+PARALLEL_PAIRS = 1 << 16  # 64-bit draws from which a mask is drawn by two threads (131072 elements)
+_helper: tuple[int, ThreadPoolExecutor] | None = None
 
 
 def _threshold(p: float) -> int:
@@ -38,16 +49,40 @@ def _threshold(p: float) -> int:
     return min(int(round(p * _WORD)) - 2 ** 31, 2 ** 31 - 1)
 
 
-def _words(count: int) -> torch.Tensor:
-    """(count,) int32 words from a PCG64 seeded by one 64-bit draw of torch's default CPU generator."""
+def _second_thread() -> ThreadPoolExecutor:
+    """The helper thread of this process (a forked child makes its own: threads do not survive a fork)."""
+    global _helper
+    if _helper is None or _helper[0] != os.getpid():
+        _helper = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="pcg-masks"))
+    return _helper[1]
+
+
+def _words(count: int) -> list[torch.Tensor]:
+    """``count`` int32 words, in one or two consecutive pieces, from a PCG64 seeded by one 64-bit draw of
+    torch's default CPU generator (and, for a large mask, that generator jumped ahead; module docstring)."""
     seed = int(torch.empty((), dtype=torch.int64).random_(-(2 ** 63), None))  # all 64 bits: one random64 draw
-    raw = np.random.PCG64(seed & (2 ** 64 - 1)).random_raw((count + 1) // 2)  # two 32-bit words each
-    return torch.from_numpy(raw.view(np.int32)[:count])
+    generator = np.random.PCG64(seed & (2 ** 64 - 1))
+    pairs = (count + 1) // 2  # two 32-bit words per draw
+    if pairs < PARALLEL_PAIRS:
+        return [torch.from_numpy(generator.random_raw(pairs).view(np.int32)[:count])]
+    first = pairs // 2
+    later = _second_thread().submit(generator.jumped().random_raw, pairs - first)
+    head = torch.from_numpy(generator.random_raw(first).view(np.int32))
+    return [head, torch.from_numpy(later.result().view(np.int32)[: count - 2 * first])]
+
+
+def _compare(shape: torch.Size, p: float, out: torch.Tensor) -> torch.Tensor:
+    """``out`` (of ``shape``, any dtype) <- word >= threshold, piece by piece (1 kept, 0 dropped)."""
+    flat, start, threshold = out.view(-1), 0, _threshold(p)
+    for piece in _words(flat.numel()):
+        torch.ge(piece, threshold, out=flat[start:start + piece.numel()])
+        start += piece.numel()
+    return out
 
 
 def keep_mask(shape: torch.Size, p: float) -> torch.Tensor:
     """A bool mask of ``shape``, True (kept) with probability 1 - p. CPU."""
-    return _words(int(np.prod(shape, dtype=np.int64))).view(shape) >= _threshold(p)
+    return _compare(shape, p, torch.empty(shape, dtype=torch.bool))
 
 
 def scaled_keep_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
@@ -56,6 +91,4 @@ def scaled_keep_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.T
     The comparison writes its 0/1 result straight into the float tensor (no boolean tensor between),
     which is then scaled in place.
     """
-    mask = torch.empty(shape, dtype=dtype)
-    torch.ge(_words(mask.numel()).view(shape), _threshold(p), out=mask)
-    return mask.mul_(1.0 / (1.0 - p))
+    return _compare(shape, p, torch.empty(shape, dtype=dtype)).mul_(1.0 / (1.0 - p))

@@ -31,7 +31,7 @@ def test_the_threshold_keeps_words_at_and_above_it(monkeypatch):
     assert pcg_masks._threshold(1.0 - 2 ** -40) == 2 ** 31 - 1  # stays a 32-bit word
     threshold = pcg_masks._threshold(0.3)
     words = torch.tensor([threshold - 1, threshold, 2 ** 31 - 1, -(2 ** 31)], dtype=torch.int32)
-    monkeypatch.setattr(pcg_masks, "_words", lambda count: words[:count])
+    monkeypatch.setattr(pcg_masks, "_words", lambda count: [words[:count]])
     assert pcg_masks.keep_mask(torch.Size([4]), 0.3).tolist() == [False, True, True, False]
     scaled = pcg_masks.scaled_keep_mask(torch.Size([4]), 0.3, torch.float32)
     assert torch.equal(scaled, torch.tensor([0.0, 1.0, 1.0, 0.0]) * (1.0 / 0.7))
@@ -103,3 +103,34 @@ def test_draw_masks_from_switches_every_mask_drawing_module_and_refuses_unknown_
         Dropout(0.1, mask_source="philox")
     with pytest.raises(ValueError, match="mask_source='philox'"):
         dropout(torch.ones(3), 0.1, mask_source="philox")
+
+
+@pytest.mark.parametrize("count", [2 * pcg_masks.PARALLEL_PAIRS - 3, 2 * pcg_masks.PARALLEL_PAIRS + 7])
+def test_a_large_mask_takes_its_second_half_from_the_jumped_stream(count):
+    """Drawn by two threads, a mask's words are still a function of its seed and size alone: the first
+    half of the 64-bit draws from PCG64(seed), the rest from PCG64(seed).jumped(), in that order (below
+    ``PARALLEL_PAIRS`` draws, all from PCG64(seed))."""
+    import numpy as np
+
+    torch.manual_seed(12)
+    seed = int(torch.empty((), dtype=torch.int64).random_(-(2 ** 63), None)) & (2 ** 64 - 1)
+    pairs = (count + 1) // 2
+    if pairs < pcg_masks.PARALLEL_PAIRS:
+        raw = np.random.PCG64(seed).random_raw(pairs)
+    else:
+        jumped = np.random.PCG64(seed).jumped()  # jumped from the seeded state, not from after the first half
+        raw = np.concatenate([np.random.PCG64(seed).random_raw(pairs // 2), jumped.random_raw(pairs - pairs // 2)])
+    expected = torch.from_numpy(raw.view(np.int32)[:count].copy()) >= pcg_masks._threshold(0.3)
+    torch.manual_seed(12)
+    assert torch.equal(pcg_masks.keep_mask(torch.Size([count]), 0.3), expected)
+    torch.manual_seed(12)
+    scaled = pcg_masks.scaled_keep_mask(torch.Size([count]), 0.3, torch.float64)
+    assert torch.equal(scaled, expected.double() * (1.0 / 0.7))
+
+
+def test_the_helper_thread_belongs_to_one_process(monkeypatch):
+    """A forked child (the warm server's jobs) must not submit to its parent's thread, which it does not have."""
+    helper = pcg_masks._second_thread()
+    assert pcg_masks._second_thread() is helper
+    monkeypatch.setattr(pcg_masks.os, "getpid", lambda: -1)
+    assert pcg_masks._second_thread() is not helper
