@@ -79,6 +79,26 @@ projection take ``methods/_blocks/norm_linear.py``'s backward (one matrix
 product instead of two: 1.4 GFLOP less a step). Together about 0.1 CPU
 seconds a step at 1 thread (in-process A/B, alternated steps, on a loaded
 machine).
+Then (lddu version 5, both changing LDDU's numbers and nobody else's): CPU
+flash attention hardly gains from a second thread at T = 50 (about 21 ms per
+layer, forward and backward, on one thread, 15-16 ms on two), so LDDU's
+encoders project queries, keys and values with one product and attend
+through batched products that keep the 5 MB probability map for backward
+(``methods/_blocks/short_self_attention.py``; long sequences keep the fused
+kernel); and its dropout masks come from NumPy's PCG64 seeded by one draw of
+torch's generator per mask, each 32-bit word compared with an integer
+threshold in one pass (``methods/_blocks/pcg_masks.py``; the serial draw about
+a third cheaper, the passes that made float uniforms gone, a large mask's two
+halves drawn by two threads). In-process A/B against version 4's paths at 2
+threads (alternated steps, 8 each, medians; 2026-12-08, a shared VM whose
+speed drifted by 15% within the hour): 0.756 -> 0.703 s/step wall at load
+0.1 (before the two-thread draw, which took another 14-17 ms), 0.850 -> 0.759
+(1.662 -> 1.479 CPU s) in a slower hour; at 1 thread 1.288 -> 1.259 CPU s
+(-2%: the attention gain is mostly the second thread's). This script at 2
+threads: 0.686 s/step (floor 0.490 s, 1.40x; released code 6.55 s, 9.6x) in
+the quiet sitting, 0.717-0.739 s/step (released 7.1-7.4 s) in the slower
+hour. Peak RSS 1306-1379 MB, about 90 MB more than version 4 (the kept
+probability maps and per-head copies).
 
 Timings on a shared CPU are noisy: other processes compete for the cores.
 The last line is ``JSON {"seconds_per_step": ..., "peak_rss_mb": ...}``.

@@ -24,6 +24,11 @@ where PyTorch's math path would draw it with ``bernoulli_``, :func:`dot_product_
 same math (scores, mask, softmax, dropout, weighted sum) with the shared cheap dropout of
 ``dropout.py``, so every dropout mask a method draws on the CPU comes from one place.
 
+A method may opt into a faster CPU path for self-attention on short sequences
+(``MultiheadAttention(fused_qkv=True)``: one packed projection, then the batched products of
+``short_self_attention.py``, which keep a small map for backward); every other call goes
+through :func:`masked_attention` as above.
+
 Padding rule, in one place (:func:`key_padding_fallback`): keys at padded steps
 get no weight; a sample with no valid key at all (a missing modality) attends
 to its first step instead of producing NaN, and its output is zeroed by the
@@ -39,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from mmerbench_methods._blocks import short_self_attention as short
 from mmerbench_methods._blocks.dropout import Dropout, dropout
 from mmerbench_methods._blocks.masking import unpadded_on_cpu
 
@@ -67,7 +73,7 @@ def _needs_chunking(query: torch.Tensor, key: torch.Tensor, dropout_p: float, ch
 
 def dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                           attn_mask: torch.Tensor | None = None, dropout_p: float = 0.0, is_causal: bool = False,
-                          scale: float | None = None) -> torch.Tensor:
+                          scale: float | None = None, mask_source: str = "torch") -> torch.Tensor:
     """``F.scaled_dot_product_attention``'s contract, with the shared dropout on the CPU.
 
     Without dropout, or on an accelerator (whose fused kernels draw their own
@@ -75,7 +81,8 @@ def dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.T
     the CPU PyTorch would take its math path anyway; here that path is written
     out so that the mask on the (..., Tq, Tk) probabilities is drawn by
     :func:`~mmerbench_methods._blocks.dropout.dropout`. ``attn_mask`` is boolean
-    (True = may attend) or additive, broadcastable to (..., Tq, Tk).
+    (True = may attend) or additive, broadcastable to (..., Tq, Tk). ``mask_source``: where the CPU path's
+    dropout masks come from (``dropout.py``).
     """
     if dropout_p <= 0.0 or query.device.type != "cpu":
         return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p,
@@ -91,30 +98,31 @@ def dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.T
                   else scores + attn_mask)
     weights = torch.softmax(scores, dim=-1)
     # the (..., Tq, Tk) map's mask is kept for backward: 1 byte per entry (the float mask would take 4)
-    return dropout(weights, dropout_p, compact_mask=True) @ value
+    return dropout(weights, dropout_p, compact_mask=True, mask_source=mask_source) @ value
 
 
-def _sdpa(query, key, value, attn_mask, dropout_p: float) -> torch.Tensor:
-    return dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p)
+def _sdpa(query, key, value, attn_mask, dropout_p: float, mask_source: str = "torch") -> torch.Tensor:
+    return dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, mask_source=mask_source)
 
 
 def masked_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, key_mask: torch.Tensor | None,
-                     dropout_p: float = 0.0, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> torch.Tensor:
+                     dropout_p: float = 0.0, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                     mask_source: str = "torch") -> torch.Tensor:
     """Scaled dot-product attention over valid keys.
 
     query (B, h, Tq, d), key / value (B, h, Tk, d), key_mask (B, Tk) bool with at
     least one True per row (see :func:`key_padding_fallback`) or None;
-    ``dropout_p`` is applied as given (pass 0.0 outside training).
+    ``dropout_p`` is applied as given (pass 0.0 outside training); ``mask_source``: see ``dropout.py``.
     -> (B, h, Tq, d_v).
     """
     attn_mask = None if key_mask is None else key_mask[:, None, None, :]
     if not _needs_chunking(query, key, dropout_p, chunk_bytes):
-        return _sdpa(query, key, value, attn_mask, dropout_p)
+        return _sdpa(query, key, value, attn_mask, dropout_p, mask_source)
     batch, heads, steps_q, _ = query.shape
     per_query_row = batch * heads * key.shape[2] * 4
     rows = max(1, chunk_bytes // per_query_row)
     outputs = [
-        checkpoint(_sdpa, query[:, :, start:start + rows], key, value, attn_mask, dropout_p,
+        checkpoint(_sdpa, query[:, :, start:start + rows], key, value, attn_mask, dropout_p, mask_source,
                    use_reentrant=False, preserve_rng_state=True)
         for start in range(0, steps_q, rows)
     ]
@@ -130,14 +138,23 @@ class MultiheadAttention(nn.Module):
 
     forward(query (B, Tq, dim), key (B, Tk, dim), value (B, Tk, dim), key_mask (B, Tk) bool)
     -> (B, Tq, dim); a sample with no valid key gets zeros.
+
+    ``fused_qkv=True``: self-attention (query, key and value one tensor) projects all three with one
+    (dim -> 3 dim) product of ``in_proj_weight`` instead of three (dim -> dim) ones, and on the CPU,
+    without dropout on the probabilities, short sequences attend through ``short_self_attention.py``
+    (batched products) instead of the fused kernel. The same model and parameters, other float
+    rounding: off by default, a method opts in with a version bump.
     """
 
-    def __init__(self, dim: int, heads: int, dropout: float = 0.0, chunk_bytes: int = DEFAULT_CHUNK_BYTES):
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                 fused_qkv: bool = False):
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim={dim} is not divisible by heads={heads}")
         self.dim, self.heads, self.dropout = dim, heads, dropout
         self.chunk_bytes = chunk_bytes
+        self.fused_qkv = bool(fused_qkv)
+        self.mask_source = "torch"  # where dropout masks on the probabilities come from (dropout.draw_masks_from)
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
         self.out_proj = nn.Linear(dim, dim)
@@ -152,6 +169,18 @@ class MultiheadAttention(nn.Module):
         batch, steps, _ = x.shape
         return F.linear(x, weight, bias).view(batch, steps, self.heads, -1).transpose(1, 2)
 
+    def _packed_attention(self, x: torch.Tensor, attendable: torch.Tensor | None, dropout_p: float) -> torch.Tensor:
+        """Self-attention from one packed projection: (B, T, dim) -> (B, T, dim), before the output projection."""
+        # One (B*T, dim) x (dim, 3 dim) product where three (dim, dim) ones would each read x; in
+        # backward one product (and no sum of three) for x's gradient, one for the weight's.
+        batch, steps, _ = x.shape
+        packed = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, T, 3 dim)
+        if short.applies(batch, self.heads, steps, packed.dtype, packed.device, dropout_p):
+            return short.short_self_attention(packed, self.heads, attendable)
+        queries, keys, values = packed.view(batch, steps, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        out = masked_attention(queries, keys, values, attendable, dropout_p, self.chunk_bytes, self.mask_source)
+        return out.transpose(1, 2).reshape(batch, steps, self.dim)
+
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                 key_mask: torch.Tensor) -> torch.Tensor:
         # Every key valid (no padding in the batch), on the CPU: no mask and no zeroing, the same numbers
@@ -159,10 +188,14 @@ class MultiheadAttention(nn.Module):
         # output (see masking.unpadded_on_cpu).
         unpadded = unpadded_on_cpu(key_mask)
         attendable, has_key = (None, None) if unpadded else key_padding_fallback(key_mask)
-        out = masked_attention(self._heads(query, 0), self._heads(key, 1), self._heads(value, 2), attendable,
-                               self.dropout if self.training else 0.0, self.chunk_bytes)
-        batch, _, steps, _ = out.shape
-        out = self.out_proj(out.transpose(1, 2).reshape(batch, steps, self.dim))
+        dropout_p = self.dropout if self.training else 0.0
+        if self.fused_qkv and query is key and key is value:
+            out = self.out_proj(self._packed_attention(query, attendable, dropout_p))
+        else:
+            out = masked_attention(self._heads(query, 0), self._heads(key, 1), self._heads(value, 2), attendable,
+                                   dropout_p, self.chunk_bytes, self.mask_source)
+            batch, _, steps, _ = out.shape
+            out = self.out_proj(out.transpose(1, 2).reshape(batch, steps, self.dim))
         return out if unpadded else out * has_key[:, None, None].to(out.dtype)
 
 
@@ -172,10 +205,12 @@ class TransformerEncoderLayer(nn.Module):
     same parameter names, attention through :class:`MultiheadAttention`.
 
     forward(x (B, T, dim), mask (B, T) bool) -> (B, T, dim).
+
+    ``fused_qkv``: the self-attention's three projections as one product (see :class:`MultiheadAttention`).
     """
 
     def __init__(self, dim: int, heads: int, feedforward: int, dropout: float = 0.1, activation: str = "relu",
-                 norm_first: bool = True, attention_dropout: float | None = None):
+                 norm_first: bool = True, attention_dropout: float | None = None, fused_qkv: bool = False):
         super().__init__()
         self.norm_first = norm_first
         activations = {"relu": F.relu, "gelu": F.gelu}
@@ -184,7 +219,8 @@ class TransformerEncoderLayer(nn.Module):
         self.activation = activations[activation]
         # nn.TransformerEncoderLayer uses one dropout for both; a separate attention dropout
         # (e.g. 0) lets the residual dropout stay while attention runs in a fused kernel.
-        self.self_attn = MultiheadAttention(dim, heads, dropout if attention_dropout is None else attention_dropout)
+        self.self_attn = MultiheadAttention(dim, heads, dropout if attention_dropout is None else attention_dropout,
+                                            fused_qkv=fused_qkv)
         self.linear1 = nn.Linear(dim, feedforward)
         self.linear2 = nn.Linear(feedforward, dim)
         self.norm1 = nn.LayerNorm(dim)
@@ -210,11 +246,13 @@ class TransformerEncoder(nn.Module):
     ``nn.TransformerEncoder`` without a final norm)."""
 
     def __init__(self, dim: int, heads: int, layers: int, feedforward: int, dropout: float = 0.1,
-                 activation: str = "relu", norm_first: bool = True, attention_dropout: float | None = None):
+                 activation: str = "relu", norm_first: bool = True, attention_dropout: float | None = None,
+                 fused_qkv: bool = False):
         super().__init__()
         # As nn.TransformerEncoder: one layer initialised, then copied, so every layer starts from the
         # same weights and a seeded model draws the same random numbers as with PyTorch's module.
-        layer = TransformerEncoderLayer(dim, heads, feedforward, dropout, activation, norm_first, attention_dropout)
+        layer = TransformerEncoderLayer(dim, heads, feedforward, dropout, activation, norm_first, attention_dropout,
+                                        fused_qkv)
         self.layers = nn.ModuleList([copy.deepcopy(layer) for _ in range(layers)])
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,12 @@ float16 under autocast) draw their uniforms in float32: a bfloat16 uniform has
 
 Eval mode and p == 0 are the identity (the input itself, no copy); p == 1
 zeroes everything (as ``nn.Dropout``: ``x * 0``).
+
+Where the masks come from (``mask_source``): "torch" (the default, above) or
+"pcg64" (``pcg_masks.py``: NumPy's PCG64 seeded by one draw of torch's
+generator per mask, about a third cheaper on the CPU; another random stream, so
+a method opts in with a version bump, through :func:`draw_masks_from`). On an
+accelerator both are "torch".
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mmerbench_methods._blocks import pcg_masks
 from mmerbench_methods._blocks.uniform import uniform_float32
 
 _EXACT_DTYPES = (torch.float32, torch.float64)
+MASK_SOURCES = ("torch", "pcg64")
 
 
 def _uniform(shape: torch.Size, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -39,6 +47,29 @@ def _uniform(shape: torch.Size, dtype: torch.dtype, device: torch.device) -> tor
     if dtype == torch.float32:
         return uniform_float32(shape, device)
     return torch.rand(shape, dtype=dtype, device=device)
+
+
+def _pcg64(source: str, x: torch.Tensor) -> bool:
+    if source not in MASK_SOURCES:
+        raise ValueError(f"mask_source={source!r} is not valid: use one of {', '.join(MASK_SOURCES)}")
+    return source == "pcg64" and x.device.type == "cpu"
+
+
+def scaled_keep_mask(x: torch.Tensor, p: float, source: str = "torch") -> torch.Tensor:
+    """A float32/float64 ``x``'s dropout mask: 1 / (1 - p) where kept, 0 where dropped.
+
+    "torch": one uniform draw of x's shape, made into the mask in place in the draw's own buffer (``ge_``
+    then ``mul_``: no new tensor); "pcg64": ``pcg_masks.scaled_keep_mask``.
+    """
+    if _pcg64(source, x):
+        return pcg_masks.scaled_keep_mask(x.shape, p, x.dtype)
+    return _uniform(x.shape, x.dtype, x.device).ge_(p).mul_(1.0 / (1.0 - p))
+
+
+def _boolean_keep_mask(x: torch.Tensor, p: float, source: str) -> torch.Tensor:
+    if _pcg64(source, x):
+        return pcg_masks.keep_mask(x.shape, p)
+    return _uniform(x.shape, torch.float32, x.device) >= p
 
 
 def _check_probability(p: float) -> float:
@@ -65,14 +96,14 @@ class _MaskedScale(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, p: float, compact: bool = False) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, p: float, compact: bool = False, source: str = "torch") -> torch.Tensor:
         scale = 1.0 / (1.0 - p)
         if x.dtype in _EXACT_DTYPES and not compact:
-            mask = _uniform(x.shape, x.dtype, x.device).ge_(p).mul_(scale)  # s kept, 0 dropped
+            mask = scaled_keep_mask(x, p, source)
             ctx.save_for_backward(mask)
             ctx.scale = None
             return x * mask
-        keep = _uniform(x.shape, torch.float32, x.device) >= p  # bool: 1 byte per element saved
+        keep = _boolean_keep_mask(x, p, source)  # bool: 1 byte per element saved
         ctx.save_for_backward(keep)
         ctx.scale = scale
         return x.mul(keep).mul_(scale)  # two passes over x; the second in place on the fresh product
@@ -81,30 +112,47 @@ class _MaskedScale(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         (mask,) = ctx.saved_tensors
         if ctx.scale is None:
-            return grad * mask, None, None
-        return grad.mul(mask).mul_(ctx.scale), None, None
+            return grad * mask, None, None, None
+        return grad.mul(mask).mul_(ctx.scale), None, None, None
 
 
-def dropout(x: torch.Tensor, p: float, training: bool = True, compact_mask: bool = False) -> torch.Tensor:
+def dropout(x: torch.Tensor, p: float, training: bool = True, compact_mask: bool = False,
+            mask_source: str = "torch") -> torch.Tensor:
     """Drop each element of ``x`` with probability ``p`` while ``training`` (``F.dropout``'s contract).
 
     ``compact_mask``: keep a 1-byte boolean mask for backward instead of the faster float one (the same
-    numbers), for large tensors such as attention maps.
+    numbers), for large tensors such as attention maps. ``mask_source``: see the module docstring.
     """
     p = _check_probability(p)
     if not training or p == 0.0:
         return x
     if p == 1.0:
         return x * 0.0
-    return _MaskedScale.apply(x, p, bool(compact_mask))
+    return _MaskedScale.apply(x, p, bool(compact_mask), mask_source)
 
 
 class Dropout(nn.Dropout):
     """``nn.Dropout`` with the cheap mask of :func:`dropout` (an ``nn.Dropout`` subclass, so code that looks
     for dropout layers, e.g. to switch them on at test time, still finds them)."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, mask_source: str = "torch"):
         super().__init__(_check_probability(p))
+        if mask_source not in MASK_SOURCES:
+            raise ValueError(f"mask_source={mask_source!r} is not valid: use one of {', '.join(MASK_SOURCES)}")
+        self.mask_source = mask_source
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return dropout(x, self.p, self.training)
+        return dropout(x, self.p, self.training, mask_source=self.mask_source)
+
+
+def draw_masks_from(model: nn.Module, source: str) -> nn.Module:
+    """Every module of ``model`` that draws dropout masks (one with a ``mask_source``) draws them from ``source``.
+
+    How a method opts into "pcg64" for all its layers, the shared blocks' included; returns ``model``.
+    """
+    if source not in MASK_SOURCES:
+        raise ValueError(f"mask_source={source!r} is not valid: use one of {', '.join(MASK_SOURCES)}")
+    for module in model.modules():
+        if hasattr(module, "mask_source"):
+            module.mask_source = source
+    return model

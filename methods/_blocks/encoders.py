@@ -43,19 +43,23 @@ class ModalityEncoder(nn.Module):
 
     def __init__(self, input_dim: int, dim: int, layers: int, heads: int, dropout: float = 0.1,
                  feedforward: int | None = None, max_steps: int = 4096, activation: str = "relu",
-                 attention_dropout: float | None = None, fused_input_projection: bool = False):
+                 attention_dropout: float | None = None, fused_input_projection: bool = False,
+                 fused_qkv: bool = False):
         super().__init__()
         # True: input LayerNorm and projection through ``norm_linear.py`` (one matrix product less in
         # backward; the same model, other float rounding). Off by default, so that the methods built on
         # this encoder keep their numbers; a method turns it on with a version bump.
         self.fused_input_projection = bool(fused_input_projection)
+        # True: each layer's self-attention projects queries, keys and values with one matrix product
+        # (``MultiheadAttention(fused_qkv=True)``). The same model, other float rounding; off by default
+        # for the same reason.
         self.input_norm = nn.LayerNorm(input_dim)
         self.project = nn.Linear(input_dim, dim)
         self.positions = SinusoidalPositions(dim, max_steps)
         self.dropout = Dropout(dropout)
         self.encoder = (
             TransformerEncoder(dim, heads, layers, feedforward or 4 * dim, dropout, activation,
-                               attention_dropout=attention_dropout) if layers else None
+                               attention_dropout=attention_dropout, fused_qkv=fused_qkv) if layers else None
         )
         self.output_norm = nn.LayerNorm(dim)
 
@@ -78,12 +82,12 @@ class BertStyleEncoder(nn.Module):
     dropout, then post-LN layers with GELU whose feed-forward has no inner dropout; every Linear and
     Embedding weight drawn from normal(0, ``init_std``), biases zero; every LayerNorm's eps 1e-12. Differs from
     :class:`ModalityEncoder` (pre-LN, sinusoidal positions, ReLU, PyTorch's default initialisation),
-    which the ``paper`` presets keep. Padded outputs are zeroed.
+    which the ``paper`` presets keep. Padded outputs are zeroed. ``fused_qkv``: as :class:`ModalityEncoder`'s.
     """
 
     def __init__(self, input_dim: int, dim: int, layers: int, heads: int, dropout: float = 0.3,
                  feedforward: int | None = None, max_steps: int = 512, attention_dropout: float | None = None,
-                 init_std: float = 0.02):
+                 init_std: float = 0.02, fused_qkv: bool = False):
         super().__init__()
         self.input_norm = nn.LayerNorm(input_dim, eps=1e-12)
         self.project = nn.Linear(input_dim, dim)
@@ -92,7 +96,7 @@ class BertStyleEncoder(nn.Module):
         self.dropout = Dropout(dropout)
         self.encoder = (
             TransformerEncoder(dim, heads, layers, feedforward or 4 * dim, dropout, "gelu", norm_first=False,
-                               attention_dropout=attention_dropout) if layers else None
+                               attention_dropout=attention_dropout, fused_qkv=fused_qkv) if layers else None
         )
         if self.encoder is not None:
             for layer in self.encoder.layers:

@@ -23,9 +23,11 @@ Training
 Network (model.py)
 - ``hidden`` 256; ``layers`` 3; ``heads`` 8; ``feedforward`` 256 and
   ``encoder_dropout`` 0.3 (code; paper silent); ``attention_dropout`` on the
-  encoders' attention probabilities 0.0 | 0.3 (paper silent; at 0 the fused
-  attention kernels apply on CPU, which take no dropout, so no (B, heads,
-  T, T) map is kept: what lets 500-frame unaligned batches of 128 fit);
+  encoders' attention probabilities 0.0 | 0.3 (paper silent; at 0 the CPU
+  needs no (B, heads, T, T) map for dropout: long sequences take the fused
+  attention kernel, which keeps none, what lets 500-frame unaligned batches
+  of 128 fit, and short ones (a map of at most 32 MB) batched products that
+  keep it, which is faster there; see ``_blocks/short_self_attention.py``);
   ``checkpoint_encoders`` False (True recomputes the encoders in backward:
   identical numbers, less memory, ~1/3 more time); ``encoder_style``
   "pre-ln" | "bert" (the code's post-LN BERT layers with learned positions,
@@ -161,8 +163,10 @@ def random_queue_rows(capacity: int, dim: int, device) -> tuple[torch.Tensor, to
 class LDDU(TorchMethod):
     name = "lddu"
     # 3: dropout masks from _blocks.dropout (a new random stream); 4: Adam/AdamW in the fused kernel
-    # (the same update, other float rounding)
-    version = "4"
+    # (the same update, other float rounding); 5: dropout masks from PCG64 (another random stream), the
+    # encoders' self-attention from one packed projection, on the CPU through short_self_attention.py
+    # (the same model, other float rounding)
+    version = "5"
     published_threshold = 0.21  # the released code's fixed threshold; the paper states none
     presets = {
         "paper": {},

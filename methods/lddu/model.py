@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from mmerbench_methods._blocks.dropout import Dropout
+from mmerbench_methods._blocks.dropout import Dropout, draw_masks_from
 from mmerbench_methods._blocks.encoders import BertStyleEncoder, ModalityEncoder
 from mmerbench_methods._blocks.label_attention import LabelWiseAttention, MLPLabelAttention, PooledLabelProjection
 
@@ -62,7 +62,8 @@ class LDDUConfig:
     feedforward: int = 256  # Transformer feed-forward width (the released code: 256)
     encoder_dropout: float = 0.3  # dropout inside the encoders (the released code: 0.3)
     # dropout on the encoders' attention probabilities (the released code: 0.3). At 0 the CPU's
-    # fused attention kernels apply (they take no dropout): no (B, heads, T, T) map is kept.
+    # fused attention kernel applies to long sequences (no (B, heads, T, T) map is kept) and batched
+    # products to short ones (a small map kept for backward: _blocks/short_self_attention.py).
     attention_dropout: float = 0.0
     # recompute each modality's encoder in backward instead of keeping its activations: the same
     # numbers (dropout's random state is replayed), about one more encoder forward per step, and a
@@ -131,8 +132,11 @@ class LDDUModel(nn.Module):
 
         # 1. per-modality input LayerNorm + Transformer
         encoder = BertStyleEncoder if config.encoder_style == "bert" else ModalityEncoder
-        # the pre-LN encoder's input LayerNorm and projection with the cheaper backward of norm_linear.py
-        extra = {} if config.encoder_style == "bert" else {"fused_input_projection": True}
+        # the pre-LN encoder's input LayerNorm and projection with the cheaper backward of norm_linear.py;
+        # both encoders' self-attention from one packed projection (short sequences then attend through
+        # short_self_attention.py's batched products on the CPU)
+        extra = {"fused_qkv": True} if config.encoder_style == "bert" else {
+            "fused_input_projection": True, "fused_qkv": True}
         self.encoders = nn.ModuleDict({
             name: encoder(dim_in, d, config.layers, config.heads, config.encoder_dropout,
                           feedforward=config.feedforward, max_steps=config.max_steps,
@@ -168,6 +172,9 @@ class LDDUModel(nn.Module):
         # 5. per-label fusion classifiers on the concatenated means / standard deviations
         self.mu_classifier = GroupedMLP(q, [m * latent, d // 2, 1], config.dropout)
         self.sigma_classifier = GroupedMLP(q, [m * latent, d // 2, 1], config.dropout)
+        # Every dropout mask from NumPy's PCG64 seeded by torch's generator (pcg_masks.py): about a third
+        # cheaper on the CPU than torch's serial generator; the same dropout, another random stream.
+        draw_masks_from(self, "pcg64")
 
     def forward(self, features: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         emotion = []

@@ -6,7 +6,7 @@ def mmerbench_register_methods(registry):
     registry.add_method(
         "lddu",
         "mmerbench_methods.lddu.method:LDDU",
-        version="4",
+        version="5",
         summary="LDDU: latent emotion distributions (mu, sigma) with contrastive disentangling and "
                 "uncertainty-aware fusion (Huang et al., ACL Findings 2025)",
     )

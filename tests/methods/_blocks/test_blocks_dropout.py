@@ -176,8 +176,9 @@ def test_cpu_dropout_path_drops_attention_weights_with_the_shared_dropout():
         attention_module.dot_product_attention(query, key, value, dropout_p=0.5)
     finally:
         attention_module.dropout = original
-    # the (B, heads, Tq, Tk) probabilities, once, with the 1-byte mask (the map is kept for backward)
-    assert calls == [((2, 3, 5, 7), 0.5, {"compact_mask": True})]
+    # the (B, heads, Tq, Tk) probabilities, once, with the 1-byte mask (the map is kept for backward),
+    # from torch's generator unless the caller asks for another source
+    assert calls == [((2, 3, 5, 7), 0.5, {"compact_mask": True, "mask_source": "torch"})]
 
 
 def _saved_dtypes(function):

@@ -534,3 +534,29 @@ def test_the_pre_ln_encoders_take_the_cheaper_input_projection_backward(dataset)
     assert all(encoder.fused_input_projection for encoder in model.encoders.values())
     _, bert = prepared(dataset, encoder_style="bert")
     assert not any(getattr(encoder, "fused_input_projection", False) for encoder in bert.encoders.values())
+
+
+@pytest.mark.parametrize("encoder_style", ["pre-ln", "bert"])
+def test_self_attention_from_one_packed_projection_and_dropout_masks_from_pcg64(dataset, encoder_style):
+    """Version 5 on: every encoder layer's self-attention projects queries, keys and values with one product
+    (and short sequences attend through the batched products on the CPU), and every module that draws a
+    dropout mask draws it from PCG64 (``_blocks/pcg_masks.py``), the heads' dropouts included."""
+    _, model = prepared(dataset, encoder_style=encoder_style)
+    attentions = [m for m in model.encoders.modules() if isinstance(m, SharedMultiheadAttention)]
+    assert attentions and all(attention.fused_qkv for attention in attentions)
+    sources = [m.mask_source for m in model.modules() if hasattr(m, "mask_source")]
+    assert len(sources) > len(attentions) and set(sources) == {"pcg64"}
+
+
+def test_the_fast_paths_change_no_distribution_of_the_training_step(dataset):
+    """The packed projection and the batched products are the same network: with dropout off (eval), the
+    outputs of a model with the fast paths equal those of the same weights on the plain paths."""
+    _, model = prepared(dataset)
+    batch = first_batch(dataset.train)
+    with torch.no_grad():
+        fast = model(batch.features, batch.masks)
+        for attention in (m for m in model.modules() if isinstance(m, SharedMultiheadAttention)):
+            attention.fused_qkv = False
+        plain = model(batch.features, batch.masks)
+    for name in ("y_dir", "y_mu", "y_sigma", "mu", "sigma"):
+        assert torch.allclose(fast[name], plain[name], rtol=1e-5, atol=1e-6), name
