@@ -28,7 +28,10 @@ A large mask is drawn by two threads: the first half of its words from the
 seeded PCG64, the second from the same generator jumped ahead (an independent
 stream, ``PCG64.jumped``), in a helper thread while this one draws the first
 (NumPy releases the GIL while it draws). Which words a mask gets depends on
-its seed and size only, never on timing or on the number of threads.
+its seed and size only, never on timing or on the number of threads. The
+second thread is used only when torch may use more than one
+(``torch.get_num_threads() > 1``): a job run with ``--threads 1`` stays on one
+core, as ``--jobs`` counts on; it then draws both halves itself, the same words.
 """
 
 from __future__ import annotations
@@ -65,10 +68,15 @@ def _words(count: int) -> list[torch.Tensor]:
     pairs = (count + 1) // 2  # two 32-bit words per draw
     if pairs < PARALLEL_PAIRS:
         return [torch.from_numpy(generator.random_raw(pairs).view(np.int32)[:count])]
-    first = pairs // 2
-    later = _second_thread().submit(generator.jumped().random_raw, pairs - first)
-    head = torch.from_numpy(generator.random_raw(first).view(np.int32))
-    return [head, torch.from_numpy(later.result().view(np.int32)[: count - 2 * first])]
+    first, jumped = pairs // 2, generator.jumped()  # jumped from the seeded state, before the first half
+    if torch.get_num_threads() > 1:  # the job's thread budget has room for a second drawing thread
+        later = _second_thread().submit(jumped.random_raw, pairs - first)
+        head = torch.from_numpy(generator.random_raw(first).view(np.int32))
+        tail = later.result()
+    else:
+        head = torch.from_numpy(generator.random_raw(first).view(np.int32))
+        tail = jumped.random_raw(pairs - first)
+    return [head, torch.from_numpy(tail.view(np.int32)[: count - 2 * first])]
 
 
 def _compare(shape: torch.Size, p: float, out: torch.Tensor) -> torch.Tensor:

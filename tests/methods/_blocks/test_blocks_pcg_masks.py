@@ -105,8 +105,17 @@ def test_draw_masks_from_switches_every_mask_drawing_module_and_refuses_unknown_
         dropout(torch.ones(3), 0.1, mask_source="philox")
 
 
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def torch_threads(request, monkeypatch):
+    """torch's thread count as a job sets it (--threads): with 1 the mask is drawn without a helper thread."""
+    monkeypatch.setattr(pcg_masks.torch, "get_num_threads", lambda: request.param)
+    if request.param == 1:
+        monkeypatch.setattr(pcg_masks, "_second_thread", lambda: pytest.fail("a helper thread under --threads 1"))
+    return request.param
+
+
 @pytest.mark.parametrize("count", [2 * pcg_masks.PARALLEL_PAIRS - 3, 2 * pcg_masks.PARALLEL_PAIRS + 7])
-def test_a_large_mask_takes_its_second_half_from_the_jumped_stream(count):
+def test_a_large_mask_takes_its_second_half_from_the_jumped_stream(count, torch_threads):
     """Drawn by two threads, a mask's words are still a function of its seed and size alone: the first
     half of the 64-bit draws from PCG64(seed), the rest from PCG64(seed).jumped(), in that order (below
     ``PARALLEL_PAIRS`` draws, all from PCG64(seed))."""
