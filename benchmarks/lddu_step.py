@@ -98,7 +98,13 @@ speed drifted by 15% within the hour): 0.756 -> 0.703 s/step wall at load
 threads: 0.686 s/step (floor 0.490 s, 1.40x; released code 6.55 s, 9.6x) in
 the quiet sitting, 0.717-0.739 s/step (released 7.1-7.4 s) in the slower
 hour. Peak RSS 1306-1379 MB, about 90 MB more than version 4 (the kept
-probability maps and per-head copies).
+probability maps and per-head copies). After the merge (a job run with
+``--threads 1`` draws both halves of a mask on its own thread), quiet machine
+(load 0.6 before), ``python benchmarks/lddu_step.py --threads 2 --released-code
+<export of 201983290498/lddu_mmer>``: 0.717 s/step (steps 0.69-0.88), CPU 1.430
+s/step, peak RSS 1314 MB; floor 0.576 s (83.3 GFLOP at 141 GFLOP/s: this VM's
+matrix products ran 13% slower than the day before), step / floor 1.25;
+released code 7.810 s/step, 7033 MB, in the same sitting: 10.89x.
 
 Timings on a shared CPU are noisy: other processes compete for the cores.
 The last line is ``JSON {"seconds_per_step": ..., "peak_rss_mb": ...}``.
