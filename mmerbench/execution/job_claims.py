@@ -59,10 +59,22 @@ def _alive(pid) -> bool:
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):
-        return True  # exists, owned by someone else
+        return not _zombie(pid)  # exists, owned by someone else
     except (TypeError, ValueError):
         return False
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid) -> bool:
+    """A process that has ended but was not reaped yet (Linux's /proc state Z or X) still answers a signal 0:
+    a job killed with its run (kill -9 of the group) stays so until its new parent reaps it, and its claim must
+    not keep the job from being run again. Where /proc cannot tell, the process counts as not ended."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="ascii", errors="replace") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError, ValueError):
+        return False
+    return state in ("Z", "X")
 
 
 def is_stale(path: Path, holder: dict) -> bool:

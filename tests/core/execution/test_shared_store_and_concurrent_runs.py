@@ -52,11 +52,27 @@ def _claim_file(results, key, **holder):
     return path
 
 
+def _unreaped_child() -> int:
+    """The pid of a child process of this one that has exited and is left unreaped (a zombie) for the test."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    deadline = time.time() + 10
+    while time.time() < deadline:  # until /proc shows it ended
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return pid
+        time.sleep(0.01)
+    raise AssertionError(f"child {pid} did not end")
+
+
 CLAIMS = [
     # (holder written in the claim file, its age in seconds, whether this process may take the job)
     pytest.param(lambda: {"host": os.uname().nodename, "pid": os.getpid() + 0}, 0, "ours-already", id="own"),
     pytest.param(lambda: {"host": os.uname().nodename, "pid": os.getppid()}, 0, "held", id="live-process-here"),
     pytest.param(lambda: {"host": os.uname().nodename, "pid": 2 ** 22 + 12345}, 0, "taken", id="dead-process-here"),
+    # ended but not reaped (a job killed with its run, before its new parent reaps it): still answers signal 0
+    pytest.param(lambda: {"host": os.uname().nodename, "pid": _unreaped_child()}, 0, "taken", id="zombie-here"),
     pytest.param(lambda: {"host": "node-17", "pid": 4242}, 0, "held", id="live-heartbeat-on-another-node"),
     pytest.param(lambda: {"host": "node-17", "pid": 4242}, 10_000, "taken", id="stale-heartbeat-on-another-node"),
     pytest.param(lambda: "not json", 10_000, "taken", id="damaged-and-old"),
