@@ -59,15 +59,13 @@ class Outcome:
     timed_out: bool = False  # stopped by the pool after ``timeout`` seconds
 
 
-def _child(connection, initializer, initargs, function, args) -> None:
+def _child(connection, function, args) -> None:
     global _channel
     # Ctrl-C reaches the whole foreground process group; the parent decides what stops (it terminates its
     # children when the run stops), so a worker never turns a Ctrl-C into a failed job of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _channel = connection
     try:
-        if initializer is not None:
-            initializer(*initargs)
         message = ("returned", function(*args))
     except BaseException:  # noqa: BLE001 - reported to the parent as the call's failure
         message = ("raised", traceback.format_exc())
@@ -91,14 +89,11 @@ class FreshProcessPool:
     (:func:`send_event`), in the order sent, before that call's outcome.
     """
 
-    def __init__(self, workers: int, initializer: Callable | None = None, initargs: tuple = (),
-                 on_start: Callable[[Any], None] | None = None, timeout: float | None = None,
+    def __init__(self, workers: int, on_start: Callable[[Any], None] | None = None, timeout: float | None = None,
                  on_event: Callable[[Any, Any], None] | None = None):
         self.workers = max(1, int(workers))
         self.on_event = on_event or (lambda tag, event: None)
         self.timeout = timeout
-        self.initializer = initializer
-        self.initargs = initargs
         self.on_start = on_start or (lambda tag: None)
         self.context = multiprocessing.get_context("spawn")
         self.started_pids: list[int] = []  # every worker this pool started (for clean-up after a stop)
@@ -133,7 +128,7 @@ class FreshProcessPool:
 
     def _start(self, tag, function, args) -> dict:
         reader, writer = self.context.Pipe(duplex=False)
-        process = self.context.Process(target=_child, args=(writer, self.initializer, self.initargs, function, args),
+        process = self.context.Process(target=_child, args=(writer, function, args),
                                        daemon=False)
         with span("driver: start a job process", tag=repr(tag)):
             process.start()

@@ -151,11 +151,10 @@ class WarmForkPool(FreshProcessPool):
     (their modules, their first use), ``datasets`` and ``threads`` threads a job, that has also imported
     ``preload``."""
 
-    def __init__(self, workers: int, initializer: Callable | None = None, initargs: tuple = (),
-                 on_start: Callable[[Any], None] | None = None, timeout: float | None = None,
+    def __init__(self, workers: int, on_start: Callable[[Any], None] | None = None, timeout: float | None = None,
                  methods: Sequence[str] = (), datasets: Sequence[tuple[str, dict]] = (), threads: int = 1,
                  preload: Sequence[str] = (), on_event: Callable[[Any, Any], None] | None = None):
-        super().__init__(workers, initializer, initargs, on_start=on_start, timeout=timeout, on_event=on_event)
+        super().__init__(workers, on_start=on_start, timeout=timeout, on_event=on_event)
         self.context = multiprocessing.get_context("forkserver")
         start_warm_server(methods, datasets, threads, modules=preload)
 

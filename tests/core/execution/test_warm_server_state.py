@@ -208,8 +208,7 @@ def test_the_server_loads_the_native_libraries_with_the_runs_thread_count(fresh_
 
 
 def test_a_run_with_another_thread_count_gets_a_new_server(fresh_server):
-    first = WarmForkPool(1, threads=1).run([(0, _server_pid, ())])
-    (first,) = [o.value for o in first]
+    (first,) = [o.value for o in WarmForkPool(1, threads=1).run([(0, _server_pid, ())])]
     (same,) = [o.value for o in WarmForkPool(1, threads=1).run([(0, _server_pid, ())])]
     (other,) = [o.value for o in WarmForkPool(1, threads=2).run([(0, _server_pid, ())])]
     assert same == first and other != first
